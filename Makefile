@@ -1,0 +1,32 @@
+# sfvideo: two set-up-and-go commands.
+#   make demo   install, build the toy dataset, train, test, predict, draw token RoIs (CPU, < 15 min)
+#   make test   install and run the test suite
+#
+# The environment lives in .venv. torch/torchvision come from PyPI as the standard pair
+# (pytorchvideo needs torchvision, which only imports next to the standard torch build);
+# a machine-wide pip "find-links" pointing at a CPU-only torch wheel is bypassed on purpose.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+TORCH_PIN = torch==2.13.0 torchvision==0.28.0
+STAMP   = $(VENV)/.installed
+
+.PHONY: install test demo clean-venv
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(PY) -m pip install -q --disable-pip-version-check $(TORCH_PIN)
+	env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(PY) -m pip install -q --disable-pip-version-check -e ".[dev]" $(TORCH_PIN)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+demo: $(STAMP)
+	$(PY) tools/demo.py --out demo_output
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,24 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "official_sparseformer"
+
+# The fixtures' "small" architecture (see tests/fixtures/official_sparseformer/README.md).
+SMALL_ARCH = dict(conv_dim=16, num_tokens=9, num_points=9, widths=(64, 128, 128), repeats=(2, 1, 1), num_heads=64)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES

@@ -1,0 +1,103 @@
+"""Config: every YAML loads, overrides, validation, unknown keys with suggestions."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from sfvideo.config import ConfigError, get_cfg, load_config
+from sfvideo.models import build_model, list_models
+
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+def test_there_are_configs():
+    names = {p.name for p in CONFIGS}
+    assert {"k400_tiny.yaml", "k400_small.yaml", "k400_base.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_config_loads_and_names_a_model(path):
+    cfg = load_config(path.name)
+    assert cfg.is_frozen()
+    assert cfg.MODEL.ARCH in list_models()
+
+
+@pytest.mark.parametrize("name,arch", [("k400_tiny", "video_tiny"), ("k400_small", "video_small"), ("k400_base", "video_base")])
+def test_k400_defaults(name, arch):
+    cfg = load_config(f"{name}.yaml")
+    assert cfg.MODEL.ARCH == arch and cfg.MODEL.NUM_CLASSES == 400
+    assert (cfg.DATA.NUM_FRAMES, cfg.DATA.SAMPLING_RATE, cfg.DATA.TRAIN_CROP_SIZE, cfg.DATA.TEST_CROP_SIZE) == (32, 2, 224, 224)
+    assert (cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS) == (4, 3)
+    model = build_model(cfg)
+    assert model.temporal_replicates == 8 and model.num_classes == 400
+
+
+def test_overrides_are_typed():
+    cfg = load_config("k400_tiny.yaml", ["TRAIN.BATCH_SIZE", "3", "SOLVER.BASE_LR", "2e-4", "AUG.FLIP", "False",
+                                         "DATA.TRAIN_JITTER_SCALES", "[240, 300]", "OUTPUT_DIR", "/tmp/x y"])
+    assert cfg.TRAIN.BATCH_SIZE == 3 and cfg.SOLVER.BASE_LR == 2e-4 and cfg.AUG.FLIP is False
+    assert cfg.DATA.TRAIN_JITTER_SCALES == [240, 300] and cfg.OUTPUT_DIR == "/tmp/x y"
+    assert load_config("k400_tiny", ["SOLVER.BASE_LR", "1"]).SOLVER.BASE_LR == 1.0  # int -> float
+
+
+def test_unknown_key_names_key_and_suggests():
+    with pytest.raises(ConfigError, match=r"'DATA.NUM_FRAME'.*DATA.NUM_FRAMES"):
+        load_config("k400_tiny.yaml", ["DATA.NUM_FRAME", "8"])
+    with pytest.raises(ConfigError, match=r"TEST.NUM_ENSEMBLE_VIEWS"):
+        load_config(None, ["TEST.NUM_ENSEMBLE_VIEW", "2"])
+
+
+def test_unknown_key_in_yaml_names_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("SOLVER:\n  BASE_LRR: 0.1\n")
+    with pytest.raises(ConfigError, match=r"SOLVER.BASE_LRR.*bad.yaml.*SOLVER.BASE_LR"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize("opts,match", [
+    (["TRAIN.BATCH_SIZE", "abc"], "TRAIN.BATCH_SIZE"),
+    (["TRAIN.BATCH_SIZE", "0"], "TRAIN.BATCH_SIZE"),
+    (["DATA.DECODER", "opencv"], "DATA.DECODER"),
+    (["TEST.NUM_SPATIAL_CROPS", "2"], "NUM_SPATIAL_CROPS"),
+    (["AUG.FLIP", "maybe"], "AUG.FLIP"),
+    (["TRAIN.BATCH_SIZE"], "pairs"),
+    (["DATA", "1"], "section"),
+])
+def test_bad_values_fail_clearly(opts, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config("k400_tiny.yaml", opts)
+
+
+def test_frozen_and_clone():
+    cfg = load_config("k400_tiny.yaml")
+    with pytest.raises(ConfigError):
+        cfg.TRAIN.BATCH_SIZE = 2
+    copy = cfg.clone()
+    copy.TRAIN.BATCH_SIZE = 2
+    assert cfg.TRAIN.BATCH_SIZE == 8 and copy.TRAIN.BATCH_SIZE == 2
+
+
+def test_missing_config_file_lists_available():
+    with pytest.raises(ConfigError, match="k400_tiny.yaml"):
+        load_config("no_such_config.yaml")
+
+
+def test_dump_round_trips(tmp_path):
+    cfg = load_config("k400_tiny.yaml", ["TRAIN.BATCH_SIZE", "5"])
+    out = tmp_path / "config.yaml"
+    out.write_text(cfg.dump())
+    assert load_config(out) == cfg
+
+
+def test_every_default_key_is_commented():
+    source = (ROOT / "sfvideo" / "config.py").read_text().splitlines()
+    uncommented = []
+    for i, line in enumerate(source):
+        if line.startswith("_C.") and "CfgNode()" not in line:
+            j = i - 1
+            while j >= 0 and source[j].startswith("_C.") and "CfgNode()" not in source[j]:
+                j -= 1  # a group of keys may share one comment
+            if not source[j].lstrip().startswith("#"):
+                uncommented.append(line.split("=")[0].strip())
+    assert not uncommented, uncommented

@@ -1,0 +1,151 @@
+"""Models: golden outputs against the official SparseFormer code, invariances, every variant trains."""
+
+import pytest
+import torch
+
+from conftest import FIXTURES, SMALL_ARCH
+from sfvideo.checkpoint import load_pretrained
+from sfvideo.models import SparseFormer, VideoSparseFormer, create_model, list_models
+from sfvideo.models import ops
+
+
+def _load(name):
+    return torch.load(FIXTURES / name, weights_only=True)
+
+
+def test_library_image_weights_reproduce_official_logits():
+    model = SparseFormer(num_classes=10, **SMALL_ARCH).eval()
+    model.load_state_dict(_load("v2_small_image.pth"), strict=True)
+    ref = _load("v2_small_image_logits.pt")
+    with torch.no_grad():
+        out = model(ref["image"])
+    assert (out - ref["image_logits"]).abs().max() < 1e-4
+
+
+def test_media_sparseformer_weights_reproduce_official_logits():
+    model = VideoSparseFormer(num_classes=10, temporal_replicates=2, **SMALL_ARCH).eval()
+    model.load_state_dict(_load("media_small_r2.pth"), strict=True)
+    ref = _load("media_small_r2_logits.pt")
+    with torch.no_grad():
+        out = model(ref["video"])
+    assert (out - ref["logits"]).abs().max() < 1e-4
+
+
+def test_inflated_image_weights_match_official_inflation_and_image_model():
+    ref = _load("v2_small_image_logits.pt")
+    video = VideoSparseFormer(num_classes=10, temporal_replicates=2, **SMALL_ARCH).eval()
+    report = load_pretrained(video, FIXTURES / "v2_small_image.pth", log=None)
+    assert len(report.inflated) == 9 and not report.initialised and not report.dropped
+    with torch.no_grad():
+        out = video(ref["static_video"])
+    assert (out - ref["inflated_static_logits"]).abs().max() < 1e-4  # the official inflation
+    assert (out - ref["image_logits"]).abs().max() < 1e-4  # static-clip invariance
+
+
+@pytest.mark.parametrize("v1_numerics,tol", [(False, 5e-2), (True, 1e-4)])
+def test_v1_training_checkpoint_reproduces_official_v1_logits(v1_numerics, tol):
+    ref = _load("v1_small_logits.pt")
+    model = SparseFormer(num_classes=1000, v1_numerics=v1_numerics, **dict(SMALL_ARCH, num_points=36)).eval()
+    report = load_pretrained(model, FIXTURES / "v1_small_train_ckpt.pth", log=None)
+    assert report.converted and not report.initialised and not report.dropped
+    with torch.no_grad():
+        out = model(ref["image"])
+    diff = (out - ref["logits"]).abs().max().item()
+    assert diff < tol
+    assert torch.equal(out.argmax(1), ref["logits"].argmax(1))
+    if not v1_numerics:  # library numerics differ from v1 by design (variance, eps): not bit-equal
+        assert diff > 1e-4
+
+
+def _perturb(model, std=0.02):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * std)
+
+
+def test_static_clip_invariance_full_size_tiny(tmp_path):
+    torch.manual_seed(1)
+    image = create_model("image_tiny", num_classes=400).eval()
+    _perturb(image)  # exercise the zero-initialised RoI-adjust and offset layers
+    path = tmp_path / "image_tiny.pth"
+    torch.save({"model": image.state_dict()}, path)
+    video = create_model("video_tiny", num_classes=400).eval()
+    report = load_pretrained(video, path, log=None)
+    assert not report.initialised
+    img = torch.randn(1, 3, 96, 128)
+    clip = img.unsqueeze(2).expand(1, 3, 8, 96, 128).contiguous()  # 8 frames, all the same image
+    with torch.no_grad():
+        diff = (video(clip) - image(img)).abs().max().item()
+    assert diff < 1e-4
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_variant_forward_backward(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=7).train()
+    video = model.geometry_dims == 3
+    x = torch.randn(2, 3, 4, 48, 64) if video else torch.randn(2, 3, 48, 64)
+    out = model(x)
+    assert out.shape == (2, 7)
+    assert torch.isfinite(out).all()
+    out.logsumexp(1).sum().backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not no_grad, f"parameters without gradient: {no_grad}"
+    bad = [n for n, p in model.named_parameters() if not torch.isfinite(p.grad).all()]
+    assert not bad, f"non-finite gradients: {bad}"
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 1, 32, 32), (2, 3, 3, 40, 56), (1, 3, 7, 64, 48)])
+def test_video_model_accepts_any_t_h_w(shape):
+    model = create_model("video_test", num_classes=5).eval()
+    with torch.no_grad():
+        out = model(torch.randn(shape))
+    assert out.shape == (shape[0], 5) and torch.isfinite(out).all()
+
+
+def test_initial_rois_tile_space_and_time_slabs():
+    model = create_model("video_test", num_classes=3, temporal_replicates=4)
+    rois = model.initial_roi.weight.detach().view(4, 9, 6)  # (R, N, 6), replicate-major
+    for k in range(4):
+        assert torch.allclose(rois[k, :, 2], torch.full((9,), k / 4))
+        assert torch.allclose(rois[k, :, 5], torch.full((9,), (k + 1) / 4))
+        assert torch.equal(rois[k, :, [0, 1, 3, 4]], rois[0, :, [0, 1, 3, 4]])
+    assert rois[..., [0, 1]].min() == 0 and rois[..., [3, 4]].max() == 1
+
+
+def test_forward_details_geometry():
+    model = create_model("video_test", num_classes=3).eval()
+    with torch.no_grad():
+        det = model.forward_details(torch.randn(2, 3, 4, 32, 32))
+    n, p = model.num_tokens, model.num_points
+    assert det["logits"].shape == (2, 3)
+    assert len(det["rois"]) == 1 + len(det["points"]) and len(det["points"]) == 3  # 2 repeats + 1 unit
+    assert all(r.shape == (2, n, 6) for r in det["rois"])
+    assert all(pt.shape == (2, n, p, 3) for pt in det["points"])
+
+
+def test_roi_adjust_is_identity_at_zero_and_scales():
+    roi = torch.tensor([[0.1, 0.2, 0.0, 0.5, 0.6, 0.5]])
+    assert torch.allclose(ops.roi_adjust(roi, torch.zeros(1, 6)), roi)
+    grown = ops.roi_adjust(roi, torch.tensor([[0.0, 0, 0, 0.6931472, 0, 0]]))  # width x2
+    assert torch.allclose(grown[0, [0, 3]], torch.tensor([-0.1, 0.7]), atol=1e-6)  # centre 0.3, width 0.8
+    shifted = ops.roi_adjust(roi, torch.tensor([[0.0, 0, 1.0, 0, 0, 0]]))  # t centre + duration
+    assert torch.allclose(shifted[0, [2, 5]], torch.tensor([0.5, 1.0]))
+
+
+def test_trilinear_sampling_reads_the_right_frame():
+    feat = torch.arange(4.0).view(1, 1, 4, 1, 1).expand(1, 1, 4, 2, 2).contiguous()  # value = frame index
+    t = torch.tensor([0.125, 0.375, 0.5, 0.875])  # frame centres 0, 1, midway 1-2, 3
+    points = torch.stack([torch.full((4,), 0.5), torch.full((4,), 0.5), t], -1).view(1, 1, 4, 3)
+    out = ops.sample_features(points, feat).flatten()
+    assert torch.allclose(out, torch.tensor([0.0, 1.0, 1.5, 3.0]))
+
+
+def test_sampling_points_are_standardised_inside_roi():
+    roi = torch.tensor([[[0.2, 0.2, 0.0, 0.6, 0.4, 1.0]]])
+    offset = torch.randn(1, 1, 36 * 3) * 50  # raw scale does not matter
+    pts = ops.sampling_points(roi, offset)[0, 0]  # (P, 3)
+    centre = torch.tensor([0.4, 0.3, 0.5])
+    assert torch.allclose(pts.mean(0), centre, atol=1e-5)
+    std = pts.std(0) / torch.tensor([0.4, 0.2, 1.0])
+    assert torch.allclose(std, torch.full((3,), 1 / 3), atol=1e-3)
