@@ -15,6 +15,7 @@ from typing import Any
 _EXPORTS = {
     "build_dataset": "build",
     "build_mixup": "build",
+    "build_test_views": "build",
     "collate": "kinetics",
     "collate_test": "kinetics",
     "check_failure_fraction": "kinetics",
@@ -23,6 +24,7 @@ _EXPORTS = {
     "decode_video": "decoding",
     "DecodeError": "decoding",
     "ListFormatError": "lists",
+    "worker_init_fn": "memory",
     "VideoRecord": "lists",
 }
 

@@ -1,0 +1,57 @@
+"""Benchmark helpers: Kinetics-like video generation, RSS of a process tree, timing."""
+
+from __future__ import annotations
+
+import pytest
+
+from sfvideo.data.benchmark import Throughput, generate_videos, time_batches, tree_rss_mb
+from sfvideo.data.decoding import decode_video
+
+
+def test_generate_videos_is_cached_and_decodable(tmp_path):
+    paths = generate_videos(tmp_path, 2, seconds=0.5, fps=30.0)
+    assert len(paths) == 2 and all(p.exists() for p in paths)
+    mtime = paths[0].stat().st_mtime_ns
+    assert generate_videos(tmp_path, 2, seconds=0.5)[0].stat().st_mtime_ns == mtime  # reused
+    frames, meta = decode_video(paths[1], lambda m: [0, m.num_frames - 1], "pyav")
+    assert meta.num_frames == 15 and min(frames.shape[1:3]) >= 240
+
+
+def test_tree_rss_counts_this_process():
+    assert tree_rss_mb() > 10
+
+
+def test_time_batches_skips_warmup_batch():
+    import torch
+
+    batches = [{"video": torch.zeros(b)} for b in (4, 3, 3, 3)]
+    tp = time_batches(batches, 6)
+    assert isinstance(tp, Throughput) and tp.clips == 6 and tp.seconds >= 0
+
+
+def test_bound_heap_growth_is_idempotent():
+    from sfvideo.data.memory import bound_heap_growth
+
+    first = bound_heap_growth()
+    assert isinstance(first, bool)
+    assert bound_heap_growth() is first or bound_heap_growth() is True
+
+
+@pytest.mark.slow
+def test_benchmark_tool_smoke(tmp_path):
+    """The whole tool on two 1-second videos and tiny clips, pytorchvideo shim and --long included."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parent.parent / "tools" / "benchmark_loader.py"
+    cmd = [sys.executable, str(tool), "--videos", "2", "--seconds", "1", "--clips", "4", "--batch-size", "2",
+           "--workers", "0", "--decoders", "pyav", "--test-videos", "2", "--long", "4", "--long-workers", "1",
+           "--cache-dir", str(tmp_path),
+           "DATA.NUM_FRAMES", "4", "DATA.TRAIN_JITTER_SCALES", "[40, 48]", "DATA.TRAIN_CROP_SIZE", "32",
+           "DATA.TEST_CROP_SIZE", "32", "TEST.NUM_ENSEMBLE_VIEWS", "2"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| pytorchvideo Kinetics (train) | pyav | 0 |" in out.stdout
+    assert "| sfvideo train (scale+crop+flip, as pytorchvideo) | pyav | 0 |" in out.stdout
+    assert "| long run |" in out.stdout

@@ -1,0 +1,144 @@
+"""Datasets: item shapes, view order, crop positions, bad input in train and test, the loader."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from _data_helpers import corrupt_variants, make_video
+from sfvideo.config import load_config
+from sfvideo.data import DataFailureError, build_dataset, build_mixup, check_failure_fraction, collate
+
+BASE = [
+    "DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "2", "DATA.TRAIN_JITTER_SCALES", "[40, 48]",
+    "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "32", "DATA.CLASS_NAMES", "", "MODEL.NUM_CLASSES", "4",
+    "TEST.NUM_ENSEMBLE_VIEWS", "2", "TEST.NUM_SPATIAL_CROPS", "3", "AUG.RAND_AUGMENT", "rand-m7-n2",
+    "DATA.MAX_FAILURE_FRACTION", "0.5",
+]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    for label in range(3):
+        make_video(root / f"class {label}" / f"v{label}.mp4", num_frames=24, marker="left" if label == 0 else None)
+    corrupt_variants(root / "class 0" / "v0.mp4", root)
+    good = "".join(f"class {i}/v{i}.mp4 {i}\n" for i in range(3))
+    (root / "train.txt").write_text(good)
+    (root / "val.txt").write_text(good)
+    (root / "test.txt").write_text(good)
+    return root
+
+
+def _cfg(data_dir, *opts):
+    return load_config(None, ["DATA.PATH_TO_DATA_DIR", str(data_dir), *BASE, *opts])
+
+
+@pytest.mark.parametrize("decoder", ["decord", "pyav"])
+def test_train_items(data_dir, decoder):
+    ds = build_dataset(_cfg(data_dir, "DATA.DECODER", decoder), "train")
+    assert len(ds) == 3
+    item = ds[1]
+    assert item["video"].shape == (3, 4, 32, 32) and item["video"].dtype == torch.float32
+    assert item["label"] == 1 and item["index"] == 1
+    assert item["num_failed"] == 0 and item["failed_path"] == ""
+
+
+def test_train_random_resized_crop(data_dir):
+    ds = build_dataset(_cfg(data_dir, "DATA.RANDOM_RESIZED_CROP", "True", "AUG.RE_PROB", "1.0"), "train")
+    assert ds[0]["video"].shape == (3, 4, 32, 32)
+
+
+def test_test_items_views_clip_major(data_dir):
+    ds = build_dataset(_cfg(data_dir), "test")
+    item = ds[0]
+    assert item["video"].shape == (6, 3, 4, 32, 32)  # 2 clips x 3 crops
+    assert item["path"] == "class 0/v0.mp4" and item["label"] == 0 and not item["failed"]
+    # clip-major: views 0..2 are clip 0's left/centre/right crops; the red band is at the left.
+    red = [bool(((v[0] > 1.5) & (v[1] < -1.0)).any()) for v in item["video"]]  # v (C, T, H, W)
+    assert red == [True, False, False, True, False, False]
+
+
+def test_val_is_single_centre_view(data_dir):
+    item = build_dataset(_cfg(data_dir), "val")[0]
+    assert item["video"].shape == (1, 3, 4, 32, 32)
+    assert not bool(((item["video"][0, 0] > 1.5) & (item["video"][0, 1] < -1.0)).any())
+
+
+def test_test_split_val_reads_val_list(data_dir):
+    (data_dir / "val_only.txt").write_text("class 2/v2.mp4 2\n")
+    ds = build_dataset(_cfg(data_dir, "TEST.SPLIT", "val", "DATA.VAL_LIST", "val_only.txt"), "test")
+    assert len(ds) == 1 and ds[0]["label"] == 2
+
+
+def _bad_list(data_dir, kind):
+    name = f"bad_{kind}.txt"
+    (data_dir / name).write_text("".join(f"class {i}/v{i}.mp4 {i}\n" for i in range(3)) + f"{kind}.mp4 3\n")
+    return name
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "truncated", "zero", "missing"])
+def test_train_substitutes_bad_video(data_dir, kind, caplog):
+    ds = build_dataset(_cfg(data_dir, "DATA.TRAIN_LIST", _bad_list(data_dir, kind)), "train")
+    with caplog.at_level(logging.WARNING):
+        item = ds[3]
+        again = ds[3]
+    assert item["video"].shape == (3, 4, 32, 32)
+    assert item["num_failed"] == 1 and item["failed_path"] == f"{kind}.mp4"
+    assert item["label"] in (0, 1, 2) and item["index"] == 3
+    assert again["label"] == item["label"]  # substitute is deterministic for (seed, epoch, index)
+    assert ds.num_failed == 2
+    assert sum(f"{kind}.mp4" in r.getMessage() for r in caplog.records) == 1  # warned once per file
+    ds.set_epoch(1)
+    assert ds.num_failed == 0
+
+
+def test_train_stops_past_failure_fraction(data_dir):
+    ds = build_dataset(_cfg(data_dir, "DATA.TRAIN_LIST", _bad_list(data_dir, "zero"), "DATA.MAX_FAILURE_FRACTION", "0.3"), "train")
+    ds[3]  # 1 failure of 4 videos: 0.25 is allowed
+    with pytest.raises(DataFailureError, match="MAX_FAILURE_FRACTION"):
+        ds[3]
+
+
+def test_check_failure_fraction():
+    check_failure_fraction(5, 100, 0.05)
+    with pytest.raises(DataFailureError, match="6 of 100"):
+        check_failure_fraction(6, 100, 0.05)
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "truncated", "zero", "missing"])
+def test_test_marks_bad_video_failed_and_collate_keeps_path(data_dir, kind):
+    ds = build_dataset(_cfg(data_dir, "DATA.TEST_LIST", _bad_list(data_dir, kind)), "test")
+    item = ds[3]
+    assert item["failed"] and item["video"] is None and item["path"] == f"{kind}.mp4"
+    assert f"{kind}.mp4" in item["error"]
+    batch = collate([ds[0], item, ds[2]])
+    assert batch["video"].shape == (2, 6, 3, 4, 32, 32)
+    assert batch["path"] == ["class 0/v0.mp4", "class 2/v2.mp4"] and batch["label"].tolist() == [0, 2]
+    assert batch["failed_path"] == [f"{kind}.mp4"] and batch["failed_label"] == [3]
+    assert collate([item])["video"] is None
+
+
+def test_loader_with_workers_and_mixup(data_dir):
+    cfg = _cfg(data_dir, "DATA.TRAIN_LIST", _bad_list(data_dir, "truncated"))
+    ds = build_dataset(cfg, "train")
+    loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=False)
+    batches = list(loader)
+    assert sum(int(b["num_failed"].sum()) for b in batches) == 1  # aggregated across workers
+    assert [p for b in batches for p in b["failed_path"] if p] == ["truncated.mp4"]
+    clips, targets = build_mixup(cfg)(batches[0]["video"], batches[0]["label"])
+    assert clips.shape == (2, 3, 4, 32, 32) and targets.shape == (2, 4)
+    assert targets.sum(1).tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_build_test_views_equals_dataset_item(data_dir):
+    from sfvideo.data import DecodeError, build_test_views
+
+    cfg = _cfg(data_dir)
+    views = build_test_views(cfg, data_dir / "class 1" / "v1.mp4")
+    assert torch.equal(views, build_dataset(cfg, "test")[1]["video"])
+    with pytest.raises(DecodeError, match="zero.mp4"):
+        build_test_views(cfg, data_dir / "zero.mp4")
