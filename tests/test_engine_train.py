@@ -1,0 +1,150 @@
+"""Training engine on CPU with the ``video_test`` model and generated mp4s: exact resume
+(after an epoch and after SIGTERM mid-epoch), non-finite loss, interrupted checkpoint writes."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from engine_helpers import ROOT, make_video_dataset, tiny_opts, tool_env
+from sfvideo.checkpoint import safe_load
+from sfvideo.config import load_config
+from sfvideo.engine.train import NonFiniteLossError, Trainer, train
+from sfvideo.models import build_model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Same thread count as the subprocesses (OMP_NUM_THREADS=1): float reductions then match bit for bit."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return make_video_dataset(tmp_path_factory.mktemp("videos"))
+
+
+@pytest.fixture(scope="module")
+def reference(data_dir, tmp_path_factory):
+    """An uninterrupted 2-epoch run: its output dir."""
+    out = tmp_path_factory.mktemp("reference")
+    result = train(load_config("k400_tiny.yaml", tiny_opts(data_dir, out)))
+    assert result.status == "finished" and result.epoch == 2 and result.step == 8
+    return out
+
+
+def final_state(out):
+    return safe_load(out / "checkpoints" / "last.pth")
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_outputs_of_a_run(reference):
+    ckpt = final_state(reference)
+    for key in ("model", "optimizer", "scheduler", "scaler", "ema", "epoch", "step", "rng", "cfg"):
+        assert key in ckpt
+    assert ckpt["epoch"] == 2 and ckpt["step"] == 8 and ckpt["step_in_epoch"] == 0
+    assert isinstance(ckpt["cfg"], dict) and ckpt["cfg"]["MODEL"]["ARCH"] == "video_test"
+    assert set(ckpt["rng"][0]) >= {"python", "numpy", "torch", "cuda"}
+    for name in ("best.pth", "epoch_0001.pth", "epoch_0002.pth"):
+        assert (reference / "checkpoints" / name).is_file()
+    assert (reference / "config.yaml").is_file() and (reference / "train.log").is_file()
+    import json
+
+    lines = [json.loads(x) for x in (reference / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2]
+    for key in ("epoch", "train_loss", "lr", "clips_per_s", "val_top1", "val_top5", "val_loss", "failed_videos", "time"):
+        assert key in lines[0], key
+
+
+def test_resume_after_epoch_is_exact(data_dir, reference, tmp_path):
+    cfg = load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path))
+    first = Trainer(cfg)
+    first.build()
+    assert first.train_epoch(0)
+    first.end_epoch(0, time.time())  # writes last.pth; the "process" stops here
+    result = train(cfg)  # a new run resumes from last.pth
+    assert result.epoch == 2 and result.step == 8
+    assert_same_weights(final_state(tmp_path)["model"], final_state(reference)["model"])
+    assert_same_weights(final_state(tmp_path)["ema"], final_state(reference)["ema"])
+
+
+def test_sigterm_mid_epoch_writes_resumable_checkpoint(data_dir, reference, tmp_path):
+    cmd = [sys.executable, str(ROOT / "tools" / "train_video.py"), "--cfg", "k400_tiny.yaml",
+           *tiny_opts(data_dir, tmp_path)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "epoch 2/2 step 1/4" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest, _ = proc.communicate(timeout=120)
+    log = "".join(lines) + rest
+    assert proc.returncode == 0, log
+    assert "stopped by SIGTERM" in log, log
+    ckpt = final_state(tmp_path)
+    assert ckpt["epoch"] == 1 and 0 < ckpt["step_in_epoch"] < 4, (ckpt["epoch"], ckpt["step_in_epoch"])
+    result = train(load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path)))
+    assert result.status == "finished" and result.step == 8
+    assert_same_weights(final_state(tmp_path)["model"], final_state(reference)["model"])
+
+
+class _NanAfter(torch.nn.Module):
+    """The real model, returning NaN logits from the ``n``-th forward call on."""
+
+    def __init__(self, model, n):
+        super().__init__()
+        self.model, self.n, self.calls = model, n, 0
+
+    def forward(self, x):
+        self.calls += 1
+        out = self.model(x)
+        return out * float("nan") if self.training and self.calls >= self.n else out
+
+
+def test_non_finite_loss_stops_and_keeps_last_good(data_dir, tmp_path):
+    cfg = load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path, **{"TRAIN.EVAL_PERIOD": 0}))
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 2 .*global step 6"):
+        train(cfg, model_fn=lambda c: _NanAfter(build_model(c), 6))
+    last = final_state(tmp_path)
+    assert last["epoch"] == 1 and last["step"] == 4
+    good = safe_load(tmp_path / "checkpoints" / "epoch_0001.pth")
+    assert_same_weights(last["model"], good["model"])
+    assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
+
+
+def test_interrupted_checkpoint_write_keeps_last_readable(data_dir, tmp_path, monkeypatch):
+    cfg = load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path, **{"SOLVER.MAX_EPOCH": 1,
+                                                                          "TRAIN.EVAL_PERIOD": 0}))
+    trainer = Trainer(cfg)
+    trainer.build()
+    assert trainer.train_epoch(0)
+    trainer.end_epoch(0, time.time())
+    before = final_state(tmp_path)
+
+    real_save = torch.save
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    trainer.global_step += 1
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save_checkpoint(2)
+    monkeypatch.setattr(torch, "save", real_save)
+    after = final_state(tmp_path)
+    assert after["step"] == before["step"] and after["epoch"] == 1
+    assert_same_weights(after["model"], before["model"])
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.endswith(".tmp")]

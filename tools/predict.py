@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Top-5 classes of one video file.
+
+    python tools/predict.py --cfg k400_tiny.yaml VIDEO TEST.CHECKPOINT PATH [KEY VALUE ...]
+
+Uses the test views of the config (TEST.NUM_ENSEMBLE_VIEWS x TEST.NUM_SPATIAL_CROPS), the
+weights in TEST.CHECKPOINT and the class names in DATA.CLASS_NAMES.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sfvideo.config import ConfigError, load_config  # noqa: E402
+from sfvideo.utils.cli import fail  # noqa: E402
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Trailing KEY VALUE pairs override the config.")
+    parser.add_argument("--cfg", required=True, help="config file: a path or a name in configs/")
+    parser.add_argument("--topk", type=int, default=5, help="how many classes to print (default 5)")
+    parser.add_argument("video", help="video file")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.cfg, args.opts)
+    except ConfigError as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    if not Path(args.video).is_file():
+        fail(f"{args.video} does not exist")
+
+    from sfvideo.checkpoint import CheckpointError
+    from sfvideo.engine.evaluate import predict_video
+
+    try:
+        top = predict_video(cfg, args.video, topk=args.topk)
+    except (CheckpointError, RuntimeError) as err:
+        fail(str(err))
+    views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
+    print(f"{args.video} ({views} views, {cfg.TEST.ENSEMBLE_METHOD}):")
+    for rank, (index, name, prob) in enumerate(top, 1):
+        print(f"  {rank}. {name:<40s} {100 * prob:6.2f}%  (class {index})")
+
+
+if __name__ == "__main__":
+    main()
