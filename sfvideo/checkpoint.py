@@ -9,7 +9,6 @@ fails with :class:`CheckpointError` before anything runs.
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import re

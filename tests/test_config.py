@@ -1,11 +1,10 @@
 """Config: every YAML loads, overrides, validation, unknown keys with suggestions."""
 
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
-from sfvideo.config import ConfigError, get_cfg, load_config
+from sfvideo.config import ConfigError, load_config
 from sfvideo.models import build_model, list_models
 
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

@@ -149,3 +149,16 @@ def test_sampling_points_are_standardised_inside_roi():
     assert torch.allclose(pts.mean(0), centre, atol=1e-5)
     std = pts.std(0) / torch.tensor([0.4, 0.2, 1.0])
     assert torch.allclose(std, torch.full((3,), 1 / 3), atol=1e-3)
+
+
+def test_bf16_autocast_keeps_geometry_fp32_and_argmax():
+    model = VideoSparseFormer(num_classes=10, temporal_replicates=2, **SMALL_ARCH).eval()
+    model.load_state_dict(_load("media_small_r2.pth"), strict=True)
+    ref = _load("media_small_r2_logits.pt")
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        det = model.forward_details(ref["video"])
+    assert det["logits"].dtype == torch.bfloat16
+    assert all(r.dtype == torch.float32 for r in det["rois"])  # RoI geometry stays fp32
+    assert all(p.dtype == torch.float32 for p in det["points"])  # so do the sampling coordinates
+    assert torch.equal(det["logits"].float().argmax(1), ref["logits"].argmax(1))
+    assert (det["logits"].float() - ref["logits"]).abs().max() < 0.2

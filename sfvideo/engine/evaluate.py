@@ -13,7 +13,6 @@ on its own.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from sfvideo.utils.amp import autocast_context
 from sfvideo.engine import distributed as du
 
 logger = logging.getLogger("sfvideo.engine")
@@ -66,16 +66,6 @@ def is_failed_item(item: dict) -> bool:
 def list_collate(items: list[dict]) -> list[dict]:
     """Keep items as a list: failed items may lack a video, views per video may differ."""
     return items
-
-
-def autocast_context(device: torch.device, amp: str):
-    """``torch.autocast`` for ``amp`` in {none, bf16, fp16}; a null context for ``none``."""
-    if amp == "none":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    if device.type != "cuda" and amp == "fp16":
-        raise ValueError("TRAIN.AMP fp16 needs CUDA; use bf16 or none on the CPU")
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def ensemble(logits: torch.Tensor, method: str = "softmax_mean") -> tuple[torch.Tensor, torch.Tensor]:

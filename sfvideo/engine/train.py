@@ -61,7 +61,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from sfvideo.checkpoint import atomic_save, safe_load
 from sfvideo.engine import distributed as du
-from sfvideo.engine.evaluate import atomic_write_text, autocast_context, validate
+from sfvideo.engine.evaluate import atomic_write_text, validate
+from sfvideo.utils.amp import autocast_context
 from sfvideo.engine.optim import build_optimizer, build_schedule, scaled_lr, total_batch_size
 
 logger = logging.getLogger("sfvideo.engine")

@@ -98,15 +98,15 @@ def sample_features(points: Tensor, feat: Tensor, padding_mode: str = "zeros") -
     return out.reshape(b, -1, n, p).permute(0, 2, 3, 1)  # (B, N, P, C)
 
 
-def channel_layer_norm(x: Tensor, unbiased: bool = False, eps: float = 1e-5) -> Tensor:
-    """Normalise over channels (dim 1) with no affine parameters.
+def channel_layer_norm(x: Tensor, unbiased: bool = False, eps: float = 1e-5, dim: int = 1) -> Tensor:
+    """Normalise over channels (``dim``) with no affine parameters.
 
     The library layout uses the biased variance with eps 1e-5; the v1 code the unbiased
     variance with eps 1e-7.
     """
     with torch.autocast(x.device.type, enabled=False):
         x = _fp32(x)
-        var, mean = torch.var_mean(x, dim=1, unbiased=unbiased, keepdim=True)
+        var, mean = torch.var_mean(x, dim=dim, unbiased=unbiased, keepdim=True)
         return (x - mean) * torch.rsqrt(var + eps)
 
 

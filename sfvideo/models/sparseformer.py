@@ -19,7 +19,6 @@ adaptive_mixing.{parameter_generator, m_beta, s_beta, out_proj}}``, transitions
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -60,7 +59,8 @@ class Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, n, d = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, d // self.num_heads)  # (B, N, 3, h, d/h)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, h, N, d/h)
+        # Contiguous heads: the CPU flash kernel's backward is ~25% faster than on strided views.
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).contiguous().unbind(0)  # each (B, h, N, d/h)
         x = F.scaled_dot_product_attention(q, k, v)  # (B, h, N, d/h)
         return self.proj(x.transpose(1, 2).reshape(b, n, d))
 
@@ -100,10 +100,13 @@ class AdaptiveMixing(nn.Module):
     def forward(self, sampled: Tensor, query: Tensor) -> Tensor:
         """sampled (B, N, P, C), query (B, N, D) -> (B, N, D)."""
         b, n, p, c = sampled.shape
-        params = self.parameter_generator(query).reshape(b * n, -1)  # (BN, C*C + Po*P)
-        channel_w, point_w = params.split([c * c, self.out_points * p], dim=-1)
-        channel_w = channel_w.view(b * n, c, c)  # (BN, C, C)
-        point_w = point_w.view(b * n, self.out_points, p)  # (BN, Po, P)
+        norm, inner, last = self.parameter_generator
+        hidden = inner(norm(query)).reshape(b * n, -1)  # (BN, inner)
+        # The generator's last layer, computed as two products on row slices of its weight, so
+        # both mixing matrices come out contiguous (a split of one output would be strided).
+        cc = c * c
+        channel_w = F.linear(hidden, last.weight[:cc], last.bias[:cc]).view(b * n, c, c)  # (BN, C, C)
+        point_w = F.linear(hidden, last.weight[cc:], last.bias[cc:]).view(b * n, self.out_points, p)  # (BN, Po, P)
         x = sampled.reshape(b * n, p, c).to(channel_w.dtype)  # (BN, P, C)
         x = self.act(torch.baddbmm(self.m_beta.view(1, 1, c).to(x.dtype), x, channel_w))  # (BN, P, C)
         x = self.act(torch.baddbmm(self.s_beta.view(1, -1, 1).to(x.dtype), point_w, x))  # (BN, Po, C)
@@ -214,12 +217,19 @@ class EarlyConvolution(nn.Module):
             return ops.channel_layer_norm(x, self.unbiased, self.eps).to(x.dtype)
         b, _, t, h, w = x.shape
         frames = x.transpose(1, 2).reshape(b * t, 3, h, w)  # (BT, 3, H, W)
+        frames = frames.contiguous(memory_format=torch.channels_last)
         weight = self.conv1.weight.squeeze(2)  # (C, 3, 7, 7)
         y = F.conv2d(frames, weight.to(frames.dtype), self.conv1.bias.to(frames.dtype), stride=2, padding=3)
-        y = F.max_pool2d(F.relu(y), 3, 2, 1)  # (BT, C, H', W')
-        y = ops.channel_layer_norm(y, self.unbiased, self.eps).to(y.dtype)
-        c, hh, ww = y.shape[1:]
-        return y.view(b, t, c, hh, ww).transpose(1, 2).contiguous()  # (B, C, T, H', W')
+        y = F.max_pool2d(F.relu(y), 3, 2, 1)  # (BT, C, H', W'), channels-last in memory
+        y = y.permute(0, 2, 3, 1)  # (BT, H', W', C): a free view of the channels-last memory
+        if self.unbiased:
+            y = ops.channel_layer_norm(y, True, self.eps, dim=-1)
+        else:  # biased variance, eps inside the root: exactly layer_norm without affine
+            y = F.layer_norm(y.float(), y.shape[-1:], eps=self.eps)
+        hh, ww, c = y.shape[1:]
+        # (B, C, T, H', W') with channels innermost in memory: each trilinear corner read
+        # fetches C contiguous values instead of C values one volume apart.
+        return y.contiguous().view(b, t, hh, ww, c).permute(0, 4, 1, 2, 3)
 
     @torch.no_grad()
     def init_weights(self) -> None:
