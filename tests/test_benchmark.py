@@ -1,0 +1,64 @@
+"""tools/benchmark.py: the model table on a tiny model, and the official comparison when available."""
+
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, ROOT
+from sfvideo.utils import benchmark as bench
+
+OFFICIAL_DIR = Path("/tmp/official")
+
+
+def test_quick_table_has_the_columns(tmp_path):
+    md = tmp_path / "bench.md"
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--quick", "--models", "video_test",
+                          "--threads", "1", "--markdown", str(md)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    table = md.read_text()
+    assert table.strip() in out.stdout  # printed as well as written
+    header, _, columns, rule, row = table.strip().splitlines()
+    assert "threads" in header and "torch" in header and "device cpu" in header
+    assert columns == "| " + " | ".join(bench.BENCHMARK_COLUMNS) + " |"
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "video_test" and cells[1] == f"{bench.QUICK_FRAMES} x {bench.QUICK_SIZE}^2"
+    assert len(cells) == len(bench.BENCHMARK_COLUMNS)
+    assert all(float(c) > 0 for c in cells[2:6])  # GFLOPs, params, clips/s
+    assert all(float(c) >= 0 for c in cells[6:])  # memory above the baseline, measured in a child
+
+
+def test_unknown_model_is_a_usage_error():
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--models", "video_huge"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "video_huge" in out.stderr and "video_tiny" in out.stderr
+
+
+def test_model_specs_cover_the_zoo_inputs():
+    assert (bench.model_spec("video_tiny").frames, bench.model_spec("video_tiny").size) == (32, 224)
+    assert bench.model_spec("slowfast_r50").frames == 32  # the fast pathway; slow = every 4th frame
+    assert [bench.model_spec(n).frames for n in ("x3d_m", "mvit_b_16x4", "slow_r50")] == [16, 16, 8]
+    with pytest.raises(KeyError, match="available"):
+        bench.model_spec("video_huge")
+
+
+def test_bf16_fixture_agreement():
+    result = bench.bf16_agreement_on_fixture(FIXTURES)
+    assert result["fp32_vs_official_max_abs"] < 1e-4
+    assert result["argmax_agreement"] == 1.0 and math.isfinite(result["bf16_vs_fp32_max_abs"])
+
+
+@pytest.mark.slow  # builds two SF-T models (about a minute of CPU)
+@pytest.mark.skipif(not (OFFICIAL_DIR / "sparseformer" / "sparseformer" / "media.py").is_file(),
+                    reason="official SparseFormer checkout not at /tmp/official")
+def test_official_mode_runs():
+    if importlib.util.find_spec("timm") is None:
+        pytest.skip("the official code needs timm (e.g. PYTHONPATH=/tmp/bench_site)")
+    result = bench.compare_with_official(OFFICIAL_DIR, frames=(2,), batch=1, size=32, iters=1, warmup=0, log=None)
+    assert result["max_abs_diff"] < 1e-4
+    (row,) = result["rows"]
+    assert all(row[k] > 0 for k in ("infer_ratio", "train_ratio", "bf16_infer_ratio"))
+    assert "inference fp32" in bench.format_official_table(result, "header")
