@@ -1,25 +1,13 @@
-"""Every tool's --help runs; predict.py prints the top-5 classes of one video."""
+"""predict.py prints the top-5 classes of one video; failed test videos are reported."""
 
-import subprocess
 import sys
 
 import pytest
 
-from engine_helpers import CLASS_NAMES, ROOT, make_video_dataset, tiny_opts, tool_env
+from engine_helpers import CLASS_NAMES, ROOT, make_video_dataset, tiny_opts
 from sfvideo.checkpoint import atomic_save
 from sfvideo.config import load_config
 from sfvideo.models import build_model
-
-
-def test_every_tool_help_runs():
-    tools = sorted((ROOT / "tools").glob("*.py"))
-    assert {"train_video.py", "test_video.py", "predict.py"} <= {t.name for t in tools}
-    procs = {t.name: subprocess.Popen([sys.executable, str(t), "--help"], cwd=ROOT, env=tool_env(),
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for t in tools}
-    for name, proc in procs.items():
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, f"{name} --help failed:\n{err}"
-        assert "usage" in out.lower(), name
 
 
 def test_predict_prints_top5(tmp_path, capsys):
