@@ -162,3 +162,10 @@ def test_bf16_autocast_keeps_geometry_fp32_and_argmax():
     assert all(p.dtype == torch.float32 for p in det["points"])  # so do the sampling coordinates
     assert torch.equal(det["logits"].float().argmax(1), ref["logits"].argmax(1))
     assert (det["logits"].float() - ref["logits"]).abs().max() < 0.2
+
+
+def test_from_scratch_points_are_tubes_over_time():
+    unit = create_model("video_tiny", num_classes=3).sampling_units()[0]
+    offsets = unit.roi_offset_bias.detach().view(4, 9, 3)  # (time layers, 3x3 grid, xyt)
+    assert torch.equal(offsets[..., :2], offsets[:1, :, :2].expand(4, 9, 2))  # same places at every time
+    assert torch.allclose(offsets[:, :, 2], torch.linspace(-0.5, 0.5, 4).view(4, 1).expand(4, 9))
