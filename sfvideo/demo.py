@@ -161,7 +161,7 @@ def run_demo(
     crop_size: int | None = None,
     seed: int | None = None,
     data_seed: int = 0,
-    train_per_class: int = 40,
+    train_per_class: int = 160,
     val_per_class: int = 10,
     video_size: int | None = None,
     batch_size: int | None = None,
@@ -375,7 +375,7 @@ def main_cli(argv: Sequence[str] | None = None, description: str | None = None) 
     parser.add_argument("--crop-size", type=int, default=None, help="train/test crop (default: the config's)")
     parser.add_argument("--seed", type=int, default=None, help="RNG_SEED for training (default: the config's)")
     parser.add_argument("--data-seed", type=int, default=0, help="toy dataset seed (default 0)")
-    parser.add_argument("--train-per-class", type=int, default=40, help="training videos per class (default 40)")
+    parser.add_argument("--train-per-class", type=int, default=160, help="training videos per class (default 160)")
     parser.add_argument("--val-per-class", type=int, default=10, help="held-out videos per class (default 10)")
     parser.add_argument("--video-size", type=int, default=None, help="toy frame side in pixels (default 112)")
     parser.add_argument("--batch-size", type=int, default=None, help="train and test batch size")
