@@ -12,15 +12,15 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
 from torch import Tensor
 
-import torch
+from .utils.io import atomic_write
 
 
 class CheckpointError(RuntimeError):
@@ -131,20 +131,9 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
 
     A crash at any point leaves either the old complete file or the new complete file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    with atomic_write(path, "wb") as f:
+        torch.save(obj, f)
+    return Path(path)
 
 
 # ---------------------------------------------------------------------------------- official layouts

@@ -18,7 +18,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from sfvideo.utils.amp import autocast_context
+from sfvideo.utils.io import atomic_write
 from sfvideo.engine import distributed as du
 
 logger = logging.getLogger("sfvideo.engine")
@@ -39,20 +39,9 @@ ENSEMBLE_METHODS = ("softmax_mean", "logit_mean", "logit_max")
 # ------------------------------------------------------------------------------------- helpers
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to a temporary file in the same folder, fsync, and rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    with atomic_write(path, "w") as f:
+        f.write(text)
+    return Path(path)
 
 
 def is_failed_item(item: dict) -> bool:

@@ -47,7 +47,6 @@ import random
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +62,7 @@ from sfvideo.checkpoint import atomic_save, safe_load
 from sfvideo.engine import distributed as du
 from sfvideo.engine.evaluate import atomic_write_text, validate
 from sfvideo.utils.amp import autocast_context
+from sfvideo.utils.io import atomic_write
 from sfvideo.engine.optim import build_optimizer, build_schedule, scaled_lr, total_batch_size
 
 logger = logging.getLogger("sfvideo.engine")
@@ -287,17 +287,8 @@ def compute_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: f
 # ---------------------------------------------------------------------------------- checkpoints
 def copy_atomic(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` through a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with open(src, "rb") as fin, atomic_write(dst, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
 
 
 def checkpoint_dir(cfg) -> Path:
