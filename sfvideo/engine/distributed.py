@@ -88,22 +88,23 @@ def _collective_device() -> torch.device:
     return torch.device("cpu")
 
 
-def all_reduce_sum(values: list[float] | torch.Tensor) -> torch.Tensor:
-    """Sum a small vector over all processes (float64, on the CPU when returned)."""
+def _all_reduce(values: list[float] | torch.Tensor, op: "dist.ReduceOp") -> torch.Tensor:
+    """Reduce a small vector over all processes with ``op`` (float64, on the CPU when returned)."""
     t = torch.as_tensor(values, dtype=torch.float64).clone()
     if is_distributed():
         t = t.to(_collective_device())
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        dist.all_reduce(t, op=op)
     return t.cpu()
+
+
+def all_reduce_sum(values: list[float] | torch.Tensor) -> torch.Tensor:
+    """Sum a small vector over all processes."""
+    return _all_reduce(values, dist.ReduceOp.SUM)
 
 
 def all_reduce_max(values: list[float] | torch.Tensor) -> torch.Tensor:
     """Element-wise maximum of a small vector over all processes."""
-    t = torch.as_tensor(values, dtype=torch.float64).clone()
-    if is_distributed():
-        t = t.to(_collective_device())
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return t.cpu()
+    return _all_reduce(values, dist.ReduceOp.MAX)
 
 
 def all_gather_object(obj: Any) -> list[Any]:
