@@ -161,8 +161,8 @@ def run_demo(
     crop_size: int | None = None,
     seed: int | None = None,
     data_seed: int = 0,
-    train_per_class: int = 160,
-    val_per_class: int = 10,
+    train_per_class: int | None = None,
+    val_per_class: int | None = None,
     video_size: int | None = None,
     batch_size: int | None = None,
     num_workers: int | None = None,
@@ -179,8 +179,8 @@ def run_demo(
         epochs, arch, crop_size, seed, batch_size, num_workers: override ``SOLVER.MAX_EPOCH``,
             ``MODEL.ARCH``, the train/test crop (and its scale jitter), ``RNG_SEED``, the train and
             test batch size and ``DATA.NUM_WORKERS``.
-        data_seed, train_per_class, val_per_class, video_size: toy generator options (video_size:
-            frame side in pixels, default 112).
+        data_seed, train_per_class, val_per_class, video_size: toy generator options (defaults:
+            seed 0, 240 and 25 videos per class, 112-pixel frames).
         run_name: the run folder's name (default ``run``, or ``run_1frame`` when ``frames == 1``).
         opts: further ``KEY VALUE`` config overrides (applied last).
         log: where progress lines go.
@@ -212,8 +212,10 @@ def run_demo(
     _header(log, 1, total_steps, f"toy dataset -> {data_dir}")
     t0 = time.perf_counter()
     size = toy.DEFAULT_SIZE if video_size is None else video_size
-    ds = toy.make_toy_dataset(data_dir, seed=data_seed, train_per_class=train_per_class,
-                              val_per_class=val_per_class, size=size)
+    ds = toy.make_toy_dataset(
+        data_dir, seed=data_seed, size=size,
+        train_per_class=toy.DEFAULT_TRAIN_PER_CLASS if train_per_class is None else train_per_class,
+        val_per_class=toy.DEFAULT_VAL_PER_CLASS if val_per_class is None else val_per_class)
     timings["data"] = time.perf_counter() - t0
     what = "generated" if ds.generated else "reused (same parameters)"
     log(f"{what}: {len(toy.CLASS_NAMES)} motion-only classes, "
@@ -375,8 +377,8 @@ def main_cli(argv: Sequence[str] | None = None, description: str | None = None) 
     parser.add_argument("--crop-size", type=int, default=None, help="train/test crop (default: the config's)")
     parser.add_argument("--seed", type=int, default=None, help="RNG_SEED for training (default: the config's)")
     parser.add_argument("--data-seed", type=int, default=0, help="toy dataset seed (default 0)")
-    parser.add_argument("--train-per-class", type=int, default=160, help="training videos per class (default 160)")
-    parser.add_argument("--val-per-class", type=int, default=10, help="held-out videos per class (default 10)")
+    parser.add_argument("--train-per-class", type=int, default=None, help="training videos per class (default 240)")
+    parser.add_argument("--val-per-class", type=int, default=None, help="held-out videos per class (default 25)")
     parser.add_argument("--video-size", type=int, default=None, help="toy frame side in pixels (default 112)")
     parser.add_argument("--batch-size", type=int, default=None, help="train and test batch size")
     parser.add_argument("--workers", type=int, default=None, help="DATA.NUM_WORKERS")

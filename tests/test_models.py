@@ -169,3 +169,27 @@ def test_from_scratch_points_are_tubes_over_time():
     offsets = unit.roi_offset_bias.detach().view(4, 9, 3)  # (time layers, 3x3 grid, xyt)
     assert torch.equal(offsets[..., :2], offsets[:1, :, :2].expand(4, 9, 2))  # same places at every time
     assert torch.allclose(offsets[:, :, 2], torch.linspace(-0.5, 0.5, 4).view(4, 1).expand(4, 9))
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_early_convolution_equals_conv_relu_maxpool(video):
+    """The stem pools before its ReLU (cheaper); outputs and gradients equal the official order."""
+    torch.manual_seed(0)
+    model = create_model("video_test" if video else "image_test", num_classes=3)
+    stem = model.feat_extractor
+    x = torch.randn(2, 3, 3, 32, 40) if video else torch.randn(2, 3, 32, 40)
+    weight = stem.conv1.weight.squeeze(2) if video else stem.conv1.weight
+    frames = x.transpose(1, 2).reshape(-1, 3, 32, 40) if video else x  # (B[T], 3, H, W)
+    ref = torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(
+        frames, weight, stem.conv1.bias, stride=2, padding=3)), 3, 2, 1)  # (B[T], C, H/4, W/4)
+    ref = ops.channel_layer_norm(ref)
+    if video:
+        ref = ref.view(2, 3, *ref.shape[1:]).transpose(1, 2)  # (B, C, T, H/4, W/4)
+    out = stem(x)
+    assert out.shape == ref.shape
+    assert torch.allclose(out, ref, atol=1e-5)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, [stem.conv1.weight, stem.conv1.bias], g)
+    ref_grads = torch.autograd.grad(ref, [stem.conv1.weight, stem.conv1.bias], g)
+    for a, b in zip(grads, ref_grads):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)

@@ -23,8 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    parser.add_argument("--train-per-class", type=int, default=40, help="training videos per class (default 40)")
-    parser.add_argument("--val-per-class", type=int, default=10, help="validation videos per class (default 10)")
+    parser.add_argument("--train-per-class", type=int, default=None, help="training videos per class (default 240)")
+    parser.add_argument("--val-per-class", type=int, default=None, help="validation videos per class (default 25)")
     # Defaults of None mean the generator's own (sfvideo.data.toy.DEFAULT_*); the package is
     # imported after parsing so that --help does not pay for importing torch.
     parser.add_argument("--frames", type=int, default=None, help="frames per video (default 24)")
@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         ds = toy.make_toy_dataset(
             args.out,
             seed=args.seed,
-            train_per_class=args.train_per_class,
-            val_per_class=args.val_per_class,
+            train_per_class=toy.DEFAULT_TRAIN_PER_CLASS if args.train_per_class is None else args.train_per_class,
+            val_per_class=toy.DEFAULT_VAL_PER_CLASS if args.val_per_class is None else args.val_per_class,
             num_frames=toy.DEFAULT_FRAMES if args.frames is None else args.frames,
             size=toy.DEFAULT_SIZE if args.size is None else args.size,
             fps=toy.DEFAULT_FPS if args.fps is None else args.fps,

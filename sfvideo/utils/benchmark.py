@@ -56,18 +56,35 @@ def train_step(model: nn.Module, clip: torch.Tensor, amp: str = "none") -> Calla
     return step
 
 
-def time_interleaved(steps: dict[str, Callable[[], None]], iters: int = 5, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each closure, runs interleaved so that load drifts hit all alike."""
+def time_rounds(steps: dict[str, Callable[[], None]], iters: int = 5, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds of each call of each closure, in ``iters`` rounds that run every closure once.
+
+    The order reverses from one round to the next (A B C, C B A, A B C, ...), so that over two
+    rounds every closure has the same average position: a closure that runs after an expensive
+    one (cold caches, a fragmented heap) is not always the same one.
+    """
     for fn in steps.values():
         for _ in range(warmup):
             fn()
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for _ in range(iters):
-        for name, fn in steps.items():
+    names = list(steps)
+    times: dict[str, list[float]] = {k: [] for k in names}
+    for i in range(iters):
+        for name in names if i % 2 == 0 else names[::-1]:
             start = time.perf_counter()
-            fn()
+            steps[name]()
             times[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
+
+
+def time_interleaved(steps: dict[str, Callable[[], None]], iters: int = 5, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each closure, runs interleaved so that load drifts hit all alike."""
+    return {k: statistics.median(v) for k, v in time_rounds(steps, iters, warmup).items()}
+
+
+def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
+    """Median over rounds of ``times[num][i] / times[den][i]``: each ratio compares two runs made
+    back to back, so a load change between rounds cancels (unlike a ratio of two medians)."""
+    return statistics.median(a / b for a, b in zip(times[num], times[den]))
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -454,15 +471,22 @@ def compare_with_official(official_dir: str | Path, frames: tuple[int, ...] = (8
     for t in frames:
         clip = torch.randn(batch, 3, t, size, size, device=dev)  # (B, C, T, H, W)
         off, sf = model_steps(official, clip), model_steps(ours, clip)
-        steps = {"official/infer": off["infer"], "sfvideo/infer": sf["infer"],
-                 "sfvideo_bf16/infer": _in_mode(ours, False, inference_step(ours, clip, "bf16")),
-                 "official/train": off["train"], "sfvideo/train": sf["train"]}
-        log(f"[time] {t} frames: {len(steps)} steps interleaved, {warmup} warmup + {iters} timed calls each")
-        sec = time_interleaved(steps, iters=iters, warmup=warmup)
+        fp32 = {"official/infer": off["infer"], "sfvideo/infer": sf["infer"],
+                "official/train": off["train"], "sfvideo/train": sf["train"]}
+        log(f"[time] {t} frames: {len(fp32)} fp32 steps interleaved, {warmup} warmup + {iters} timed calls each")
+        times = time_rounds(fp32, iters=iters, warmup=warmup)
+        # bf16 in its own rounds: its much slower calls (on CPUs without native bf16) would
+        # otherwise sit between the fp32 runs being compared.
+        log(f"[time] {t} frames: sfvideo bf16 inference vs official fp32 inference, {iters} rounds")
+        bf16 = time_rounds({"official/infer": off["infer"],
+                            "sfvideo_bf16/infer": _in_mode(ours, False, inference_step(ours, clip, "bf16"))},
+                           iters=iters, warmup=warmup)
+        sec = {k: statistics.median(v) for k, v in times.items()}
+        sec["sfvideo_bf16/infer"] = statistics.median(bf16["sfvideo_bf16/infer"])
         rows.append({"frames": t, "batch": batch, "size": size, "seconds": sec,
-                     "infer_ratio": sec["official/infer"] / sec["sfvideo/infer"],
-                     "train_ratio": sec["official/train"] / sec["sfvideo/train"],
-                     "bf16_infer_ratio": sec["official/infer"] / sec["sfvideo_bf16/infer"]})
+                     "infer_ratio": paired_ratio(times, "official/infer", "sfvideo/infer"),
+                     "train_ratio": paired_ratio(times, "official/train", "sfvideo/train"),
+                     "bf16_infer_ratio": paired_ratio(bf16, "official/infer", "sfvideo_bf16/infer")})
         r = rows[-1]
         log(f"[result] {t} frames: official/sfvideo time, inference {r['infer_ratio']:.2f}, train step "
             f"{r['train_ratio']:.2f}, sfvideo bf16 inference vs official fp32 {r['bf16_infer_ratio']:.2f}")
@@ -473,7 +497,8 @@ def format_official_table(result: dict, header: str) -> str:
     """Markdown table of ``compare_with_official``'s ratios and seconds per step."""
     lines = [header, "",
              f"Identical weights: max |official - sfvideo| logits = {result['max_abs_diff']:.2e}. "
-             "Ratios are official time / sfvideo time (> 1: sfvideo faster).", "",
+             "Ratios are official time / sfvideo time (> 1: sfvideo faster), the median over rounds of "
+             "back-to-back runs; seconds are medians.", "",
              "| input (B x T x H x W) | inference fp32 | train step fp32 | sfvideo bf16 inference vs official fp32 "
              "| s/step official infer / sfvideo infer / sfvideo bf16 infer / official train / sfvideo train |",
              "|---|---|---|---|---|"]
