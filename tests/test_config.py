@@ -100,3 +100,18 @@ def test_every_default_key_is_commented():
             if not source[j].lstrip().startswith("#"):
                 uncommented.append(line.split("=")[0].strip())
     assert not uncommented, uncommented
+
+
+def test_tool_parser_positionals_overrides_and_late_options(capsys):
+    from sfvideo.utils.cli import config_parser, parse_config
+
+    parser = config_parser("test tool", positionals=[("video", "video file")])
+    parser.add_argument("--topk", type=int, default=5)
+    args, cfg = parse_config(parser, ["--cfg", "toy_tiny.yaml", "--topk", "3", "v.mp4", "DATA.NUM_FRAMES", "4"])
+    assert (args.video, args.topk, cfg.DATA.NUM_FRAMES) == ("v.mp4", 3, 4)
+    with pytest.raises(SystemExit) as exc:  # an option after VIDEO would be read as an override key
+        parse_config(parser, ["--cfg", "toy_tiny.yaml", "v.mp4", "--topk", "3"])
+    assert exc.value.code == 2 and "--topk comes after the positional arguments" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        parse_config(parser, ["--cfg", "toy_tiny.yaml", "v.mp4", "DATA.NUM_FRAME", "4"])
+    assert exc.value.code == 2 and "DATA.NUM_FRAMES" in capsys.readouterr().err

@@ -19,25 +19,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sfvideo.utils.cli import config_from_args, config_parser  # noqa: E402  (no torch: --help stays fast)
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+def build_parser() -> argparse.ArgumentParser:
+    p = config_parser(__doc__, cfg_required=False)
     p.add_argument("--csv", nargs="+", required=True, help="official Kinetics CSV files")
     p.add_argument("--out-dir", required=True, help="where the lists and missing reports go")
     p.add_argument("--data-dir", help="root of the download (default: DATA.PATH_TO_DATA_DIR)")
     p.add_argument("--class-names", help="class-name file (default: DATA.CLASS_NAMES)")
     p.add_argument("--absolute", action="store_true", help="write absolute paths")
-    p.add_argument("--cfg", default=None, help="config file (optional)")
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cfg = config_from_args(parser, args)
     # imported after parsing so that --help answers without loading torch
-    from sfvideo.config import load_config
     from sfvideo.data.lists import build_lists_from_csvs, read_class_names, resolve_path
-    cfg = load_config(args.cfg, args.opts)
+
     data_dir = args.data_dir or cfg.DATA.PATH_TO_DATA_DIR
     names_file = args.class_names or str(resolve_path(cfg.DATA.CLASS_NAMES, data_dir, repo_fallback=True))
     summaries = build_lists_from_csvs(args.csv, data_dir, read_class_names(names_file), args.out_dir, args.absolute)

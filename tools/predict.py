@@ -7,28 +7,18 @@ Uses the test views of the config (TEST.NUM_ENSEMBLE_VIEWS x TEST.NUM_SPATIAL_CR
 weights in TEST.CHECKPOINT and the class names in DATA.CLASS_NAMES.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sfvideo.config import ConfigError, load_config  # noqa: E402
-from sfvideo.utils.cli import fail  # noqa: E402
+from sfvideo.utils.cli import config_parser, fail, parse_config  # noqa: E402
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="Trailing KEY VALUE pairs override the config.")
-    parser.add_argument("--cfg", required=True, help="config file: a path or a name in configs/")
+    parser = config_parser(__doc__, positionals=[("video", "video file")])
     parser.add_argument("--topk", type=int, default=5, help="how many classes to print (default 5)")
-    parser.add_argument("video", help="video file")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.cfg, args.opts)
-    except ConfigError as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    args, cfg = parse_config(parser, argv)
     if not Path(args.video).is_file():
         fail(f"{args.video} does not exist")
 
