@@ -62,6 +62,7 @@ from sfvideo.checkpoint import atomic_save, safe_load
 from sfvideo.engine import distributed as du
 from sfvideo.engine.evaluate import atomic_write_text, validate
 from sfvideo.utils.amp import autocast_context
+from sfvideo.utils.benchmark import train_step
 from sfvideo.utils.io import atomic_write
 from sfvideo.engine.optim import build_optimizer, build_schedule, scaled_lr, total_batch_size
 
@@ -803,25 +804,13 @@ def benchmark_training(cfg, steps: int, warmup: int = 2) -> BenchmarkResult:
     clips = torch.randn(b, 3, t, s, s, device=device)  # (B, C, T, H, W)
     labels = torch.randint(0, cfg.MODEL.NUM_CLASSES, (b,), device=device)
 
-    def one_step() -> None:
-        with autocast_context(device, cfg.TRAIN.AMP):
-            logits = model(clips)  # (B, K)
-        loss = compute_loss(logits, labels, cfg.AUG.LABEL_SMOOTHING)
-        loss.backward()
-        if cfg.TRAIN.CLIP_GRAD > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.TRAIN.CLIP_GRAD)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
+    one_step = train_step(model, clips, cfg.TRAIN.AMP, optimizer=opt, labels=labels, clip_grad=cfg.TRAIN.CLIP_GRAD,
+                          loss_fn=lambda logits, y: compute_loss(logits, y, cfg.AUG.LABEL_SMOOTHING))
     for _ in range(warmup):
         one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(steps):
-        one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+        one_step()  # (synchronises CUDA after each step)
     elapsed = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
     return BenchmarkResult(cfg.MODEL.ARCH, b, t, s, steps, elapsed, b * steps / elapsed, rss, str(device),

@@ -38,18 +38,27 @@ def inference_step(model: nn.Module, clip: torch.Tensor, amp: str = "none") -> C
     return step
 
 
-def train_step(model: nn.Module, clip: torch.Tensor, amp: str = "none") -> Callable[[], None]:
-    """A closure running forward + backward + AdamW step on random labels."""
+def train_step(model: nn.Module, clip: torch.Tensor, amp: str = "none", *,
+               optimizer: torch.optim.Optimizer | None = None, labels: torch.Tensor | None = None,
+               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+               clip_grad: float = 0.0) -> Callable[[], None]:
+    """A closure running one training step: forward, loss, backward, optional gradient clipping,
+    optimizer step. Defaults (for comparing architectures): AdamW, random labels, cross-entropy;
+    ``tools/train_video.py --benchmark-steps`` passes the config's optimizer, loss and clipping."""
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
-    labels = torch.randint(0, 10, (clip.shape[0],), device=clip.device)
+    opt = optimizer if optimizer is not None else torch.optim.AdamW(model.parameters(), lr=1e-6)
+    if labels is None:
+        labels = torch.randint(0, 10, (clip.shape[0],), device=clip.device)
 
     def step() -> None:
         with autocast_context(clip.device, amp):
-            logits = model(clip)
-        loss = nn.functional.cross_entropy(logits.float(), labels % logits.shape[1])
+            logits = model(clip)  # (B, K)
+        loss = loss_fn(logits, labels) if loss_fn is not None \
+            else nn.functional.cross_entropy(logits.float(), labels % logits.shape[1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if clip_grad > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
         opt.step()
         _sync(clip.device)
 
