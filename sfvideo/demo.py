@@ -212,10 +212,8 @@ def run_demo(
     _header(log, 1, total_steps, f"toy dataset -> {data_dir}")
     t0 = time.perf_counter()
     size = toy.DEFAULT_SIZE if video_size is None else video_size
-    ds = toy.make_toy_dataset(
-        data_dir, seed=data_seed, size=size,
-        train_per_class=toy.DEFAULT_TRAIN_PER_CLASS if train_per_class is None else train_per_class,
-        val_per_class=toy.DEFAULT_VAL_PER_CLASS if val_per_class is None else val_per_class)
+    ds = toy.make_toy_dataset(data_dir, seed=data_seed, train_per_class=train_per_class,
+                              val_per_class=val_per_class, size=size)
     timings["data"] = time.perf_counter() - t0
     what = "generated" if ds.generated else "reused (same parameters)"
     log(f"{what}: {len(toy.CLASS_NAMES)} motion-only classes, "

@@ -44,11 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         ds = toy.make_toy_dataset(
             args.out,
             seed=args.seed,
-            train_per_class=toy.DEFAULT_TRAIN_PER_CLASS if args.train_per_class is None else args.train_per_class,
-            val_per_class=toy.DEFAULT_VAL_PER_CLASS if args.val_per_class is None else args.val_per_class,
-            num_frames=toy.DEFAULT_FRAMES if args.frames is None else args.frames,
-            size=toy.DEFAULT_SIZE if args.size is None else args.size,
-            fps=toy.DEFAULT_FPS if args.fps is None else args.fps,
+            train_per_class=args.train_per_class,
+            val_per_class=args.val_per_class,
+            num_frames=args.frames,
+            size=args.size,
+            fps=args.fps,
             workers=args.workers,
             force=args.force,
         )

@@ -12,6 +12,7 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
+from ..utils.benchmark import proc_status_kb
 from .encode import write_video
 
 # (height, width) of landscape Kinetics videos after the usual short-side 256-320 preparation.
@@ -74,17 +75,6 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def tree_rss_mb(pid: int | None = None, include_children: bool = True) -> float:
     """RSS of a process and all its descendants (DataLoader workers), in MiB.
 
@@ -95,7 +85,7 @@ def tree_rss_mb(pid: int | None = None, include_children: bool = True) -> float:
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
-        total += _rss_kb(p)
+        total += proc_status_kb("VmRSS", p) or 0
         if include_children:
             stack.extend(_children(p))
     return total / 1024

@@ -465,11 +465,11 @@ def _write_text(path: Path, lines: Sequence[str]) -> None:
 def make_toy_dataset(
     out_dir: str | os.PathLike,
     seed: int = 0,
-    train_per_class: int = DEFAULT_TRAIN_PER_CLASS,
-    val_per_class: int = DEFAULT_VAL_PER_CLASS,
-    num_frames: int = DEFAULT_FRAMES,
-    size: int = DEFAULT_SIZE,
-    fps: float = DEFAULT_FPS,
+    train_per_class: int | None = None,
+    val_per_class: int | None = None,
+    num_frames: int | None = None,
+    size: int | None = None,
+    fps: float | None = None,
     workers: int | None = None,
     force: bool = False,
 ) -> ToyDataset:
@@ -489,16 +489,23 @@ def make_toy_dataset(
     Args:
         out_dir: output folder (created).
         seed: dataset seed; the same seed gives byte-identical lists and identical decoded frames.
-        train_per_class, val_per_class: videos per class in each split.
-        num_frames: frames per video.
-        size: frame height and width in pixels (even).
-        fps: frame rate written into the files.
+        train_per_class, val_per_class: videos per class in each split (default
+            ``DEFAULT_TRAIN_PER_CLASS``, ``DEFAULT_VAL_PER_CLASS``).
+        num_frames: frames per video (default ``DEFAULT_FRAMES``).
+        size: frame height and width in pixels, even (default ``DEFAULT_SIZE``).
+        fps: frame rate written into the files (default ``DEFAULT_FPS``).
+        (``None`` means the default, so callers can pass optional settings straight through.)
         workers: encoding threads (default: the CPU count); 0 or 1 encodes one video at a time.
         force: regenerate even if an identical dataset exists.
 
     Returns:
         A ``ToyDataset`` with the paths written.
     """
+    train_per_class = DEFAULT_TRAIN_PER_CLASS if train_per_class is None else train_per_class
+    val_per_class = DEFAULT_VAL_PER_CLASS if val_per_class is None else val_per_class
+    num_frames = DEFAULT_FRAMES if num_frames is None else num_frames
+    size = DEFAULT_SIZE if size is None else size
+    fps = DEFAULT_FPS if fps is None else fps
     if size % 2:
         raise ValueError(f"size must be even for H.264 (yuv420p), got {size}")
     if train_per_class < 0 or val_per_class < 0:

@@ -62,7 +62,7 @@ from sfvideo.checkpoint import atomic_save, safe_load
 from sfvideo.engine import distributed as du
 from sfvideo.engine.evaluate import atomic_write_text, validate
 from sfvideo.utils.amp import autocast_context
-from sfvideo.utils.benchmark import train_step
+from sfvideo.utils.benchmark import peak_rss_mb, train_step
 from sfvideo.utils.io import atomic_write
 from sfvideo.engine.optim import build_optimizer, build_schedule, scaled_lr, total_batch_size
 
@@ -794,8 +794,6 @@ class BenchmarkResult:
 def benchmark_training(cfg, steps: int, warmup: int = 2) -> BenchmarkResult:
     """Time ``steps`` full training steps (forward, loss, backward, clip, AdamW) on random clips
     of the config's shape (``TRAIN.BATCH_SIZE`` x 3 x ``DATA.NUM_FRAMES`` x crop²); no data needed."""
-    import resource
-
     device = du.resolve_device(cfg.DEVICE)
     seed_all(cfg.RNG_SEED)
     model = _default_model_fn(cfg).to(device).train()
@@ -812,6 +810,6 @@ def benchmark_training(cfg, steps: int, warmup: int = 2) -> BenchmarkResult:
     for _ in range(steps):
         one_step()  # (synchronises CUDA after each step)
     elapsed = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    rss = peak_rss_mb()
     return BenchmarkResult(cfg.MODEL.ARCH, b, t, s, steps, elapsed, b * steps / elapsed, rss, str(device),
                            torch.get_num_threads())

@@ -237,27 +237,30 @@ def model_steps(model: nn.Module, clip: torch.Tensor, amp: str = "none") -> dict
             "train": _in_mode(model, True, train_step(model, clip, amp))}
 
 
-def rss_mb() -> float:
-    """Current resident set size of this process."""
+def proc_status_kb(field: str, pid: int | str = "self") -> int | None:
+    """A memory field of ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``, ...) in KiB; ``None``
+    where it cannot be read (no such process, not Linux)."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1])
     except OSError:
         pass
-    return peak_memory_mb(torch.device("cpu"))
+    return None
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process."""
+    kb = proc_status_kb("VmRSS")
+    return peak_memory_mb(torch.device("cpu")) if kb is None else kb / 1024
 
 
 def peak_rss_mb() -> float:
     """This process image's peak RSS. ``VmHWM`` rather than ``ru_maxrss``: the latter survives
     ``exec`` and so may report the parent's size in a freshly spawned child."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return peak_memory_mb(torch.device("cpu"))
+    kb = proc_status_kb("VmHWM")
+    return peak_memory_mb(torch.device("cpu")) if kb is None else kb / 1024
 
 
 def _touch_cpu_code_paths() -> None:

@@ -280,6 +280,16 @@ def default_scale(frame_size: int, target: int = 224) -> int:
     return max(1, math.ceil(target / max(1, frame_size)))
 
 
+def _drawing_defaults(frames: np.ndarray, stages: Sequence[RoiStage], colors: np.ndarray | None,
+                      scale: int | None) -> tuple[np.ndarray, int, np.ndarray]:
+    """Frames as an array (T, H, W, 3), the upscaling (default ``default_scale``) and the token
+    colours (default ``token_colors(N)``) shared by the grid and the GIF renderers."""
+    frames = np.asarray(frames)
+    scale = default_scale(frames.shape[2]) if scale is None else scale
+    colors = token_colors(len(stages[0].rois)) if colors is None else colors
+    return frames, scale, colors
+
+
 def _legend(colors: np.ndarray, width: int, font: ImageFont.ImageFont) -> Image.Image:
     """Swatches "i" in each token's colour, wrapped to ``width``."""
     cell_w, cell_h, sw = 40, 16, 10
@@ -315,10 +325,8 @@ def render_grid(
         title: text at the top.
         legend: draw the token colour legend.
     """
-    frames = np.asarray(frames)
+    frames, scale, colors = _drawing_defaults(frames, stages, colors, scale)
     t, h, w, _ = frames.shape
-    scale = default_scale(w) if scale is None else scale
-    colors = token_colors(len(stages[0].rois)) if colors is None else colors
     font = _font(12)
     cols = min(t, max_columns)
     rows_per_stage = math.ceil(t / cols)
@@ -353,10 +361,8 @@ def render_gif_frames(
     title: str = "",
 ) -> list[Image.Image]:
     """One image per clip frame with the stages side by side (labelled), for an animated GIF."""
-    frames = np.asarray(frames)
+    frames, scale, colors = _drawing_defaults(frames, stages, colors, scale)
     t, h, w, _ = frames.shape
-    scale = default_scale(w) if scale is None else scale
-    colors = token_colors(len(stages[0].rois)) if colors is None else colors
     font = _font(12)
     pad, label_h = 4, 18
     cell_w, cell_h = w * scale, h * scale
