@@ -24,7 +24,8 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+from .resources import configs_dir
+
 
 
 class ConfigError(ValueError):
@@ -352,13 +353,13 @@ def merge_opts(cfg: CfgNode, opts: Sequence[str]) -> None:
 
 def resolve_config_path(cfg_file: str | os.PathLike) -> Path:
     """A path as given, or a bare name looked up in ``configs/`` (``.yaml`` may be left off)."""
-    path = Path(cfg_file)
-    candidates = [path, CONFIGS_DIR / path, CONFIGS_DIR / f"{path}.yaml"]
+    path, shipped = Path(cfg_file), configs_dir()
+    candidates = [path, shipped / path, shipped / f"{path}.yaml"]
     for cand in candidates:
         if cand.is_file():
             return cand
-    available = sorted(p.name for p in CONFIGS_DIR.glob("*.yaml"))
-    raise ConfigError(f"config file {str(cfg_file)!r} not found (looked in . and {CONFIGS_DIR}); available: {available}")
+    available = sorted(p.name for p in shipped.glob("*.yaml"))
+    raise ConfigError(f"config file {str(cfg_file)!r} not found (looked in . and {shipped}); available: {available}")
 
 
 def validate(cfg: CfgNode) -> None:

@@ -103,7 +103,7 @@ def test_every_default_key_is_commented():
 
 
 def test_tool_parser_positionals_overrides_and_late_options(capsys):
-    from sfvideo.utils.cli import config_parser, parse_config
+    from sfvideo.cli.args import config_parser, parse_config
 
     parser = config_parser("test tool", positionals=[("video", "video file")])
     parser.add_argument("--topk", type=int, default=5)

@@ -285,19 +285,16 @@ def test_existing_dataset_is_kept_unless_forced(tmp_path):
 
 
 def _load_tool(name: str):
-    import importlib.util
+    import importlib
 
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"sfvideo.cli.{name}")
 
 
 def test_make_toy_dataset_tool(tmp_path, capsys):
     res = subprocess.run([sys.executable, str(REPO / "tools/make_toy_dataset.py"), "--help"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "--train-per-class" in res.stdout
-    tool = _load_tool("make_toy_dataset")
+    tool = _load_tool("make_toy")
     argv = ["--out", str(tmp_path), "--train-per-class", "1", "--val-per-class", "1", "--frames", "4", "--size", "16"]
     assert tool.main(argv + ["--workers", "0"]) == 0
     assert len((tmp_path / "train.txt").read_text().splitlines()) == len(toy.CLASS_NAMES)

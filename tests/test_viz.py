@@ -192,11 +192,8 @@ def test_plot_curves_tool(tmp_path):
 
 
 def test_visualize_rois_argument_order():
-    import importlib.util
+    from sfvideo.cli import visualize as tool
 
-    spec = importlib.util.spec_from_file_location("visualize_rois", REPO / "tools/visualize_rois.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     a = tool.parse_args(["--cfg", "toy_tiny.yaml", "v.mp4", "--out", "o", "DATA.DECODER", "pyav", "--steps", "all"])
     assert (a.video, a.out, a.steps, a.opts) == ("v.mp4", "o", "all", ["DATA.DECODER", "pyav"])
     b = tool.parse_args(["--cfg", "c", "--checkpoint", "w.pth", "v.mp4", "RNG_SEED", "-1"])

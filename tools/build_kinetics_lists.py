@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sfvideo.utils.cli import config_from_args, config_parser  # noqa: E402  (no torch: --help stays fast)
+from sfvideo.cli.args import config_from_args, config_parser  # noqa: E402  (no torch: --help stays fast)
 
 
 def build_parser() -> argparse.ArgumentParser:

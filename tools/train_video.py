@@ -1,60 +1,9 @@
 #!/usr/bin/env python
-"""Train a video SparseFormer (resumable; single process or torchrun).
-
-    python tools/train_video.py --cfg k400_tiny.yaml [KEY VALUE ...]
-
-One machine, N processes (gloo on CPU, nccl on GPU):
-
-    torchrun --nproc_per_node N tools/train_video.py --cfg k400_tiny.yaml [KEY VALUE ...]
-
-Several machines, through torchrun's rendezvous (the same command on each machine; HOST is one
-of them, reachable by all; OUTPUT_DIR on a shared file system):
-
-    torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29500 \
-        --rdzv_id RUN_NAME tools/train_video.py --cfg k400_tiny.yaml OUTPUT_DIR /shared/run
-
-Writes OUTPUT_DIR/config.yaml, train.log, metrics.jsonl (one JSON line per epoch) and
-checkpoints/{last,best,epoch_XXXX}.pth. With TRAIN.AUTO_RESUME (default) the same command
-continues from checkpoints/last.pth. SIGINT/SIGTERM save a resumable checkpoint and exit.
-
---benchmark-steps N instead times N training steps on random clips (no data needed) and prints
-clips/s and the peak resident memory.
-"""
+"""Train a video SparseFormer (resumable; single process or torchrun). Same as ``sfvideo train``; the options are in ``sfvideo/cli/train.py`` (or ``--help``)."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from sfvideo.utils.cli import config_parser, fail, parse_config  # noqa: E402
-
-
-def main(argv=None) -> None:
-    parser = config_parser(__doc__)
-    parser.add_argument("--benchmark-steps", type=int, default=0, metavar="N",
-                        help="time N training steps on random clips instead of training")
-    parser.add_argument("--benchmark-warmup", type=int, default=2, metavar="N",
-                        help="untimed steps before the benchmark (default 2)")
-    args, cfg = parse_config(parser, argv)
-
-    from sfvideo.engine import distributed as du
-    from sfvideo.engine.train import NonFiniteLossError, benchmark_training, train
-
-    if args.benchmark_steps > 0:
-        result = benchmark_training(cfg, args.benchmark_steps, args.benchmark_warmup)
-        print(result.format())
-        return
-    if not cfg.TRAIN.ENABLE:
-        print("TRAIN.ENABLE is false: nothing to do")
-        return
-    try:
-        result = train(cfg)
-    except NonFiniteLossError as err:
-        fail(str(err))
-    finally:
-        du.cleanup()
-    print(f"{result.status}: {result.epoch} epochs, {result.step} steps; outputs in {result.output_dir}")
-
+from sfvideo.cli.train import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""sfvideo: SparseFormer for video action recognition."""
+
+__version__ = "0.1.0"

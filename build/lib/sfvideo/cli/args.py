@@ -1,0 +1,49 @@
+"""Shared command-line plumbing for tools/: ``--cfg`` plus trailing ``KEY VALUE`` overrides."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from ..config import CfgNode, ConfigError, load_config
+
+
+def config_parser(description: str, cfg_required: bool = True,
+                  positionals: Sequence[tuple[str, str]] = ()) -> argparse.ArgumentParser:
+    """An argument parser with ``--cfg``, the positional arguments ``positionals`` (name, help),
+    then trailing ``KEY VALUE`` overrides (``opts``). Add options (``--x``) freely afterwards;
+    positionals must come through ``positionals``, since nothing may follow the overrides."""
+    parser = argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Trailing KEY VALUE pairs override the config, e.g. TRAIN.BATCH_SIZE 4 DATA.NUM_WORKERS 2.",
+    )
+    parser.add_argument("--cfg", required=cfg_required, help="config file: a path or a name in configs/ (e.g. k400_tiny.yaml)")
+    for name, help_text in positionals:
+        parser.add_argument(name, help=help_text)
+    parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
+    return parser
+
+
+def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> CfgNode:
+    """``load_config(args.cfg, args.opts)``; a config problem exits with the message, not a traceback."""
+    late = [t for t in args.opts if t.startswith("--")]
+    if late:  # argparse hands everything after the positionals to the overrides
+        parser.error(f"option {late[0]} comes after the positional arguments, where everything is read as "
+                     "KEY VALUE overrides: put options before them")
+    try:
+        return load_config(args.cfg, args.opts)
+    except ConfigError as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+
+
+def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, CfgNode]:
+    """Parse ``argv`` and load the config (see ``config_from_args``)."""
+    args = parser.parse_args(argv)
+    return args, config_from_args(parser, args)
+
+
+def fail(message: str, code: int = 1) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,45 @@
+"""Multi-view test of a video SparseFormer checkpoint.
+
+    python tools/test_video.py --cfg k400_tiny.yaml TEST.CHECKPOINT PATH [KEY VALUE ...]
+    torchrun --nproc_per_node N tools/test_video.py --cfg k400_tiny.yaml TEST.CHECKPOINT PATH
+
+Each video is scored with TEST.NUM_ENSEMBLE_VIEWS x TEST.NUM_SPATIAL_CROPS views, combined by
+TEST.ENSEMBLE_METHOD (softmax_mean by default). Writes OUTPUT_DIR/test_results.json (top1, top5,
+mean_class_accuracy, clip_top1 in percent, failed_videos, per-class accuracy) and
+OUTPUT_DIR/predictions.csv (video, label, pred, top5, score, class names). Under torchrun every
+video is scored exactly once. TEST.CHECKPOINT may be a training checkpoint (TEST.USE_EMA picks
+its EMA weights), a video checkpoint or an image checkpoint (inflated).
+"""
+
+import os
+import sys
+from pathlib import Path
+
+
+from .args import config_parser, fail, parse_config
+
+
+def main(argv=None) -> None:
+    parser = config_parser(__doc__)
+    args, cfg = parse_config(parser, argv)
+
+    from sfvideo.checkpoint import CheckpointError
+    from sfvideo.engine import distributed as du
+    from sfvideo.engine.evaluate import run_test
+    from sfvideo.engine.train import setup_logging
+
+    setup_logging(cfg.OUTPUT_DIR, int(os.environ.get("RANK", 0)), filename="test.log")
+    try:
+        results = run_test(cfg, config_name=args.cfg)
+    except CheckpointError as err:
+        fail(str(err))
+    finally:
+        du.cleanup()
+    if results is not None:
+        print(f"top1 {results['top1']:.2f}  top5 {results['top5']:.2f}  mean class acc "
+              f"{results['mean_class_accuracy']:.2f}  clip top1 {results['clip_top1']:.2f}  "
+              f"({results['num_videos']} videos, {len(results['failed_videos'])} failed) -> {cfg.OUTPUT_DIR}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,428 @@
+"""Configuration: one commented tree of defaults, YAML files that state only what differs.
+
+The tree follows PySlowFast's names where the field has them (``DATA.NUM_FRAMES``,
+``TEST.NUM_ENSEMBLE_VIEWS``, ``SOLVER.BASE_LR``, ``OUTPUT_DIR`` ...).
+
+Usage::
+
+    cfg = load_config("k400_tiny.yaml", ["TRAIN.BATCH_SIZE", "8"])
+    cfg.DATA.NUM_FRAMES  # 32
+
+``load_config`` resolves a bare file name in ``configs/``, merges the YAML and the trailing
+``KEY VALUE`` overrides into a copy of the defaults, validates, and freezes the result.
+A key that does not exist fails with the key named and the closest valid keys suggested.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from .resources import configs_dir
+
+
+
+class ConfigError(ValueError):
+    """A configuration problem a user can fix (unknown key, wrong type, bad value)."""
+
+
+class CfgNode(dict):
+    """A dict with attribute access that can be frozen. Nested dicts become ``CfgNode``."""
+
+    _FROZEN = "__frozen__"
+
+    def __init__(self, init: dict | None = None):
+        super().__init__()
+        object.__setattr__(self, CfgNode._FROZEN, False)
+        for key, value in (init or {}).items():
+            self[key] = CfgNode(value) if isinstance(value, dict) and not isinstance(value, CfgNode) else value
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.is_frozen():
+            raise ConfigError(f"config is frozen; cannot set {name!r} (use clone() to get a mutable copy)")
+        self[name] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if getattr(self, CfgNode._FROZEN, False):
+            raise ConfigError(f"config is frozen; cannot set {key!r} (use clone() to get a mutable copy)")
+        super().__setitem__(key, value)
+
+    def is_frozen(self) -> bool:
+        return object.__getattribute__(self, CfgNode._FROZEN)
+
+    def freeze(self, frozen: bool = True) -> "CfgNode":
+        object.__setattr__(self, CfgNode._FROZEN, frozen)
+        for value in self.values():
+            if isinstance(value, CfgNode):
+                value.freeze(frozen)
+        return self
+
+    def clone(self) -> "CfgNode":
+        return CfgNode(copy.deepcopy(self.to_dict()))
+
+    def to_dict(self) -> dict:
+        return {k: v.to_dict() if isinstance(v, CfgNode) else copy.deepcopy(v) for k, v in self.items()}
+
+    def dump(self) -> str:
+        """YAML text of the whole tree (what a run writes as ``config.yaml``)."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    def flat_keys(self, prefix: str = "") -> list[str]:
+        keys = []
+        for k, v in self.items():
+            full = f"{prefix}{k}"
+            keys.append(full)
+            if isinstance(v, CfgNode):
+                keys.extend(v.flat_keys(full + "."))
+        return keys
+
+    # Pickling support (DataLoader workers under spawn receive the config).
+    def __getstate__(self):
+        return {"d": self.to_dict(), "frozen": self.is_frozen()}
+
+    def __setstate__(self, state):
+        object.__setattr__(self, CfgNode._FROZEN, False)
+        for k, v in CfgNode(state["d"]).items():
+            dict.__setitem__(self, k, v)
+        self.freeze(state["frozen"])
+
+    def __reduce__(self):
+        return (CfgNode, (), self.__getstate__())
+
+
+# ----------------------------------------------------------------------------------------------
+# Defaults. Every key is commented; YAML files under configs/ only state what differs.
+# ----------------------------------------------------------------------------------------------
+_C = CfgNode()
+
+# Directory for everything a run writes: config.yaml, checkpoints/, metrics.jsonl, test results.
+_C.OUTPUT_DIR = "./output"
+# Seed for python, numpy and torch RNGs (each data worker and rank derives its own from it).
+_C.RNG_SEED = 0
+# Where the run executes: "auto" (cuda when available), "cpu" or "cuda".
+_C.DEVICE = "auto"
+
+# ---------------------------------------------------------------------------- model
+_C.MODEL = CfgNode()
+# Named variant from sfvideo.models.registry (video_tiny, video_small, video_base, video_test, ...).
+_C.MODEL.ARCH = "video_tiny"
+# Number of output classes (400 for Kinetics-400).
+_C.MODEL.NUM_CLASSES = 400
+# Temporal replicates R of the latent tokens; replicate k starts on the k-th of R time slabs.
+# -1 keeps the variant's own value.
+_C.MODEL.TEMPORAL_REPLICATES = -1
+# Stochastic depth rate at the last unit (linearly increasing from 0). -1 keeps the variant's.
+_C.MODEL.DROP_PATH_RATE = -1.0
+# Padding for feature sampling outside the feature volume: "zeros" (official v1) or "border".
+_C.MODEL.PADDING_MODE = "zeros"
+
+# ---------------------------------------------------------------------------- data
+_C.DATA = CfgNode()
+# Root folder of the videos; list paths are relative to it unless absolute.
+_C.DATA.PATH_TO_DATA_DIR = ""
+# List files ("path label" lines or official Kinetics CSV), relative to PATH_TO_DATA_DIR or absolute.
+_C.DATA.TRAIN_LIST = "train.txt"
+_C.DATA.VAL_LIST = "val.txt"
+_C.DATA.TEST_LIST = "test.txt"
+# File of class names, one per line, in label-index order ("" = labels must be integers).
+# Relative paths are tried against PATH_TO_DATA_DIR, then the repository root.
+_C.DATA.CLASS_NAMES = "data_lists/kinetics400_classes.txt"
+# Video decoder: "decord" (default, fast seeking) or "pyav" (fallback).
+_C.DATA.DECODER = "decord"
+# When the chosen decoder cannot read a video, retry it with the other before counting it failed.
+_C.DATA.DECODER_FALLBACK = True
+# Frames per clip (T) and the stride between them, in frames at TARGET_FPS.
+_C.DATA.NUM_FRAMES = 32
+_C.DATA.SAMPLING_RATE = 2
+# Frame rate that frame indices are expressed in (PySlowFast convention): a video at another
+# rate is sampled at the times the indices would have at this rate.
+_C.DATA.TARGET_FPS = 30
+# How clips longer than the video are filled: "repeat_last" or "loop".
+_C.DATA.PAD_MODE = "repeat_last"
+# Training: short side jittered in [min, max], then a random TRAIN_CROP_SIZE square crop.
+_C.DATA.TRAIN_JITTER_SCALES = [256, 320]
+_C.DATA.TRAIN_CROP_SIZE = 224
+# Use random resized crop (area/aspect jitter) instead of short-side jitter + crop.
+_C.DATA.RANDOM_RESIZED_CROP = False
+# Area fraction and aspect ratio ranges for RANDOM_RESIZED_CROP.
+_C.DATA.TRAIN_JITTER_AREA = [0.08, 1.0]
+_C.DATA.TRAIN_JITTER_ASPECT = [0.75, 1.3333]
+# Test: short side resized to TEST_CROP_SIZE, then crops (see TEST.NUM_SPATIAL_CROPS).
+_C.DATA.TEST_CROP_SIZE = 224
+# Per-channel RGB mean and std on the [0, 1] scale.
+_C.DATA.MEAN = [0.485, 0.456, 0.406]
+_C.DATA.STD = [0.229, 0.224, 0.225]
+# DataLoader workers per process, and pinned memory (CUDA only).
+_C.DATA.NUM_WORKERS = 4
+_C.DATA.PIN_MEMORY = True
+# Training: fraction of failed (unreadable) videos per epoch above which training stops.
+_C.DATA.MAX_FAILURE_FRACTION = 0.05
+# File listing CSV rows whose video was not found (relative to OUTPUT_DIR); "" disables.
+_C.DATA.MISSING_REPORT = "missing_videos.txt"
+
+# ---------------------------------------------------------------------------- augmentation
+_C.AUG = CfgNode()
+# Random horizontal flip (whole clip) during training.
+_C.AUG.FLIP = True
+# RandAugment applied identically to every frame of a clip; "" disables.
+# Format as timm: "rand-m{magnitude}-n{ops}" e.g. "rand-m7-n4".
+_C.AUG.RAND_AUGMENT = "rand-m7-n4"
+# Random erasing probability (per clip, same box on every frame).
+_C.AUG.RE_PROB = 0.25
+# Mixup alpha, CutMix alpha (0 disables each), probability of applying either, and switch
+# probability (CutMix rather than Mixup when both are on).
+_C.AUG.MIXUP_ALPHA = 0.8
+_C.AUG.CUTMIX_ALPHA = 1.0
+_C.AUG.MIX_PROB = 1.0
+_C.AUG.MIX_SWITCH_PROB = 0.5
+# Label smoothing for the training targets.
+_C.AUG.LABEL_SMOOTHING = 0.1
+
+# ---------------------------------------------------------------------------- training
+_C.TRAIN = CfgNode()
+# Run training at all (tools/train_video.py).
+_C.TRAIN.ENABLE = True
+# Clips per process per step (the global batch is BATCH_SIZE x world size x ACCUM_STEPS).
+_C.TRAIN.BATCH_SIZE = 8
+# Weights to start from: an image checkpoint (inflated on the fly) or a video checkpoint.
+_C.TRAIN.CHECKPOINT = ""
+# Use the EMA weights of TRAIN.CHECKPOINT when it has them.
+_C.TRAIN.CHECKPOINT_USE_EMA = False
+# Resume from OUTPUT_DIR/checkpoints/last.pth when it exists.
+_C.TRAIN.AUTO_RESUME = True
+# Save a numbered checkpoint every N epochs (last.pth is written every epoch).
+_C.TRAIN.CHECKPOINT_PERIOD = 1
+# Single-view validation every N epochs (0 disables); the best one is saved as best.pth.
+_C.TRAIN.EVAL_PERIOD = 1
+# Gradient accumulation steps per optimizer step.
+_C.TRAIN.ACCUM_STEPS = 1
+# Gradient clipping by global norm (0 disables).
+_C.TRAIN.CLIP_GRAD = 5.0
+# Mixed precision: "none", "bf16" or "fp16" (fp16 uses a gradient scaler, CUDA only).
+_C.TRAIN.AMP = "none"
+# Exponential moving average of the weights (0 disables), evaluated and saved.
+_C.TRAIN.EMA_DECAY = 0.0
+# Log a progress line every N steps (the progress bar updates every step).
+_C.TRAIN.LOG_PERIOD = 10
+# Stop after this many steps in an epoch (0 = whole epoch); for smoke tests.
+_C.TRAIN.MAX_STEPS_PER_EPOCH = 0
+# DistributedDataParallel find_unused_parameters (needed only if some parameters get no gradient).
+_C.TRAIN.FIND_UNUSED_PARAMETERS = False
+
+# ---------------------------------------------------------------------------- solver
+_C.SOLVER = CfgNode()
+# Learning rate for a total batch of SOLVER.LR_BASE_BATCH clips; scaled linearly with the
+# actual total batch.
+_C.SOLVER.BASE_LR = 1e-3
+_C.SOLVER.LR_BASE_BATCH = 512
+# Warmup epochs (linear from WARMUP_START_LR), then per-step cosine to MIN_LR.
+_C.SOLVER.WARMUP_EPOCHS = 2.5
+_C.SOLVER.WARMUP_START_LR = 1e-6
+_C.SOLVER.MIN_LR = 1e-6
+_C.SOLVER.MAX_EPOCH = 30
+# AdamW: weight decay (not applied to norms, biases, RoIs and token embeddings) and betas.
+_C.SOLVER.WEIGHT_DECAY = 0.05
+_C.SOLVER.BETAS = [0.9, 0.999]
+# Layer-wise learning-rate decay (1.0 disables).
+_C.SOLVER.LAYER_DECAY = 1.0
+
+# ---------------------------------------------------------------------------- test
+_C.TEST = CfgNode()
+# Run the multi-view test at all (tools/test_video.py).
+_C.TEST.ENABLE = True
+# Videos per batch (each carries all its views).
+_C.TEST.BATCH_SIZE = 4
+# Temporal clips per video and spatial crops per clip.
+_C.TEST.NUM_ENSEMBLE_VIEWS = 4
+_C.TEST.NUM_SPATIAL_CROPS = 3
+# Temporal placement of the test clips: "uniform" (MMAction2/VideoMAE: first clip at the
+# start, last at the end) or "slowfast" (PySlowFast/pytorchvideo: clip i at i*(L-span)/N).
+_C.TEST.CLIP_PLACEMENT = "uniform"
+# Weights to test (a video checkpoint or a training checkpoint; EMA used when TEST.USE_EMA).
+_C.TEST.CHECKPOINT = ""
+_C.TEST.USE_EMA = False
+# How view scores are combined per video: "softmax_mean", "logit_mean" or "logit_max".
+_C.TEST.ENSEMBLE_METHOD = "softmax_mean"
+# Views per forward pass (bounds memory on long view lists; 0 = all views of the batch).
+_C.TEST.MAX_VIEWS_PER_BATCH = 12
+# Which list the test reads: "test" or "val".
+_C.TEST.SPLIT = "test"
+
+
+_VALID_CHOICES = {
+    "DEVICE": ("auto", "cpu", "cuda"),
+    "MODEL.PADDING_MODE": ("zeros", "border"),
+    "DATA.DECODER": ("decord", "pyav"),
+    "DATA.PAD_MODE": ("repeat_last", "loop"),
+    "TRAIN.AMP": ("none", "bf16", "fp16"),
+    "TEST.CLIP_PLACEMENT": ("uniform", "slowfast"),
+    "TEST.ENSEMBLE_METHOD": ("softmax_mean", "logit_mean", "logit_max"),
+    "TEST.SPLIT": ("test", "val"),
+}
+
+
+def get_cfg() -> CfgNode:
+    """A mutable copy of the defaults."""
+    return _C.clone()
+
+
+def _closest(key: str, candidates: Iterable[str]) -> list[str]:
+    candidates = list(candidates)
+    close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.5)
+    if not close:  # fall back to matching the last component (e.g. "NUM_FRAME" under any node)
+        leaf = key.split(".")[-1]
+        close = [c for c in candidates if difflib.SequenceMatcher(None, leaf, c.split(".")[-1]).ratio() > 0.75][:3]
+    return close
+
+
+def _unknown_key_error(full_key: str, root: CfgNode, source: str) -> ConfigError:
+    close = _closest(full_key, root.flat_keys())
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return ConfigError(f"unknown config key {full_key!r} (from {source}){hint}")
+
+
+def _coerce(full_key: str, value: Any, default: Any, source: str) -> Any:
+    """Match ``value`` to the type of ``default``; strings from the command line are parsed."""
+    if isinstance(value, str) and not isinstance(default, str):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            if isinstance(default, bool) and value.lower() in ("true", "false"):
+                value = value.lower() == "true"
+            else:
+                raise ConfigError(f"{full_key} (from {source}): cannot parse {value!r} as {type(default).__name__}") from None
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{full_key} (from {source}): expected true/false, got {value!r}")
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        return list(value)
+    if default is None or isinstance(value, type(default)):
+        return value
+    raise ConfigError(
+        f"{full_key} (from {source}): expected {type(default).__name__}, got {type(value).__name__} {value!r}"
+    )
+
+
+def merge_dict(cfg: CfgNode, update: dict, source: str, prefix: str = "", root: CfgNode | None = None) -> None:
+    """Merge a nested dict into ``cfg``; unknown keys and wrong types raise ``ConfigError``."""
+    root = cfg if root is None else root
+    for key, value in update.items():
+        full = f"{prefix}{key}"
+        if key not in cfg:
+            raise _unknown_key_error(full, root, source)
+        if isinstance(cfg[key], CfgNode):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{full} (from {source}) is a section; give it a mapping, not {value!r}")
+            merge_dict(cfg[key], value, source, full + ".", root)
+        else:
+            cfg[key] = _coerce(full, value, cfg[key], source)
+
+
+def merge_opts(cfg: CfgNode, opts: Sequence[str]) -> None:
+    """Merge trailing command-line overrides ``["KEY", "VALUE", ...]``."""
+    opts = list(opts or [])
+    if len(opts) % 2:
+        raise ConfigError(f"overrides come in KEY VALUE pairs; got an odd number: {opts}")
+    for key, value in zip(opts[0::2], opts[1::2]):
+        node = cfg
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, CfgNode) or part not in node:
+                raise _unknown_key_error(key, cfg, "command line")
+            if i < len(parts) - 1:
+                node = node[part]
+        if isinstance(node[parts[-1]], CfgNode):
+            raise ConfigError(f"{key} (from command line) is a section, not a value")
+        node[parts[-1]] = _coerce(key, value, node[parts[-1]], "command line")
+
+
+def resolve_config_path(cfg_file: str | os.PathLike) -> Path:
+    """A path as given, or a bare name looked up in ``configs/`` (``.yaml`` may be left off)."""
+    path, shipped = Path(cfg_file), configs_dir()
+    candidates = [path, shipped / path, shipped / f"{path}.yaml"]
+    for cand in candidates:
+        if cand.is_file():
+            return cand
+    available = sorted(p.name for p in shipped.glob("*.yaml"))
+    raise ConfigError(f"config file {str(cfg_file)!r} not found (looked in . and {shipped}); available: {available}")
+
+
+def validate(cfg: CfgNode) -> None:
+    """Check values and relations between keys before anything runs."""
+    for key, choices in _VALID_CHOICES.items():
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        if node not in choices:
+            raise ConfigError(f"{key} = {node!r}; expected one of {list(choices)}")
+    positive = [
+        "MODEL.NUM_CLASSES", "DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS",
+        "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "TRAIN.BATCH_SIZE", "TRAIN.ACCUM_STEPS",
+        "TEST.BATCH_SIZE", "TEST.NUM_ENSEMBLE_VIEWS", "SOLVER.LR_BASE_BATCH",
+    ]
+    for key in positive:
+        section, name = key.split(".")
+        if cfg[section][name] <= 0:
+            raise ConfigError(f"{key} must be positive, got {cfg[section][name]}")
+    if cfg.TEST.NUM_SPATIAL_CROPS not in (1, 3):
+        raise ConfigError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {cfg.TEST.NUM_SPATIAL_CROPS}")
+    lo, hi = cfg.DATA.TRAIN_JITTER_SCALES
+    if not (0 < lo <= hi):
+        raise ConfigError(f"DATA.TRAIN_JITTER_SCALES must be [min, max] with 0 < min <= max, got {[lo, hi]}")
+    if not cfg.DATA.RANDOM_RESIZED_CROP and lo < cfg.DATA.TRAIN_CROP_SIZE:
+        raise ConfigError(
+            f"DATA.TRAIN_JITTER_SCALES min {lo} is below DATA.TRAIN_CROP_SIZE {cfg.DATA.TRAIN_CROP_SIZE}"
+        )
+    if len(cfg.DATA.MEAN) != 3 or len(cfg.DATA.STD) != 3 or min(cfg.DATA.STD) <= 0:
+        raise ConfigError("DATA.MEAN and DATA.STD need 3 values each, STD positive")
+    if not 0.0 <= cfg.DATA.MAX_FAILURE_FRACTION <= 1.0:
+        raise ConfigError("DATA.MAX_FAILURE_FRACTION must be in [0, 1]")
+    if not 0.0 <= cfg.AUG.LABEL_SMOOTHING < 1.0:
+        raise ConfigError("AUG.LABEL_SMOOTHING must be in [0, 1)")
+    if not 0.0 <= cfg.TRAIN.EMA_DECAY < 1.0:
+        raise ConfigError("TRAIN.EMA_DECAY must be in [0, 1)")
+    if cfg.SOLVER.MAX_EPOCH < 1:
+        raise ConfigError("SOLVER.MAX_EPOCH must be at least 1")
+
+
+def load_config(cfg_file: str | os.PathLike | None = None, opts: Sequence[str] | None = None) -> CfgNode:
+    """Defaults, merged with a YAML file and ``KEY VALUE`` overrides, validated and frozen.
+
+    Args:
+        cfg_file: a path, or a bare name found in ``configs/`` (``None``: defaults only).
+        opts: flat list ``["KEY", "VALUE", ...]``; values are parsed as Python literals.
+
+    Returns:
+        A frozen ``CfgNode``.
+
+    Raises:
+        ConfigError: unknown key (with the closest valid keys), wrong type, or invalid value.
+    """
+    cfg = get_cfg()
+    if cfg_file is not None:
+        path = resolve_config_path(cfg_file)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        merge_dict(cfg, data, str(path))
+    merge_opts(cfg, opts or [])
+    validate(cfg)
+    return cfg.freeze()

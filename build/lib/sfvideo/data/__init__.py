@@ -1,0 +1,43 @@
+"""Data pipeline: lists, decoding, sampling, transforms, datasets.
+
+Entry points: ``build_dataset(cfg, split)``, ``collate`` (test/val items), ``build_mixup(cfg)``
+and ``check_failure_fraction`` (the training loop's end-of-epoch check of unreadable videos).
+
+Names are imported on first use, so tools that only need ``sfvideo.data.lists`` or
+``sfvideo.data.prepare`` start without loading torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "build_dataset": "build",
+    "build_mixup": "build",
+    "build_test_views": "build",
+    "collate": "kinetics",
+    "collate_test": "kinetics",
+    "check_failure_fraction": "kinetics",
+    "DataFailureError": "kinetics",
+    "VideoDataset": "kinetics",
+    "decode_video": "decoding",
+    "DecodeError": "decoding",
+    "ListFormatError": "lists",
+    "worker_init_fn": "memory",
+    "VideoRecord": "lists",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

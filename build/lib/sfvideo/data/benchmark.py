@@ -1,0 +1,174 @@
+"""Helpers for ``tools/benchmark_loader.py``: Kinetics-like synthetic videos, loader timing,
+decode ceiling, and the memory (RSS) of a process tree sampled in the background."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Iterable, NamedTuple
+
+import numpy as np
+
+from ..utils.benchmark import proc_status_kb
+from .encode import write_video
+
+# (height, width) of landscape Kinetics videos after the usual short-side 256-320 preparation.
+KINETICS_LIKE_SIZES = ((256, 340), (288, 384), (320, 426), (240, 320), (320, 568))
+
+
+def _texture(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random RGB texture (H, W, 3) float in [0, 255], twice the frame size for panning."""
+    small = rng.uniform(0, 255, (height // 16 + 2, width // 16 + 2, 3)).astype(np.float32)
+    big = np.kron(small, np.ones((32, 32, 1), np.float32))  # (~2H, ~2W, 3), blocky
+    # soften the blocks with a cheap separable box blur so the encoder sees natural-ish gradients
+    for axis in (0, 1):
+        big = (np.roll(big, 8, axis) + big + np.roll(big, -8, axis)) / 3
+    return big
+
+
+def kinetics_like_frames(seconds: float, fps: float, height: int, width: int, seed: int) -> np.ndarray:
+    """uint8 (T, H, W, 3): a panning textured background, a moving square and sensor-like noise."""
+    rng = np.random.default_rng(seed)
+    tex = _texture(height, width, rng)
+    n = int(round(seconds * fps))
+    frames = np.empty((n, height, width, 3), np.uint8)
+    vy, vx = rng.uniform(-1.5, 1.5, 2)
+    for t in range(n):
+        y0 = int(abs(vy * t)) % (tex.shape[0] - height)
+        x0 = int(abs(vx * t)) % (tex.shape[1] - width)
+        f = tex[y0 : y0 + height, x0 : x0 + width].copy()  # (H, W, 3)
+        cy = int((0.5 + 0.4 * np.sin(t / fps)) * (height - 40))
+        cx = int((0.5 + 0.4 * np.cos(t / fps * 1.3)) * (width - 40))
+        f[cy : cy + 40, cx : cx + 40] = (255, 60, 30)
+        f += rng.normal(0, 4, (height, width, 1)).astype(np.float32)
+        frames[t] = np.clip(f, 0, 255).astype(np.uint8)
+    return frames
+
+
+def generate_videos(out_dir: str | os.PathLike, num_videos: int, seconds: float = 10.0, fps: float = 30.0,
+                    gop_seconds: tuple[float, float] = (2.0, 4.0), seed: int = 0) -> list[Path]:
+    """Kinetics-like H.264 mp4s (``seconds`` long, short side 240-320, keyframe every 2-4 s).
+
+    Existing files are reused, so a cache directory makes repeated runs start at once.
+    """
+    out_dir = Path(out_dir)
+    paths = []
+    for i in range(num_videos):
+        h, w = KINETICS_LIKE_SIZES[i % len(KINETICS_LIKE_SIZES)]
+        gop = int(round(fps * random.Random(seed + i).uniform(*gop_seconds)))
+        path = out_dir / f"video_{i:03d}_{h}x{w}_{seconds:g}s.mp4"
+        if not path.exists():
+            write_video(path, kinetics_like_frames(seconds, fps, h, w, seed + i), fps=fps, gop=gop, crf=23)
+        paths.append(path)
+    return paths
+
+
+# ----------------------------------------------------------------------------- memory
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def tree_rss_mb(pid: int | None = None, include_children: bool = True) -> float:
+    """RSS of a process and all its descendants (DataLoader workers), in MiB.
+
+    Shared copy-on-write pages are counted once per process, so this over-states the true
+    footprint, but it grows if and only if some process grows.
+    """
+    pid = os.getpid() if pid is None else pid
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        total += proc_status_kb("VmRSS", p) or 0
+        if include_children:
+            stack.extend(_children(p))
+    return total / 1024
+
+
+class RssSampler:
+    """Samples ``tree_rss_mb`` every ``interval`` seconds in a background thread."""
+
+    def __init__(self, interval: float = 0.25):
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []  # (seconds since start, MiB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = 0.0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.perf_counter() - self._t0, tree_rss_mb()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "RssSampler":
+        self._t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak(self) -> float:
+        return max((m for _, m in self.samples), default=0.0)
+
+
+# ----------------------------------------------------------------------------- timing
+class Throughput(NamedTuple):
+    """Clips per second after the first batch (which pays for worker start-up)."""
+
+    clips: int
+    seconds: float
+
+    @property
+    def clips_per_s(self) -> float:
+        return self.clips / self.seconds if self.seconds > 0 else float("nan")
+
+
+def batch_size_of(batch) -> int:
+    video = batch["video"] if isinstance(batch, dict) else batch[0]
+    return int(video.shape[0])
+
+
+def time_batches(batches: Iterable, num_clips: int, on_clips=None) -> Throughput:
+    """Consume batches until ``num_clips`` clips after the first batch; time them."""
+    it = iter(batches)
+    next(it)  # warm-up: worker start, first file opens
+    t0, clips = time.perf_counter(), 0
+    for batch in it:
+        clips += batch_size_of(batch)
+        if on_clips is not None:
+            on_clips(clips)
+        if clips >= num_clips:
+            break
+    return Throughput(clips, time.perf_counter() - t0)
+
+
+def decode_ceiling(paths: Iterable[str | os.PathLike], backend: str) -> float:
+    """Frames/s of a plain sequential full decode to RGB in this process (no seeking, no transforms)."""
+    frames, t0 = 0, time.perf_counter()
+    for path in paths:
+        if backend == "decord":
+            import decord
+
+            vr = decord.VideoReader(str(path), ctx=decord.cpu(0))
+            for start in range(0, len(vr), 64):
+                frames += vr.get_batch(list(range(start, min(start + 64, len(vr))))).shape[0]
+            del vr
+        else:
+            import av
+
+            with av.open(str(path)) as c:
+                s = c.streams.video[0]
+                s.thread_type = "AUTO"
+                for f in c.decode(s):
+                    f.to_ndarray(format="rgb24")
+                    frames += 1
+    return frames / (time.perf_counter() - t0)

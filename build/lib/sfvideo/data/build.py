@@ -1,0 +1,135 @@
+"""The bridge from the config to the data objects: ``build_dataset``, ``build_mixup``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from .decoding import DecodeError
+from .kinetics import SamplingParams, VideoDataset
+from .lists import ListFormatError, VideoRecord, load_video_list, read_class_names, resolve_path, write_missing_report
+from .transforms import EvalTransform, MixupCutmix, TrainTransform, parse_rand_augment
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+def list_file_for(cfg, split: str) -> str:
+    """The config's list for ``split`` (test reads VAL_LIST when ``TEST.SPLIT`` is ``val``)."""
+    if split == "train":
+        return cfg.DATA.TRAIN_LIST
+    if split == "val" or cfg.TEST.SPLIT == "val":
+        return cfg.DATA.VAL_LIST
+    return cfg.DATA.TEST_LIST
+
+
+def class_names_from_cfg(cfg) -> list[str] | None:
+    """Class names from ``DATA.CLASS_NAMES`` (tried in the data dir, then the repository root)."""
+    if not cfg.DATA.CLASS_NAMES:
+        return None
+    path = resolve_path(cfg.DATA.CLASS_NAMES, cfg.DATA.PATH_TO_DATA_DIR, repo_fallback=True)
+    if not path.is_file():
+        raise FileNotFoundError(f"DATA.CLASS_NAMES: {path} not found")
+    return read_class_names(path)
+
+
+def missing_report_path(cfg, split: str) -> Path | None:
+    """``OUTPUT_DIR/DATA.MISSING_REPORT`` with the split before the suffix (``missing_videos.val.txt``)."""
+    if not cfg.DATA.MISSING_REPORT:
+        return None
+    p = Path(cfg.DATA.MISSING_REPORT)
+    p = p if p.is_absolute() else Path(cfg.OUTPUT_DIR) / p
+    return p.with_name(f"{p.stem}.{split}{p.suffix}")
+
+
+def build_dataset(cfg, split: str) -> VideoDataset:
+    """A map-style dataset for ``split`` in ``train``, ``val``, ``test``.
+
+    ``train``: one random augmented clip per item. ``val``: the centre clip and centre crop
+    (items shaped like test items, V = 1). ``test``: ``TEST.NUM_ENSEMBLE_VIEWS`` clips x
+    ``TEST.NUM_SPATIAL_CROPS`` crops per item. Rows of a Kinetics CSV whose video is missing
+    are written to ``missing_report_path(cfg, split)``.
+
+    Raises:
+        FileNotFoundError: the list or class-name file does not exist (the key is named).
+        ListFormatError: a malformed line (file and line named) or a label >= MODEL.NUM_CLASSES.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    data_dir = cfg.DATA.PATH_TO_DATA_DIR
+    list_path = resolve_path(list_file_for(cfg, split), data_dir)
+    if not list_path.is_file():
+        raise FileNotFoundError(f"{split} list {list_path} not found (DATA.PATH_TO_DATA_DIR={data_dir!r})")
+    class_names = class_names_from_cfg(cfg)
+    result = load_video_list(list_path, data_dir, class_names)
+    if result.missing:
+        report = missing_report_path(cfg, split)
+        if report is not None and int(os.environ.get("RANK", "0")) == 0:
+            write_missing_report(report, result.missing)
+        logger.warning("%s: %d listed videos not found under %s%s", list_path, len(result.missing), data_dir,
+                       f"; listed in {report}" if report else "")
+    if not result.records:
+        raise ListFormatError(f"{list_path}: no usable videos ({len(result.missing)} missing)")
+    bad = next((r for r in result.records if r.label >= cfg.MODEL.NUM_CLASSES), None)
+    if bad is not None:
+        raise ListFormatError(f"{list_path}: label {bad.label} of {bad.path!r} >= MODEL.NUM_CLASSES {cfg.MODEL.NUM_CLASSES}")
+
+    d = cfg.DATA
+    if split == "train":
+        sampling = SamplingParams(num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE,
+                                  target_fps=float(d.TARGET_FPS), pad_mode=d.PAD_MODE)
+        transform = TrainTransform(
+            crop_size=d.TRAIN_CROP_SIZE, jitter_scales=tuple(d.TRAIN_JITTER_SCALES),
+            random_resized_crop=d.RANDOM_RESIZED_CROP, area_range=tuple(d.TRAIN_JITTER_AREA),
+            aspect_range=tuple(d.TRAIN_JITTER_ASPECT), flip=cfg.AUG.FLIP,
+            rand_augment=parse_rand_augment(cfg.AUG.RAND_AUGMENT), erase_prob=cfg.AUG.RE_PROB,
+            mean=tuple(d.MEAN), std=tuple(d.STD),
+        )
+        mode = "train"
+    else:
+        sampling, transform = eval_sampling_and_transform(cfg, split)
+        mode = "test"
+    return VideoDataset(
+        result.records, data_dir, mode, sampling, transform, decoder=d.DECODER,
+        decoder_fallback=d.DECODER_FALLBACK, seed=cfg.RNG_SEED, max_failure_fraction=d.MAX_FAILURE_FRACTION,
+    )
+
+
+def eval_sampling_and_transform(cfg, split: str = "test") -> tuple[SamplingParams, EvalTransform]:
+    """Sampling and transform of ``val`` (centre clip, centre crop) or ``test`` (all views) items."""
+    d, t = cfg.DATA, cfg.TEST
+    common = dict(num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE, target_fps=float(d.TARGET_FPS), pad_mode=d.PAD_MODE)
+    norm = dict(mean=tuple(d.MEAN), std=tuple(d.STD))
+    if split == "val":
+        return (SamplingParams(**common, num_clips=1, placement="uniform"),
+                EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=1, **norm))
+    return (SamplingParams(**common, num_clips=t.NUM_ENSEMBLE_VIEWS, placement=t.CLIP_PLACEMENT),
+            EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=t.NUM_SPATIAL_CROPS, **norm))
+
+
+def build_test_views(cfg, path: str | os.PathLike) -> torch.Tensor:
+    """All test views (V, C, T, H, W) of one video file, exactly as ``build_dataset(cfg, "test")`` makes them.
+
+    Raises:
+        DecodeError: the video cannot be read (the message names it).
+    """
+    sampling, transform = eval_sampling_and_transform(cfg, "test")
+    dataset = VideoDataset([VideoRecord(str(Path(path).resolve()), 0)], "", "test", sampling, transform,
+                           decoder=cfg.DATA.DECODER, decoder_fallback=cfg.DATA.DECODER_FALLBACK)
+    item = dataset[0]
+    if item["failed"]:
+        raise DecodeError(item["error"])
+    return item["video"]
+
+
+def build_mixup(cfg) -> MixupCutmix:
+    """Mixup/CutMix with label smoothing from ``AUG.*``; with both alphas 0 it only smooths labels."""
+    a = cfg.AUG
+    return MixupCutmix(
+        num_classes=cfg.MODEL.NUM_CLASSES, mixup_alpha=a.MIXUP_ALPHA, cutmix_alpha=a.CUTMIX_ALPHA,
+        prob=a.MIX_PROB, switch_prob=a.MIX_SWITCH_PROB, label_smoothing=a.LABEL_SMOOTHING,
+    )

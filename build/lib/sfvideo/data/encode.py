@@ -1,0 +1,49 @@
+"""Writing frames to H.264 video files (synthetic data, benchmarks, tests)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    fps: float = 30.0,
+    codec: str = "libx264",
+    gop: int = 12,
+    crf: int = 18,
+) -> Path:
+    """Encode uint8 RGB frames (T, H, W, 3) into a video file with PyAV.
+
+    H and W must be even for yuv420p. ``gop`` is the keyframe interval in frames
+    (YouTube uses about 2-5 s; decoders must seek from the previous keyframe).
+    The file is written to a temporary name and renamed, so a crash never leaves a partial file.
+    """
+    import av  # local import: decoders are an optional dependency
+
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    t, h, w, _ = frames.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"frame size must be even for yuv420p, got {h}x{w}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    with av.open(str(tmp), mode="w") as container:
+        from fractions import Fraction
+
+        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height = w, h
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf), "g": str(gop), "keyint_min": str(gop), "preset": "veryfast"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    os.replace(tmp, path)
+    return path

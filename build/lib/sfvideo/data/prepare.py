@@ -1,0 +1,117 @@
+"""Preparing a Kinetics download: re-encode every video to a fixed short side, in parallel, resumably.
+
+Each output is written under a temporary name and renamed when complete, so an interrupted run
+never leaves a half-written file; a re-run skips outputs that exist.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from multiprocessing import Pool
+from pathlib import Path
+from typing import Iterable, NamedTuple
+
+from .lists import VIDEO_EXTENSIONS
+
+
+class PrepareResult(NamedTuple):
+    """Outcome of one video: ``status`` is ``done``, ``skipped`` or ``failed`` (with ``error``)."""
+
+    src: str
+    dst: str
+    status: str
+    error: str = ""
+
+
+def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """(h, w) with the short side at ``short_side`` (never upscaled), both even for yuv420p."""
+    scale = min(1.0, short_side / min(height, width))
+    h, w = max(2, round(height * scale)), max(2, round(width * scale))
+    return h - h % 2, w - w % 2
+
+
+def reencode_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: int = 320,
+                   crf: int = 23, gop_seconds: float = 2.0) -> None:
+    """Re-encode ``src`` to H.264 mp4 at ``dst`` with the short side at ``short_side`` (video only).
+
+    Raises:
+        Exception: whatever PyAV raises for an unreadable input (the caller records it).
+    """
+    import av
+
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.stem}.part{dst.suffix}")
+    try:
+        with av.open(str(src)) as inp, av.open(str(tmp), mode="w", format="mp4") as out:
+            s_in = inp.streams.video[0]
+            s_in.thread_type = "AUTO"
+            rate = s_in.average_rate or s_in.guessed_rate or Fraction(30)
+            h, w = scaled_size(s_in.codec_context.height, s_in.codec_context.width, short_side)
+            rate = Fraction(rate).limit_denominator(1001)
+            s_out = out.add_stream("libx264", rate=rate)
+            s_out.width, s_out.height, s_out.pix_fmt = w, h, "yuv420p"
+            gop = max(1, round(float(rate) * gop_seconds))
+            s_out.options = {"crf": str(crf), "g": str(gop), "preset": "veryfast"}
+            for i, frame in enumerate(inp.decode(s_in)):
+                frame = frame.reformat(width=w, height=h, format="yuv420p")
+                frame.pts, frame.time_base = i, 1 / rate  # constant rate output
+                for packet in s_out.encode(frame):
+                    out.mux(packet)
+            for packet in s_out.encode():
+                out.mux(packet)
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def find_videos(root: str | os.PathLike) -> list[Path]:
+    """Video files under ``root`` (by extension), sorted; temporary ``.part`` files are skipped."""
+    root = Path(root)
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and ".part" not in p.name)
+
+
+def output_path(src: Path, src_root: Path, dst_root: Path) -> Path:
+    """The output of ``src``: same relative folder and stem, ``.mp4``."""
+    return (dst_root / src.relative_to(src_root)).with_suffix(".mp4")
+
+
+def _job(args: tuple[str, str, int, int, float]) -> PrepareResult:
+    src, dst, short_side, crf, gop_seconds = args
+    if os.path.exists(dst):
+        return PrepareResult(src, dst, "skipped")
+    try:
+        reencode_video(src, dst, short_side, crf, gop_seconds)
+    except Exception as err:  # any unreadable input is recorded, never fatal
+        return PrepareResult(src, dst, "failed", f"{type(err).__name__}: {err}")
+    return PrepareResult(src, dst, "done")
+
+
+def prepare_dataset(src_root: str | os.PathLike, dst_root: str | os.PathLike, short_side: int = 320,
+                    workers: int = 4, crf: int = 23, gop_seconds: float = 2.0,
+                    progress: bool = True) -> list[PrepareResult]:
+    """Re-encode every video under ``src_root`` into ``dst_root`` (same layout), in parallel.
+
+    Returns:
+        One ``PrepareResult`` per video (done, skipped because the output exists, or failed).
+    """
+    from tqdm import tqdm
+
+    src_root, dst_root = Path(src_root), Path(dst_root)
+    jobs = [(str(p), str(output_path(p, src_root, dst_root)), short_side, crf, gop_seconds) for p in find_videos(src_root)]
+    results: list[PrepareResult] = []
+    bar = tqdm(total=len(jobs), unit="video", disable=not progress, desc="re-encoding")
+    if workers <= 1:
+        it: Iterable[PrepareResult] = map(_job, jobs)
+        for r in it:
+            results.append(r)
+            bar.update()
+    else:
+        with Pool(workers) as pool:
+            for r in pool.imap_unordered(_job, jobs, chunksize=1):
+                results.append(r)
+                bar.update()
+    bar.close()
+    return results

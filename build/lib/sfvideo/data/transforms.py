@@ -1,0 +1,327 @@
+"""Spatial transforms on uint8 clips; every random choice is made once per clip so all frames
+of a clip get the same crop, flip, RandAugment ops and erasing box.
+
+Speed: the crop region is chosen in the original frame and cut *before* resizing, and the whole
+clip is resized in one ``F.interpolate`` call. Resizing runs on the uint8 tensor: PyTorch's
+antialiased bilinear kernel has a uint8 path about 10x faster than on float, and agrees with
+the float result to within one grey level.
+
+Shapes: decoded frames (T, H, W, C) uint8; a clip during augmentation (T, C, H, W) uint8;
+a model input clip (C, T, H, W) float32, normalised; test views (V, C, T, H, W).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.v2 import functional as TF
+
+from .sampling import CropBox, random_resized_box, scale_jitter_box, spatial_crop_boxes
+
+
+# ----------------------------------------------------------------------------- basic ops
+def crop_resize(clip: torch.Tensor, box: CropBox, size: tuple[int, int]) -> torch.Tensor:
+    """Cut ``box`` from every frame, then resize the region to ``size`` (h, w).
+
+    Args:
+        clip: (T, C, H, W) uint8.
+    Returns:
+        (T, C, h, w) uint8.
+    """
+    region = clip[:, :, box.top : box.top + box.height, box.left : box.left + box.width]  # (T, C, bh, bw)
+    if (box.height, box.width) == tuple(size):
+        return region
+    return F.interpolate(region, size=size, mode="bilinear", align_corners=False, antialias=True)  # (T, C, h, w)
+
+
+def resize_short_side(clip: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize (T, C, H, W) uint8 so the short side is ``size``, keeping the aspect ratio."""
+    h, w = clip.shape[-2:]
+    if min(h, w) == size:
+        return clip
+    if h <= w:
+        new = (size, max(size, round(w * size / h)))
+    else:
+        new = (max(size, round(h * size / w)), size)
+    return F.interpolate(clip, size=new, mode="bilinear", align_corners=False, antialias=True)  # (T, C, h', w')
+
+
+def normalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(T, C, H, W) uint8 -> (C, T, H, W) float32, ``(x / 255 - mean) / std``.
+
+    One strided copy into a contiguous float buffer, then two in-place ops (about 3x faster
+    than the out-of-place expression on the permuted view).
+    """
+    t, c, h, w = clip.shape
+    m = torch.tensor(mean, dtype=torch.float32).view(c, 1, 1, 1) * 255.0
+    inv_s = 1.0 / (torch.tensor(std, dtype=torch.float32).view(c, 1, 1, 1) * 255.0)
+    out = torch.empty((c, t, h, w), dtype=torch.float32)  # (C, T, H, W)
+    out.copy_(clip.permute(1, 0, 2, 3))
+    return out.sub_(m).mul_(inv_s)
+
+
+# ----------------------------------------------------------------------------- RandAugment
+_FILL = [124, 116, 104]  # ImageNet mean in 0-255, the fill for geometric ops
+
+
+def _signed(v: float, rng: random.Random) -> float:
+    return v if rng.random() < 0.5 else -v
+
+
+def _enhance(f: float, rng: random.Random) -> float:
+    return 1.0 + _signed(0.9 * f, rng)
+
+
+def _solarize_add(clip: torch.Tensor, add: int) -> torch.Tensor:
+    added = (clip.to(torch.int16) + add).clamp(0, 255).to(torch.uint8)
+    return torch.where(clip < 128, added, clip)
+
+
+def affine_nearest(clip: torch.Tensor, angle: float = 0.0, shear: tuple[float, float] = (0.0, 0.0),
+                   translate: tuple[float, float] = (0.0, 0.0), fill: Sequence[int] = _FILL) -> torch.Tensor:
+    """Rotate (degrees, counter-clockwise), shear (degrees along x, y) and translate (pixels)
+    about the centre, nearest neighbour, the same map for every frame.
+
+    The source index of each output pixel is computed once on the (H, W) grid and gathered from
+    the uint8 clip; this is several times faster than a float ``grid_sample`` over all frames.
+
+    Args:
+        clip: (T, C, H, W) uint8.
+    Returns:
+        (T, C, H, W) uint8; pixels mapped from outside the frame get ``fill``.
+    """
+    t, c, h, w = clip.shape
+    a = math.radians(angle)
+    rot = torch.tensor([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]], dtype=torch.float64)
+    shr = torch.tensor([[1.0, math.tan(math.radians(shear[0]))], [math.tan(math.radians(shear[1])), 1.0]], dtype=torch.float64)
+    inv = torch.linalg.inv(rot @ shr)  # output offset -> source offset, (2, 2)
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    u, v = xs - cx - translate[0], ys - cy - translate[1]  # (H, W)
+    src_x = torch.round(inv[0, 0] * u + inv[0, 1] * v + cx).long()  # (H, W)
+    src_y = torch.round(inv[1, 0] * u + inv[1, 1] * v + cy).long()
+    valid = ((src_x >= 0) & (src_x < w) & (src_y >= 0) & (src_y < h)).flatten()  # (H*W,)
+    index = (src_y.clamp(0, h - 1) * w + src_x.clamp(0, w - 1)).flatten()  # (H*W,)
+    pixels = clip.permute(0, 2, 3, 1).reshape(t, h * w, c)  # (T, H*W, C)
+    out = pixels.index_select(1, index)  # (T, H*W, C)
+    out[:, ~valid] = torch.tensor(list(fill)[:c], dtype=clip.dtype)
+    return out.view(t, h, w, c).permute(0, 3, 1, 2)  # (T, C, H, W)
+
+
+# Each op: (clip (T, C, H, W) uint8, magnitude fraction in [0, 1], rng) -> clip.
+_OPS: dict[str, Callable[[torch.Tensor, float, random.Random], torch.Tensor]] = {
+    "AutoContrast": lambda x, f, r: TF.autocontrast(x),
+    "Equalize": lambda x, f, r: TF.equalize(x),
+    "Invert": lambda x, f, r: TF.invert(x),
+    "Rotate": lambda x, f, r: affine_nearest(x, angle=_signed(30.0 * f, r)),
+    "Posterize": lambda x, f, r: TF.posterize(x, max(1, 8 - int(4 * f))),
+    "Solarize": lambda x, f, r: TF.solarize(x, max(0, 256 - int(256 * f))),
+    "SolarizeAdd": lambda x, f, r: _solarize_add(x, int(110 * f)),
+    "Color": lambda x, f, r: TF.adjust_saturation(x, _enhance(f, r)),
+    "Contrast": lambda x, f, r: TF.adjust_contrast(x, _enhance(f, r)),
+    "Brightness": lambda x, f, r: TF.adjust_brightness(x, _enhance(f, r)),
+    "Sharpness": lambda x, f, r: TF.adjust_sharpness(x, _enhance(f, r)),
+    "ShearX": lambda x, f, r: affine_nearest(x, shear=(math.degrees(math.atan(_signed(0.3 * f, r))), 0.0)),
+    "ShearY": lambda x, f, r: affine_nearest(x, shear=(0.0, math.degrees(math.atan(_signed(0.3 * f, r))))),
+    "TranslateX": lambda x, f, r: affine_nearest(x, translate=(round(_signed(0.45 * f, r) * x.shape[-1]), 0)),
+    "TranslateY": lambda x, f, r: affine_nearest(x, translate=(0, round(_signed(0.45 * f, r) * x.shape[-2]))),
+}
+RAND_AUGMENT_OPS = tuple(_OPS)
+
+
+@dataclass(frozen=True)
+class RandAugment:
+    """RandAugment (Cubuk et al.) on a whole clip: the same ops and magnitudes on every frame.
+
+    Attributes:
+        num_ops: ops drawn (with replacement) per clip.
+        magnitude: 0..10 (timm's scale).
+        magnitude_std: std of Gaussian noise on the magnitude per op (0: fixed).
+        prob: probability that each drawn op is applied.
+    """
+
+    num_ops: int = 2
+    magnitude: float = 9.0
+    magnitude_std: float = 0.0
+    prob: float = 0.5
+
+    def __call__(self, clip: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        """(T, C, H, W) uint8 -> (T, C, H, W) uint8."""
+        for _ in range(self.num_ops):
+            name = rng.choice(RAND_AUGMENT_OPS)
+            if rng.random() > self.prob:
+                continue
+            m = self.magnitude + (rng.gauss(0.0, self.magnitude_std) if self.magnitude_std > 0 else 0.0)
+            clip = _OPS[name](clip, min(max(m, 0.0), 10.0) / 10.0, rng)
+        return clip
+
+
+def parse_rand_augment(spec: str) -> RandAugment | None:
+    """Parse a timm-style spec ``rand-m7-n4[-mstd0.5][-p0.5]``; ``""`` gives ``None``.
+
+    Raises:
+        ValueError: the spec does not start with ``rand`` or has an unknown part.
+    """
+    if not spec:
+        return None
+    parts = spec.split("-")
+    if parts[0] != "rand":
+        raise ValueError(f"RandAugment spec must start with 'rand', got {spec!r} (e.g. 'rand-m7-n4')")
+    kw: dict[str, float] = {}
+    for part in parts[1:]:
+        m = re.fullmatch(r"(mstd|m|n|p)([0-9.]+)", part)
+        if not m:
+            raise ValueError(f"unknown RandAugment part {part!r} in {spec!r}; expected m<mag>, n<ops>, mstd<std>, p<prob>")
+        key, value = m.groups()
+        kw[{"m": "magnitude", "n": "num_ops", "mstd": "magnitude_std", "p": "prob"}[key]] = float(value)
+    if "num_ops" in kw:
+        kw["num_ops"] = int(kw["num_ops"])
+    return RandAugment(**kw)
+
+
+# ----------------------------------------------------------------------------- erasing
+def random_erase_box(height: int, width: int, rng: random.Random,
+                     area_range: tuple[float, float] = (0.02, 1 / 3),
+                     aspect_range: tuple[float, float] = (0.3, 3.3)) -> CropBox | None:
+    """A random box for erasing (timm's ranges), or ``None`` when no box fits in 10 tries."""
+    for _ in range(10):
+        target = height * width * rng.uniform(*area_range)
+        aspect = math.exp(rng.uniform(math.log(aspect_range[0]), math.log(aspect_range[1])))
+        h, w = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        if 0 < h < height and 0 < w < width:
+            return CropBox(rng.randint(0, height - h), rng.randint(0, width - w), h, w)
+    return None
+
+
+def erase(clip: torch.Tensor, box: CropBox, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fill ``box`` of a normalised (C, T, H, W) clip with Gaussian noise, the same on every frame."""
+    c = clip.shape[0]
+    noise = torch.randn((c, 1, box.height, box.width), generator=generator, dtype=clip.dtype)  # (C, 1, h, w)
+    clip[:, :, box.top : box.top + box.height, box.left : box.left + box.width] = noise
+    return clip
+
+
+# ----------------------------------------------------------------------------- pipelines
+@dataclass(frozen=True)
+class TrainTransform:
+    """Training augmentation: crop (scale jitter or random resized), flip, RandAugment,
+    normalise, random erasing.
+
+    Call with decoded frames (T, H, W, C) uint8 and an RNG; returns (C, T, S, S) float32.
+    """
+
+    crop_size: int = 224
+    jitter_scales: tuple[int, int] = (256, 320)
+    random_resized_crop: bool = False
+    area_range: tuple[float, float] = (0.08, 1.0)
+    aspect_range: tuple[float, float] = (0.75, 4 / 3)
+    flip: bool = True
+    rand_augment: RandAugment | None = None
+    erase_prob: float = 0.0
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    def __call__(self, frames: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        clip = frames.permute(0, 3, 1, 2)  # (T, C, H, W)
+        h, w = clip.shape[-2:]
+        if self.random_resized_crop:
+            box = random_resized_box(h, w, self.area_range, self.aspect_range, rng)
+        else:
+            short = rng.randint(self.jitter_scales[0], self.jitter_scales[1])
+            box = scale_jitter_box(h, w, short, self.crop_size, rng)
+        clip = crop_resize(clip, box, (self.crop_size, self.crop_size))  # (T, C, S, S)
+        if self.flip and rng.random() < 0.5:
+            clip = clip.flip(-1)
+        if self.rand_augment is not None:
+            clip = self.rand_augment(clip, rng)
+        out = normalize(clip, self.mean, self.std)  # (C, T, S, S)
+        if self.erase_prob > 0 and rng.random() < self.erase_prob:
+            box = random_erase_box(self.crop_size, self.crop_size, rng)
+            if box is not None:
+                gen = torch.Generator().manual_seed(rng.getrandbits(62))
+                out = erase(out, box, gen)
+        return out
+
+
+@dataclass(frozen=True)
+class EvalTransform:
+    """Test views of one clip: short side to ``crop_size``, then 1 or 3 crops along the long side.
+
+    Call with frames (T, H, W, C) uint8; returns (num_crops, C, T, S, S) float32.
+    """
+
+    crop_size: int = 224
+    num_crops: int = 3
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        clip = resize_short_side(frames.permute(0, 3, 1, 2), self.crop_size)  # (T, C, H', W')
+        boxes = spatial_crop_boxes(clip.shape[-2], clip.shape[-1], self.crop_size, self.num_crops)
+        views = [normalize(crop_resize(clip, b, (self.crop_size, self.crop_size)), self.mean, self.std) for b in boxes]
+        return torch.stack(views)  # (num_crops, C, T, S, S)
+
+
+# ----------------------------------------------------------------------------- mixup / cutmix
+def smooth_one_hot(labels: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    """(B,) int -> (B, K) float: ``1 - smoothing + smoothing / K`` on the label, ``smoothing / K`` elsewhere."""
+    off = smoothing / num_classes
+    out = torch.full((labels.shape[0], num_classes), off, dtype=torch.float32, device=labels.device)
+    return out.scatter_(1, labels.long().view(-1, 1), 1.0 - smoothing + off)
+
+
+def cutmix_box(height: int, width: int, lam: float, rng: random.Random) -> CropBox:
+    """A box of area about ``(1 - lam)`` of the frame, centred at a uniform random point (clipped)."""
+    ratio = math.sqrt(1.0 - lam)
+    bh, bw = int(height * ratio), int(width * ratio)
+    cy, cx = rng.randint(0, height - 1), rng.randint(0, width - 1)
+    top, bottom = max(cy - bh // 2, 0), min(cy + bh // 2, height)
+    left, right = max(cx - bw // 2, 0), min(cx + bw // 2, width)
+    return CropBox(top, left, bottom - top, right - left)
+
+
+class MixupCutmix:
+    """Batch-level Mixup / CutMix with label smoothing.
+
+    ``(clips (B, C, T, H, W), labels (B,)) -> (mixed clips, soft targets (B, K))``. Each sample is
+    mixed with the batch reversed; CutMix uses the same box on every frame and corrects ``lam``
+    to the box's actual area. With both alphas 0 (or when the ``prob`` draw fails) only label
+    smoothing is applied, so the loop can always use soft-target cross-entropy.
+    """
+
+    def __init__(self, num_classes: int, mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0,
+                 prob: float = 1.0, switch_prob: float = 0.5, label_smoothing: float = 0.1,
+                 seed: int | None = None):
+        self.num_classes = num_classes
+        self.mixup_alpha, self.cutmix_alpha = mixup_alpha, cutmix_alpha
+        self.prob, self.switch_prob, self.label_smoothing = prob, switch_prob, label_smoothing
+        self.rng = random.Random(seed)
+
+    def _beta(self, alpha: float) -> float:
+        return self.rng.betavariate(alpha, alpha)
+
+    def __call__(self, clips: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        targets = smooth_one_hot(labels, self.num_classes, self.label_smoothing)  # (B, K)
+        use_mix, use_cut = self.mixup_alpha > 0, self.cutmix_alpha > 0
+        if not (use_mix or use_cut) or self.rng.random() >= self.prob or clips.shape[0] < 2:
+            return clips, targets
+        cut = use_cut and (not use_mix or self.rng.random() < self.switch_prob)
+        lam = self._beta(self.cutmix_alpha if cut else self.mixup_alpha)
+        flipped = clips.flip(0)  # (B, C, T, H, W)
+        if cut:
+            h, w = clips.shape[-2:]
+            box = cutmix_box(h, w, lam, self.rng)
+            clips = clips.clone()
+            clips[..., box.top : box.top + box.height, box.left : box.left + box.width] = flipped[
+                ..., box.top : box.top + box.height, box.left : box.left + box.width
+            ]
+            lam = 1.0 - box.height * box.width / (h * w)
+        else:
+            clips = clips * lam + flipped * (1.0 - lam)
+        return clips, targets * lam + targets.flip(0) * (1.0 - lam)

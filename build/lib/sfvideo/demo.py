@@ -1,0 +1,401 @@
+"""The first-run demo behind ``make demo``: toy data -> train -> multi-view test -> predict -> RoIs -> curves.
+
+Entry point: :func:`run_demo` (``tools/demo.py`` parses the command line and calls it).
+
+Every step prints a header and what it wrote; the last step prints a per-class accuracy table
+and checks it against the demo's acceptance bar (video top-1 >= 90%, every class >= 85%).
+
+With ``frames=1`` the same recipe is trained on one frame per clip: the toy classes differ only
+in the direction of motion (``sfvideo/data/toy.py``), so each motion pair should fall to about
+50% -- the control showing that the spatiotemporal sampling, not appearance, does the work.
+:func:`run_ablation` runs both and prints them side by side.
+
+Layout under ``out_dir``::
+
+    toy_data/                    the generated dataset (kept and reused when identical)
+    run/ (run_1frame/)           config.yaml, train.log, metrics.jsonl, checkpoints/{last,best}.pth,
+                                 test_results.json, predictions.csv, curves.png,
+                                 rois/<video>.png|.gif|_all.png, demo_summary.json
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+# The demo's acceptance bar (percent).
+MIN_TOP1 = 90.0
+MIN_CLASS_ACC = 85.0
+# Final RoIs closer than this (mean |delta| in [0, 1] coordinates) to the initial ones count as "not moved".
+MIN_ROI_DISPLACEMENT = 1e-3
+
+
+@dataclass
+class DemoResult:
+    """What one demo run produced.
+
+    Attributes:
+        run_dir: the run's output folder.
+        top1, top5, mean_class_accuracy: video-level test metrics (percent).
+        per_class: class name -> accuracy (percent), in label order.
+        roi_displacement: mean |final - initial| RoI coordinate (fraction of the clip's extent)
+            of the drawn clip, from ``forward_details``; ``roi_init_drift``: mean |learned initial -
+            grid initialisation|.
+        passed: the acceptance bar was met (``None`` for a 1-frame run, which is not held to it).
+        timings: step name -> seconds.
+        files: label -> path of each output.
+    """
+
+    run_dir: Path
+    num_frames: int
+    top1: float
+    top5: float
+    mean_class_accuracy: float
+    per_class: dict[str, float]
+    roi_displacement: float
+    roi_init_drift: float
+    passed: bool | None
+    timings: dict[str, float] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["run_dir"] = str(self.run_dir)
+        return d
+
+
+def _header(log: Callable[[str], None], index: int, total: int, title: str) -> None:
+    log("")
+    log("=" * 78)
+    log(f"[{index}/{total}] {title}")
+    log("=" * 78)
+
+
+def _jitter_scales(crop: int) -> list[int]:
+    """Short-side scale jitter for a crop: [crop, crop * 7/6] (96 -> [96, 112], as the toy config)."""
+    return [crop, crop + crop // 6]
+
+
+def demo_config(
+    cfg_file: str,
+    data_dir: Path,
+    run_dir: Path,
+    *,
+    frames: int | None = None,
+    epochs: int | None = None,
+    arch: str | None = None,
+    crop_size: int | None = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
+    num_workers: int | None = None,
+    opts: Sequence[str] = (),
+):
+    """The demo's config: ``cfg_file`` plus the demo options, then ``opts`` (they win)."""
+    from sfvideo.config import load_config
+
+    over: list[Any] = ["DATA.PATH_TO_DATA_DIR", str(data_dir), "OUTPUT_DIR", str(run_dir)]
+    if frames is not None:
+        over += ["DATA.NUM_FRAMES", frames]
+    if epochs is not None:
+        over += ["SOLVER.MAX_EPOCH", epochs]
+    if arch is not None:
+        over += ["MODEL.ARCH", arch]
+    if crop_size is not None:
+        over += ["DATA.TRAIN_CROP_SIZE", crop_size, "DATA.TEST_CROP_SIZE", crop_size,
+                 "DATA.TRAIN_JITTER_SCALES", _jitter_scales(crop_size)]
+    if seed is not None:
+        over += ["RNG_SEED", seed]
+    if batch_size is not None:
+        over += ["TRAIN.BATCH_SIZE", batch_size, "TEST.BATCH_SIZE", batch_size]
+    if num_workers is not None:
+        over += ["DATA.NUM_WORKERS", num_workers]
+    over += list(opts)
+    return load_config(cfg_file, [str(v) for v in over])
+
+
+def _prepare_run_dir(run_dir: Path, config_text: str, log: Callable[[str], None]) -> None:
+    """Keep ``run_dir`` when it holds a run of the same config (training resumes or is already
+    done); otherwise clear it, so that a changed config never resumes a stale checkpoint."""
+    old = run_dir / "config.yaml"
+    if old.is_file() and old.read_text() == config_text and (run_dir / "checkpoints" / "last.pth").is_file():
+        log(f"{run_dir} holds a run of the same config: resuming it (delete the folder to retrain)")
+        return
+    if run_dir.exists():
+        log(f"clearing {run_dir} (previous run with a different config)")
+        shutil.rmtree(run_dir)
+
+
+def roi_displacement(details: dict[str, Any]) -> float:
+    """Mean absolute difference between the final and the initial RoIs of ``forward_details``
+    (over batch, tokens and the 6 coordinates; [0, 1] units of width, height and clip length)."""
+    first, last = details["rois"][0], details["rois"][-1]  # (B, N, 6) each
+    return float((last.float() - first.float()).abs().mean())
+
+
+def format_class_table(columns: dict[str, dict[str, float]], pairs: Sequence[tuple[int, int]] = ()) -> str:
+    """A per-class accuracy table: one row per class, one column per run (``{column: {class: acc}}``)."""
+    names = list(next(iter(columns.values())).keys())
+    width = max(len(n) for n in names + ["class"]) + 2
+    heads = list(columns)
+    col = [max(10, len(h)) + 2 for h in heads]
+    lines = ["class".ljust(width) + "".join(h.rjust(w) for h, w in zip(heads, col))]
+    lines.append("-" * len(lines[0]))
+    for name in names:
+        lines.append(name.ljust(width) + "".join(f"{columns[h].get(name, float('nan')):{w - 1}.1f}%"
+                                                 for h, w in zip(heads, col)))
+    return "\n".join(lines)
+
+
+def run_demo(
+    out_dir: str | Path = "demo_output",
+    *,
+    cfg_file: str = "toy_tiny.yaml",
+    frames: int | None = None,
+    epochs: int | None = None,
+    arch: str | None = None,
+    crop_size: int | None = None,
+    seed: int | None = None,
+    data_seed: int = 0,
+    train_per_class: int | None = None,
+    val_per_class: int | None = None,
+    video_size: int | None = None,
+    batch_size: int | None = None,
+    num_workers: int | None = None,
+    run_name: str | None = None,
+    opts: Sequence[str] = (),
+    log: Callable[[str], None] = print,
+) -> DemoResult:
+    """Generate the toy dataset, train, test (multi-view), predict one video, draw RoIs and curves.
+
+    Args:
+        out_dir: everything goes here (``toy_data/`` and the run folder).
+        cfg_file: the config (a path or a name in ``configs/``).
+        frames: ``DATA.NUM_FRAMES`` (1 gives the appearance-only control); default: the config's.
+        epochs, arch, crop_size, seed, batch_size, num_workers: override ``SOLVER.MAX_EPOCH``,
+            ``MODEL.ARCH``, the train/test crop (and its scale jitter), ``RNG_SEED``, the train and
+            test batch size and ``DATA.NUM_WORKERS``.
+        data_seed, train_per_class, val_per_class, video_size: toy generator options (defaults:
+            seed 0, 240 and 25 videos per class, 112-pixel frames).
+        run_name: the run folder's name (default ``run``, or ``run_1frame`` when ``frames == 1``).
+        opts: further ``KEY VALUE`` config overrides (applied last).
+        log: where progress lines go.
+
+    Returns:
+        A :class:`DemoResult`; it is also written to ``<run>/demo_summary.json``.
+    """
+    import torch
+
+    from sfvideo.data import toy
+    from sfvideo.engine.evaluate import load_test_weights, predict_video, run_test
+    from sfvideo.engine.train import NonFiniteLossError, setup_logging, train
+    from sfvideo.models import build_model
+    from sfvideo.models import ops
+    from sfvideo.utils.plots import plot_training_curves
+    from sfvideo.utils.visualize import load_clip, visualize_model_rois
+
+    out = Path(out_dir)
+    data_dir = out / "toy_data"
+    if run_name is None:
+        run_name = "run_1frame" if frames == 1 else "run"
+    run_dir = out / run_name
+    timings: dict[str, float] = {}
+    files: dict[str, str] = {}
+    total_steps = 7
+    t_all = time.perf_counter()
+
+    # ------------------------------------------------------------------ 1. data
+    _header(log, 1, total_steps, f"toy dataset -> {data_dir}")
+    t0 = time.perf_counter()
+    size = toy.DEFAULT_SIZE if video_size is None else video_size
+    ds = toy.make_toy_dataset(data_dir, seed=data_seed, train_per_class=train_per_class,
+                              val_per_class=val_per_class, size=size)
+    timings["data"] = time.perf_counter() - t0
+    what = "generated" if ds.generated else "reused (same parameters)"
+    log(f"{what}: {len(toy.CLASS_NAMES)} motion-only classes, "
+        + ", ".join(f"{k} {v}" for k, v in ds.num_videos.items()) + f" videos, {size}x{size}, "
+        f"{toy.DEFAULT_FRAMES} frames ({timings['data']:.1f} s)")
+
+    cfg = demo_config(cfg_file, data_dir, run_dir, frames=frames, epochs=epochs, arch=arch, crop_size=crop_size,
+                      seed=seed, batch_size=batch_size, num_workers=num_workers, opts=opts)
+    num_frames = int(cfg.DATA.NUM_FRAMES)
+
+    # ------------------------------------------------------------------ 2. train
+    clip_text = (f"{num_frames} frames at stride {cfg.DATA.SAMPLING_RATE}" if num_frames > 1
+                 else "1 frame per clip (appearance only)")
+    _header(log, 2, total_steps, f"train {cfg.MODEL.ARCH}: {clip_text}, {cfg.DATA.TRAIN_CROP_SIZE}px crops, "
+            f"{cfg.SOLVER.MAX_EPOCH} epochs of batch {cfg.TRAIN.BATCH_SIZE} -> {run_dir}")
+    _prepare_run_dir(run_dir, cfg.dump(), log)
+    t0 = time.perf_counter()
+    try:
+        result = train(cfg)
+    except NonFiniteLossError as err:
+        raise SystemExit(f"error: {err}") from None
+    if result.status != "finished":
+        raise SystemExit(f"training {result.status} after {result.epoch} epochs; run the demo again to resume")
+    timings["train"] = time.perf_counter() - t0
+    ckpt = run_dir / "checkpoints" / "last.pth"
+    files["checkpoint"] = str(ckpt)
+    files["metrics"] = str(run_dir / "metrics.jsonl")
+    log(f"trained {result.epoch} epochs ({result.step} steps) in {timings['train']:.0f} s")
+
+    # ------------------------------------------------------------------ 3. multi-view test
+    # The final weights, not best.pth: best.pth was picked on these same held-out videos.
+    test_cfg = demo_config(cfg_file, data_dir, run_dir, frames=frames, epochs=epochs, arch=arch, crop_size=crop_size,
+                           seed=seed, batch_size=batch_size, num_workers=num_workers,
+                           opts=list(opts) + ["TEST.CHECKPOINT", str(ckpt)])
+    views = test_cfg.TEST.NUM_ENSEMBLE_VIEWS * test_cfg.TEST.NUM_SPATIAL_CROPS
+    _header(log, 3, total_steps, f"multi-view test on the held-out videos ({test_cfg.TEST.NUM_ENSEMBLE_VIEWS} clips x "
+            f"{test_cfg.TEST.NUM_SPATIAL_CROPS} crops = {views} views per video)")
+    t0 = time.perf_counter()
+    setup_logging(run_dir, 0, filename="test.log")
+    metrics = run_test(test_cfg, config_name=str(cfg_file))
+    timings["test"] = time.perf_counter() - t0
+    files["test_results"] = str(run_dir / "test_results.json")
+    files["predictions"] = str(run_dir / "predictions.csv")
+    log(f"video top-1 {metrics['top1']:.1f}%  top-5 {metrics['top5']:.1f}%  mean class acc "
+        f"{metrics['mean_class_accuracy']:.1f}%  clip top-1 {metrics['clip_top1']:.1f}%  "
+        f"({metrics['num_videos']} videos, {len(metrics['failed_videos'])} failed; {timings['test']:.0f} s)")
+
+    # ------------------------------------------------------------------ 4. predict one video
+    model = build_model(test_cfg)
+    load_test_weights(model, str(ckpt), use_ema=test_cfg.TEST.USE_EMA, log=lambda s: None)
+    model.eval()
+    first_line = ds.lists["val"].read_text().splitlines()[0]
+    rel, label = first_line.rsplit(" ", 1)
+    video = data_dir / rel
+    _header(log, 4, total_steps, f"predict one video: {video} (true class: {toy.CLASS_NAMES[int(label)]})")
+    top = predict_video(test_cfg, str(video), model=model, topk=3)
+    for rank, (index, name, prob) in enumerate(top, 1):
+        log(f"  {rank}. {name:<24s} {100 * prob:6.2f}%")
+
+    # ------------------------------------------------------------------ 5. token RoIs
+    _header(log, 5, total_steps, "token RoIs and sampling points: initial vs final")
+    clip = load_clip(video, test_cfg)  # (C, T, S, S)
+    rois_dir = run_dir / "rois"
+    drawn = visualize_model_rois(model, clip, test_cfg.DATA.MEAN, test_cfg.DATA.STD, rois_dir, video.stem,
+                                 list(toy.CLASS_NAMES))
+    with torch.no_grad():
+        details = model.forward_details(clip.unsqueeze(0))
+    moved = roi_displacement(details)
+    grid = ops.grid_rois(model.num_base_tokens)
+    if model.geometry_dims == 3:
+        grid = ops.inflate_rois(grid, model.temporal_replicates)
+    init_drift = float((model.initial_roi.weight.detach().float() - grid).abs().mean())
+    files.update(rois_png=str(drawn["png"]), rois_gif=str(drawn["gif"]), rois_all_png=str(drawn["png_all"]))
+    log(f"mean |final RoI - initial RoI| = {moved:.4f} (fraction of frame width/height/clip length, "
+        f"{len(details['rois']) - 1} adjustment steps, {details['rois'][0].shape[1]} tokens)")
+    log(f"mean |learned initial RoI - grid initialisation| = {init_drift:.4f}")
+    if moved < MIN_ROI_DISPLACEMENT:
+        log(f"WARNING: the final RoIs did not move from the initial ones (< {MIN_ROI_DISPLACEMENT})")
+    else:
+        log("RoIs moved from their initial grid: ok")
+    log(f"wrote {drawn['png']}, {drawn['gif']}, {drawn['png_all']}")
+
+    # ------------------------------------------------------------------ 6. curves
+    _header(log, 6, total_steps, "training curves")
+    curves = plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png",
+                                  f"{cfg.MODEL.ARCH}, {num_frames} frame(s) per clip")
+    files["curves"] = str(curves)
+    log(f"wrote {curves}")
+
+    # ------------------------------------------------------------------ 7. summary
+    per_class = {name: float(v["accuracy"]) for name, v in
+                 sorted(metrics["per_class_accuracy"].items(), key=lambda kv: kv[1]["index"])}
+    passed = None
+    if num_frames > 1:
+        passed = metrics["top1"] >= MIN_TOP1 and all(a >= MIN_CLASS_ACC for a in per_class.values())
+    timings["total"] = time.perf_counter() - t_all
+    res = DemoResult(run_dir, num_frames, float(metrics["top1"]), float(metrics["top5"]),
+                     float(metrics["mean_class_accuracy"]), per_class, moved, init_drift, passed, timings, files)
+    summary = run_dir / "demo_summary.json"
+    summary.write_text(json.dumps(res.as_dict(), indent=2) + "\n")
+    files["summary"] = str(summary)
+
+    _header(log, 7, total_steps, f"summary: per-class video accuracy on {metrics['num_videos']} held-out videos")
+    log(format_class_table({f"{num_frames} frame" + ("s" if num_frames > 1 else ""): per_class}))
+    log(f"video top-1 {res.top1:.1f}%   mean class accuracy {res.mean_class_accuracy:.1f}%")
+    if passed is not None:
+        log(f"acceptance (top-1 >= {MIN_TOP1:.0f}%, every class >= {MIN_CLASS_ACC:.0f}%): "
+            + ("PASSED" if passed else "NOT MET"))
+    else:
+        log("1 frame per clip: no motion is visible, so each pair (left/right, up/down, cw/acw, "
+            "approaching/receding) should sit near 50%")
+    log("")
+    log("outputs:")
+    for label_, path in files.items():
+        log(f"  {label_:<14s} {path}")
+    log("times: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+    return res
+
+
+def run_ablation(out_dir: str | Path = "demo_output", log: Callable[[str], None] = print, **kwargs: Any
+                 ) -> tuple[DemoResult, DemoResult]:
+    """The demo with the config's frames, then with one frame per clip; prints both side by side."""
+    kwargs.pop("frames", None)
+    main = run_demo(out_dir, log=log, **kwargs)
+    single = run_demo(out_dir, frames=1, log=log, **kwargs)
+    from sfvideo.data.toy import MOTION_PAIRS
+
+    log("")
+    log("=" * 78)
+    log("ablation: per-class video accuracy, motion (multi-frame clips) vs appearance only (1 frame)")
+    log("=" * 78)
+    cols = {f"{main.num_frames} frames": {**main.per_class, "(video top-1)": main.top1},
+            "1 frame": {**single.per_class, "(video top-1)": single.top1}}
+    log(format_class_table(cols))
+    names = list(main.per_class)
+    for a, b in MOTION_PAIRS:
+        if a < len(names) and b < len(names):
+            pa = (single.per_class[names[a]] + single.per_class[names[b]]) / 2
+            log(f"  pair {names[a]}/{names[b]}: 1-frame mean {pa:.1f}% (chance within the pair: 50%)")
+    return main, single
+
+
+def main_cli(argv: Sequence[str] | None = None, description: str | None = None) -> int:
+    """Command line of ``tools/demo.py``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="demo.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=description or "The sfvideo demo: toy data, train, multi-view test, predict, RoIs, curves.",
+        epilog="Trailing KEY VALUE pairs override the config, e.g. SOLVER.BASE_LR 1e-3.")
+    parser.add_argument("--out", default="demo_output", help="output folder (default demo_output)")
+    parser.add_argument("--cfg", default="toy_tiny.yaml", help="config (default toy_tiny.yaml)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames per clip (default: the config's; 1 = appearance-only control)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="run the config and the 1-frame control, and print them side by side")
+    parser.add_argument("--epochs", type=int, default=None, help="SOLVER.MAX_EPOCH (default: the config's)")
+    parser.add_argument("--arch", default=None, help="MODEL.ARCH (default: the config's)")
+    parser.add_argument("--crop-size", type=int, default=None, help="train/test crop (default: the config's)")
+    parser.add_argument("--seed", type=int, default=None, help="RNG_SEED for training (default: the config's)")
+    parser.add_argument("--data-seed", type=int, default=0, help="toy dataset seed (default 0)")
+    parser.add_argument("--train-per-class", type=int, default=None, help="training videos per class (default 240)")
+    parser.add_argument("--val-per-class", type=int, default=None, help="held-out videos per class (default 25)")
+    parser.add_argument("--video-size", type=int, default=None, help="toy frame side in pixels (default 112)")
+    parser.add_argument("--batch-size", type=int, default=None, help="train and test batch size")
+    parser.add_argument("--workers", type=int, default=None, help="DATA.NUM_WORKERS")
+    parser.add_argument("--run-name", default=None, help="run folder name under --out (default run / run_1frame)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
+    args = parser.parse_args(argv)
+    if len(args.opts) % 2:
+        parser.error(f"config overrides come in KEY VALUE pairs, got {args.opts}")
+    kwargs = dict(cfg_file=args.cfg, epochs=args.epochs, arch=args.arch, crop_size=args.crop_size, seed=args.seed,
+                  data_seed=args.data_seed, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
+                  video_size=args.video_size, batch_size=args.batch_size, num_workers=args.workers, opts=args.opts)
+    from sfvideo.config import ConfigError
+
+    try:
+        if args.ablation:
+            run_ablation(args.out, **kwargs)
+            return 0
+        run_demo(args.out, frames=args.frames, run_name=args.run_name, **kwargs)
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,420 @@
+"""Evaluation: single-view validation during training and the multi-view test.
+
+Sharding: rank ``r`` of ``W`` scores dataset indices ``r, r + W, r + 2W, ...`` and the results
+are gathered by index on rank 0, so every video is scored exactly once (a
+``DistributedSampler`` would pad the last batch with duplicates). Validation sums are
+all-reduced; test records are gathered.
+
+Ensembling of a video's V views (``TEST.ENSEMBLE_METHOD``):
+``softmax_mean`` averages per-view probabilities (default), ``logit_mean`` averages logits,
+``logit_max`` takes the element-wise maximum of logits. The clip-level top-1 scores each view
+on its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from sfvideo.utils.amp import autocast_context
+from sfvideo.utils.io import atomic_write
+from sfvideo.engine import distributed as du
+
+logger = logging.getLogger("sfvideo.engine")
+
+ENSEMBLE_METHODS = ("softmax_mean", "logit_mean", "logit_max")
+
+
+# ------------------------------------------------------------------------------------- helpers
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to a temporary file in the same folder, fsync, and rename over ``path``."""
+    with atomic_write(path, "w") as f:
+        f.write(text)
+    return Path(path)
+
+
+def is_failed_item(item: dict) -> bool:
+    """A test/val item the data pipeline could not decode (returned marked, not substituted)."""
+    if item.get("failed"):
+        return True
+    video = item.get("video")
+    return video is None or not torch.is_tensor(video) or video.numel() == 0
+
+
+def list_collate(items: list[dict]) -> list[dict]:
+    """Keep items as a list: failed items may lack a video, views per video may differ."""
+    return items
+
+
+def ensemble(logits: torch.Tensor, method: str = "softmax_mean") -> tuple[torch.Tensor, torch.Tensor]:
+    """Combine one video's view logits (V, K) into (scores (K,), probabilities (K,))."""
+    logits = logits.float()
+    if method == "softmax_mean":
+        probs = logits.softmax(-1).mean(0)  # (K,)
+        return probs, probs
+    if method == "logit_mean":
+        combined = logits.mean(0)  # (K,)
+    elif method == "logit_max":
+        combined = logits.max(0).values  # (K,)
+    else:
+        raise ValueError(f"TEST.ENSEMBLE_METHOD {method!r}; expected one of {list(ENSEMBLE_METHODS)}")
+    return combined, combined.softmax(-1)
+
+
+@torch.no_grad()
+def forward_views(model: nn.Module, views: torch.Tensor, device: torch.device, max_views: int = 0,
+                  amp: str = "none") -> torch.Tensor:
+    """Logits (N, K) of N clips (N, C, T, H, W), run ``max_views`` at a time (0 = all at once)."""
+    chunk = max_views if max_views and max_views > 0 else views.shape[0]
+    out = []
+    for start in range(0, views.shape[0], chunk):
+        clip = views[start:start + chunk].to(device, non_blocking=True)  # (n, C, T, H, W)
+        with autocast_context(device, amp):
+            out.append(model(clip).float().cpu())  # (n, K)
+    return torch.cat(out, 0)
+
+
+class _Indexed(Dataset):
+    """Adds ``index`` to items that lack it (results are gathered by dataset index)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.dataset[index]
+        item.setdefault("index", index)
+        return item
+
+
+def shard(dataset: Dataset, rank: int | None = None, world: int | None = None) -> Subset:
+    """Indices ``rank::world`` of ``dataset``: every index on exactly one process, none padded."""
+    rank = du.get_rank() if rank is None else rank
+    world = du.get_world_size() if world is None else world
+    return Subset(_Indexed(dataset), list(range(rank, len(dataset), world)))
+
+
+@dataclass
+class VideoRecord:
+    """One test video's outcome (what rank 0 gathers)."""
+
+    index: int
+    path: str
+    label: int
+    failed: bool
+    scores: np.ndarray | None = None  # (K,) ensembled scores (probabilities or logits)
+    probs: np.ndarray | None = None  # (K,) probabilities for the ``score`` column
+    clip_correct: int = 0
+    num_views: int = 0
+
+
+def score_dataset(model: nn.Module, dataset: Dataset, device: torch.device, *, batch_size: int,
+                  num_workers: int = 0, max_views: int = 0, method: str = "softmax_mean",
+                  amp: str = "none", progress: bool = False, desc: str = "test") -> list[VideoRecord]:
+    """Score this process's shard of ``dataset``; returns its records (not gathered)."""
+    part = shard(dataset)
+    loader = DataLoader(part, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        collate_fn=list_collate, pin_memory=False)
+    was_training = model.training
+    model.eval()
+    records: list[VideoRecord] = []
+    bar = None
+    if progress and du.is_main_process():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(loader), desc=desc, dynamic_ncols=True, leave=False)
+    for items in loader:
+        good = [it for it in items if not is_failed_item(it)]
+        for it in items:
+            if is_failed_item(it):
+                records.append(VideoRecord(int(it["index"]), str(it.get("path", "")), int(it.get("label", -1)),
+                                           True))
+        if good:
+            views = [it["video"] if it["video"].ndim == 5 else it["video"].unsqueeze(0) for it in good]
+            counts = [v.shape[0] for v in views]
+            logits = forward_views(model, torch.cat(views, 0), device, max_views, amp)  # (sum V, K)
+            for it, lg in zip(good, torch.split(logits, counts)):
+                label = int(it["label"])
+                scores, probs = ensemble(lg, method)
+                records.append(VideoRecord(
+                    index=int(it["index"]), path=str(it.get("path", "")), label=label, failed=False,
+                    scores=scores.numpy(), probs=probs.numpy(),
+                    clip_correct=int((lg.argmax(-1) == label).sum()), num_views=lg.shape[0]))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    model.train(was_training)
+    return records
+
+
+# ------------------------------------------------------------------------------------ validation
+@torch.no_grad()
+def validate(model: nn.Module, dataset: Dataset, device: torch.device, *, batch_size: int,
+             num_workers: int = 0, amp: str = "none", max_views: int = 0) -> dict[str, Any]:
+    """Single-view validation; sums all-reduced over processes. Same numbers on every rank.
+
+    Returns:
+        ``top1``, ``top5`` (percent), ``loss`` (mean cross entropy of the softmax-mean
+        prediction), ``num_videos`` scored and ``failed_videos`` (count).
+    """
+    records = score_dataset(model, dataset, device, batch_size=batch_size, num_workers=num_workers,
+                            max_views=max_views, method="softmax_mean", amp=amp)
+    c1 = c5 = loss = n = failed = 0.0
+    for r in records:
+        if r.failed:
+            failed += 1
+            continue
+        probs = torch.from_numpy(r.probs)
+        top = probs.topk(min(5, probs.numel())).indices
+        c1 += float(top[0] == r.label)
+        c5 += float((top == r.label).any())
+        loss += float(-torch.log(probs[r.label].clamp_min(1e-12)))
+        n += 1
+    c1, c5, loss, n, failed = du.all_reduce_sum([c1, c5, loss, n, failed]).tolist()
+    denom = max(n, 1.0)
+    return {"top1": 100.0 * c1 / denom, "top5": 100.0 * c5 / denom, "loss": loss / denom,
+            "num_videos": int(n), "failed_videos": int(failed)}
+
+
+# ------------------------------------------------------------------------------------ multi-view
+def gather_records(records: list[VideoRecord]) -> list[VideoRecord] | None:
+    """All processes' records sorted by dataset index on rank 0 (None elsewhere)."""
+    parts = du.all_gather_object(records)
+    if not du.is_main_process():
+        return None
+    merged = sorted((r for part in parts for r in part), key=lambda r: r.index)
+    seen = [r.index for r in merged]
+    if len(seen) != len(set(seen)):
+        raise RuntimeError("a video was scored twice while gathering test results")
+    return merged
+
+
+def compute_metrics(records: Sequence[VideoRecord], num_classes: int,
+                    class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Video top-1/top-5, mean class accuracy, per-class accuracy and clip top-1 (percent)."""
+    scored = [r for r in records if not r.failed]
+    n = len(scored)
+    c1 = c5 = clip_correct = clip_total = 0
+    per_class_total = np.zeros(num_classes, dtype=np.int64)
+    per_class_correct = np.zeros(num_classes, dtype=np.int64)
+    for r in scored:
+        top = np.argsort(-r.scores, kind="stable")[:5]
+        hit1 = int(top[0] == r.label)
+        c1 += hit1
+        c5 += int(r.label in top)
+        clip_correct += r.clip_correct
+        clip_total += r.num_views
+        if 0 <= r.label < num_classes:
+            per_class_total[r.label] += 1
+            per_class_correct[r.label] += hit1
+    present = per_class_total > 0
+    class_acc = np.where(present, per_class_correct / np.maximum(per_class_total, 1), 0.0)
+    per_class = {}
+    for k in np.nonzero(present)[0]:
+        name = class_names[k] if class_names and k < len(class_names) else str(int(k))
+        per_class[name] = {"index": int(k), "accuracy": 100.0 * float(class_acc[k]),
+                           "num_videos": int(per_class_total[k])}
+    return {
+        "top1": 100.0 * c1 / max(n, 1),
+        "top5": 100.0 * c5 / max(n, 1),
+        "mean_class_accuracy": 100.0 * float(class_acc[present].mean()) if present.any() else 0.0,
+        "clip_top1": 100.0 * clip_correct / max(clip_total, 1),
+        "num_videos": n,
+        "num_clips": int(clip_total),
+        "failed_videos": [r.path for r in records if r.failed],
+        "per_class_accuracy": per_class,
+    }
+
+
+def predictions_csv(records: Sequence[VideoRecord], class_names: Sequence[str] | None = None) -> str:
+    """CSV text: ``video,label,pred,top5,score`` (+ ``label_name,pred_name`` when names are known)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    header = ["video", "label", "pred", "top5", "score"]
+    if class_names:
+        header += ["label_name", "pred_name"]
+    writer.writerow(header)
+    for r in records:
+        if r.failed:
+            continue
+        top = np.argsort(-r.scores, kind="stable")[:5]
+        pred = int(top[0])
+        row = [r.path, r.label, pred, " ".join(str(int(k)) for k in top), f"{float(r.probs[pred]):.6f}"]
+        if class_names:
+            def name(k: int) -> str:
+                return class_names[k] if 0 <= k < len(class_names) else ""
+
+            row += [name(r.label), name(pred)]
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def write_test_outputs(output_dir: str | os.PathLike, records: Sequence[VideoRecord], metrics: dict[str, Any],
+                       extra: dict[str, Any], class_names: Sequence[str] | None = None) -> tuple[Path, Path]:
+    """Write ``test_results.json`` and ``predictions.csv`` atomically into ``output_dir``."""
+    out = Path(output_dir)
+    results = dict(metrics)
+    results.update(extra)
+    json_path = atomic_write_text(out / "test_results.json", json.dumps(results, indent=2) + "\n")
+    csv_path = atomic_write_text(out / "predictions.csv", predictions_csv(records, class_names))
+    return json_path, csv_path
+
+
+# ------------------------------------------------------------------------------- test / predict
+def load_class_names(cfg) -> list[str] | None:
+    """Names from ``DATA.CLASS_NAMES`` (tried against PATH_TO_DATA_DIR, then the repository root),
+    or None when unset, missing, or not ``MODEL.NUM_CLASSES`` long."""
+    spec = cfg.DATA.CLASS_NAMES
+    if not spec:
+        return None
+    path = Path(spec)
+    repo = Path(__file__).resolve().parents[2]
+    candidates = [path] if path.is_absolute() else [Path(cfg.DATA.PATH_TO_DATA_DIR) / path, repo / path, path]
+    for cand in candidates:
+        if cand.is_file():
+            names = [ln.strip() for ln in cand.read_text().splitlines() if ln.strip()]
+            if len(names) == cfg.MODEL.NUM_CLASSES:
+                return names
+            logger.warning("%s has %d names but MODEL.NUM_CLASSES is %d: class names not used", cand, len(names),
+                           cfg.MODEL.NUM_CLASSES)
+            return None
+    return None
+
+
+def load_test_weights(model: nn.Module, path: str, use_ema: bool = False, log=logger.info) -> None:
+    """Weights for testing: a training checkpoint (``model``/``ema``), a video checkpoint, or an
+    image checkpoint (inflated by ``sfvideo.checkpoint.load_pretrained``)."""
+    from sfvideo import checkpoint as ckpt_mod
+    from sfvideo.checkpoint import CheckpointError, safe_load
+
+    if not path:
+        raise CheckpointError("no weights to test: set TEST.CHECKPOINT PATH")
+    state = safe_load(path)
+    if isinstance(state, dict) and "model" in state and "optimizer" in state:  # one of our training checkpoints
+        if use_ema and not state.get("ema"):
+            raise CheckpointError(f"TEST.USE_EMA is set but {path} holds no EMA weights")
+        weights = state["ema"] if use_ema else state["model"]
+        model.load_state_dict(weights)
+        log(f"loaded {'EMA ' if use_ema else ''}weights from {path} (epoch {state.get('epoch')})")
+        return
+    loader = getattr(ckpt_mod, "load_pretrained", None)
+    if loader is not None:
+        loader(model, path, use_ema=use_ema, log=log)
+        return
+    weights = state.get("model", state) if isinstance(state, dict) else state
+    model.load_state_dict(weights)
+    log(f"loaded weights from {path}")
+
+
+def _default_model_fn(cfg) -> nn.Module:
+    from sfvideo.models import build_model
+
+    return build_model(cfg)
+
+
+def _default_dataset_fn(cfg, split: str) -> Dataset:
+    from sfvideo.data import build_dataset
+
+    return build_dataset(cfg, split)
+
+
+def run_test(cfg, config_name: str = "", model_fn=None, dataset_fn=None,
+             progress: bool = True) -> dict[str, Any] | None:
+    """Multi-view test of ``TEST.CHECKPOINT`` on ``TEST.SPLIT``; rank 0 writes and returns the results.
+
+    Writes ``OUTPUT_DIR/test_results.json`` and ``OUTPUT_DIR/predictions.csv`` (atomically).
+    Under torchrun each process scores indices ``rank::world``; rank 0 gathers by index.
+    """
+    import sys
+
+    device = du.resolve_device(cfg.DEVICE)
+    du.init_distributed(device)
+    model = (model_fn or _default_model_fn)(cfg)
+    load_test_weights(model, cfg.TEST.CHECKPOINT, cfg.TEST.USE_EMA,
+                      log=logger.info if du.is_main_process() else (lambda s: None))
+    model.to(device).eval()
+    dataset = (dataset_fn or _default_dataset_fn)(cfg, cfg.TEST.SPLIT)
+    views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS if cfg.TEST.SPLIT == "test" else 1
+    logger.info("testing %s on %d videos (%s split, %d views each, %s) with %d processes", cfg.TEST.CHECKPOINT,
+                len(dataset), cfg.TEST.SPLIT, views, cfg.TEST.ENSEMBLE_METHOD, du.get_world_size())
+    records = score_dataset(model, dataset, device, batch_size=cfg.TEST.BATCH_SIZE,
+                            num_workers=cfg.DATA.NUM_WORKERS, max_views=cfg.TEST.MAX_VIEWS_PER_BATCH,
+                            method=cfg.TEST.ENSEMBLE_METHOD, amp=cfg.TRAIN.AMP,
+                            progress=progress and sys.stdout.isatty())
+    merged = gather_records(records)
+    if merged is None:
+        du.barrier()
+        return None
+    if len(merged) != len(dataset):
+        raise RuntimeError(f"gathered {len(merged)} test results for {len(dataset)} videos")
+    names = load_class_names(cfg)
+    metrics = compute_metrics(merged, cfg.MODEL.NUM_CLASSES, names)
+    scored_views = {r.num_views for r in merged if not r.failed}
+    extra = {
+        "views_per_video": max(scored_views) if scored_views else views,
+        "ensemble_method": cfg.TEST.ENSEMBLE_METHOD,
+        "checkpoint": str(cfg.TEST.CHECKPOINT),
+        "config": str(config_name),
+        "split": cfg.TEST.SPLIT,
+        "num_listed": len(merged),
+    }
+    write_test_outputs(cfg.OUTPUT_DIR, merged, metrics, extra, names)
+    logger.info("video top1 %.2f top5 %.2f mean class acc %.2f clip top1 %.2f over %d videos (%d failed); "
+                "wrote %s", metrics["top1"], metrics["top5"], metrics["mean_class_accuracy"], metrics["clip_top1"],
+                metrics["num_videos"], len(metrics["failed_videos"]), Path(cfg.OUTPUT_DIR) / "test_results.json")
+    du.barrier()
+    return {**metrics, **extra}
+
+
+def test_views_for_path(cfg, path: str) -> torch.Tensor:
+    """The test views (V, C, T, H, W) of one video file, as ``build_dataset(cfg, "test")`` makes them."""
+    import sfvideo.data as data
+
+    fn = getattr(data, "build_test_views", None)
+    if fn is not None:
+        return fn(cfg, path)
+    from sfvideo.data.kinetics import SamplingParams, VideoDataset
+    from sfvideo.data.lists import VideoRecord as ListRecord
+    from sfvideo.data.transforms import EvalTransform
+
+    d, t = cfg.DATA, cfg.TEST
+    sampling = SamplingParams(num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE, target_fps=float(d.TARGET_FPS),
+                              pad_mode=d.PAD_MODE, num_clips=t.NUM_ENSEMBLE_VIEWS, placement=t.CLIP_PLACEMENT)
+    transform = EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=t.NUM_SPATIAL_CROPS, mean=tuple(d.MEAN),
+                              std=tuple(d.STD))
+    dataset = VideoDataset([ListRecord(str(Path(path).resolve()), 0)], "", "test", sampling, transform,
+                           decoder=d.DECODER, decoder_fallback=d.DECODER_FALLBACK)
+    item = dataset[0]
+    if item["failed"]:
+        raise RuntimeError(f"cannot read {path}: {item['error']}")
+    return item["video"]
+
+
+@torch.no_grad()
+def predict_video(cfg, path: str, model: nn.Module | None = None, topk: int = 5) -> list[tuple[int, str, float]]:
+    """Top-``topk`` (class index, name, probability) for one video with the test views of ``cfg``."""
+    device = du.resolve_device(cfg.DEVICE)
+    if model is None:
+        model = _default_model_fn(cfg)
+        load_test_weights(model, cfg.TEST.CHECKPOINT, cfg.TEST.USE_EMA, log=logger.info)
+    model.to(device).eval()
+    views = test_views_for_path(cfg, path)  # (V, C, T, H, W)
+    logits = forward_views(model, views, device, cfg.TEST.MAX_VIEWS_PER_BATCH, cfg.TRAIN.AMP)  # (V, K)
+    _, probs = ensemble(logits, cfg.TEST.ENSEMBLE_METHOD)  # (K,)
+    names = load_class_names(cfg)
+    top = probs.topk(min(topk, probs.numel()))
+    return [(int(k), names[int(k)] if names else str(int(k)), float(p)) for p, k in zip(top.values, top.indices)]

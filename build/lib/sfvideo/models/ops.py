@@ -1,0 +1,167 @@
+"""Pure geometry and sampling functions shared by the image (2-D) and video (3-D) models.
+
+Letters: B batch, N tokens, P sampling points, C channels, D token width, T time, H, W space,
+S the number of geometric axes (2 for images: x, y; 3 for video: x, y, t).
+
+A RoI is ``(lo_1..lo_S, hi_1..hi_S)`` in [0, 1] coordinates, e.g. ``(x0, y0, t0, x1, y1, t1)``.
+These functions always run in fp32 (autocast is disabled inside), since sub-pixel geometry in
+bf16 loses whole feature cells.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _fp32(x: Tensor) -> Tensor:
+    return x.float() if x.dtype != torch.float32 else x
+
+
+def roi_adjust(roi: Tensor, adjust: Tensor) -> Tensor:
+    """Shift each RoI's centre by ``adjust[:S] * size`` and scale its size by ``exp(adjust[S:])``.
+
+    Args:
+        roi: (..., 2S) corners.
+        adjust: (..., 2S) predicted deltas.
+
+    Returns:
+        (..., 2S) new corners, fp32.
+    """
+    with torch.autocast(roi.device.type, enabled=False):
+        roi, adjust = _fp32(roi), _fp32(adjust)
+        s = roi.shape[-1] // 2
+        lo, hi = roi[..., :s], roi[..., s:]
+        centre = (lo + hi) * 0.5  # (..., S)
+        size = (hi - lo).abs()  # (..., S)
+        centre = centre + adjust[..., :s] * size
+        size = size * adjust[..., s:].exp()
+        return torch.cat([centre - 0.5 * size, centre + 0.5 * size], dim=-1)
+
+
+def sampling_points(roi: Tensor, offset: Tensor, eps: float = 1e-5) -> Tensor:
+    """Absolute sampling points from per-token offsets, normalised then scaled by the RoI.
+
+    Offsets of each token are standardised over its P points, per axis,
+    ``(o - mean) / (3 * (std + eps))`` (unbiased std), so about 99.7% of a Gaussian cloud
+    lands inside the RoI whatever the offsets' raw scale; then multiplied by the RoI's extent
+    and added to its centre.
+
+    Args:
+        roi: (B, N, 2S) corners.
+        offset: (B, N, P*S) raw offsets, interleaved per point (x, y[, t]).
+        eps: added to the std (1e-5 in the library layout; 1e-7 in the v1 code).
+
+    Returns:
+        (B, N, P, S) absolute points in [0, 1] coordinates (may leave [0, 1]), fp32.
+    """
+    with torch.autocast(roi.device.type, enabled=False):
+        roi, offset = _fp32(roi), _fp32(offset)
+        b, n, two_s = roi.shape
+        s = two_s // 2
+        offset = offset.view(b, n, -1, s)  # (B, N, P, S)
+        std, mean = torch.std_mean(offset, dim=2, keepdim=True)  # (B, N, 1, S)
+        offset = (offset - mean) / (3.0 * (std + eps))
+        lo, hi = roi[..., :s], roi[..., s:]
+        centre = ((lo + hi) * 0.5).unsqueeze(2)  # (B, N, 1, S)
+        extent = (hi - lo).unsqueeze(2)  # (B, N, 1, S), signed as in the official code
+        return centre + offset * extent
+
+
+def sample_features(points: Tensor, feat: Tensor, padding_mode: str = "zeros") -> Tensor:
+    """Read features at continuous points by bilinear (2-D) or trilinear (3-D) interpolation.
+
+    ``align_corners=False``: coordinate 0 is the outer edge of the first cell, 1 the outer edge
+    of the last, so [0, 1] covers the whole image or frame stack.
+
+    Args:
+        points: (B, N, P, S) with S = 2 (x, y) for feat (B, C, H, W) or S = 3 (x, y, t) for
+            feat (B, C, T, H, W).
+        feat: the feature map or volume.
+        padding_mode: "zeros" (official v1) or "border".
+
+    Returns:
+        (B, N, P, C) sampled features, in feat's dtype.
+    """
+    b, n, p, s = points.shape
+    with torch.autocast(points.device.type, enabled=False):
+        grid = _fp32(points) * 2.0 - 1.0  # (B, N, P, S) in grid_sample's [-1, 1]
+        if s == 3:
+            grid = grid.unsqueeze(1)  # (B, 1, N, P, 3): a 1 x N x P "output volume"
+        elif s != 2:
+            raise ValueError(f"points must have 2 or 3 coordinates, got {s}")
+        if feat.dtype != grid.dtype:
+            grid = grid.to(feat.dtype)
+        out = F.grid_sample(feat, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
+    # out: (B, C, N, P) for 2-D, (B, C, 1, N, P) for 3-D
+    return out.reshape(b, -1, n, p).permute(0, 2, 3, 1)  # (B, N, P, C)
+
+
+def channel_layer_norm(x: Tensor, unbiased: bool = False, eps: float = 1e-5, dim: int = 1) -> Tensor:
+    """Normalise over channels (``dim``) with no affine parameters.
+
+    The library layout uses the biased variance with eps 1e-5; the v1 code the unbiased
+    variance with eps 1e-7.
+    """
+    with torch.autocast(x.device.type, enabled=False):
+        x = _fp32(x)
+        var, mean = torch.var_mean(x, dim=dim, unbiased=unbiased, keepdim=True)
+        return (x - mean) * torch.rsqrt(var + eps)
+
+
+def grid_rois(num_tokens: int, unit: float = 0.5) -> Tensor:
+    """Initial 2-D RoIs tiling the image: a sqrt(N) x sqrt(N) grid of unit x unit boxes.
+
+    Box (i, j) has its top-left corner at ``(i, j) / (root - 1) * (1 - unit)``; i runs along x
+    slower than j runs along y (the official token order). Tokens beyond root^2 cover the whole
+    image.
+
+    Returns:
+        (N, 4) corners (x0, y0, x1, y1).
+    """
+    rois = torch.zeros(num_tokens, 4)
+    rois[:, 2:] = 1.0
+    root = int(num_tokens**0.5)
+    if root >= 2:
+        step = torch.arange(root, dtype=torch.float32) / (root - 1) * (1.0 - unit)
+        gx = step.view(root, 1).expand(root, root)  # (root, root): x varies along the first axis
+        gy = step.view(1, root).expand(root, root)
+        corner = torch.stack([gx, gy], dim=-1).reshape(-1, 2)  # (root^2, 2)
+        rois[: root * root, :2] = corner
+        rois[: root * root, 2:] = corner + unit
+    return rois
+
+
+def inflate_rois(rois_2d: Tensor, replicates: int) -> Tensor:
+    """2-D RoIs (N, 4) to spatiotemporal RoIs (R*N, 6) over R equal time slabs.
+
+    Replicate k of every token covers time [k/R, (k+1)/R]; tokens are ordered replicate-major
+    (token index k*N + n), the official MediaSparseFormer order.
+    """
+    n = rois_2d.shape[0]
+    k = torch.arange(replicates, dtype=rois_2d.dtype, device=rois_2d.device)
+    t0 = (k / replicates).view(replicates, 1, 1).expand(replicates, n, 1)  # (R, N, 1)
+    t1 = ((k + 1) / replicates).view(replicates, 1, 1).expand(replicates, n, 1)
+    xy = rois_2d.unsqueeze(0).expand(replicates, n, 4)  # (R, N, 4)
+    out = torch.cat([xy[..., :2], t0, xy[..., 2:], t1], dim=-1)  # (R, N, 6)
+    return out.reshape(replicates * n, 6)
+
+
+def grid_offsets(num_points: int, dims: int = 2) -> Tensor:
+    """Initial sampling offsets: a sqrt(P) x sqrt(P) grid in [-0.5, 0.5] (x fastest); time 0.
+
+    Returns:
+        (P * dims,) interleaved offsets (x, y[, t]) per point; uniform random if P is no square.
+    """
+    root = int(round(num_points**0.5))
+    if root * root != num_points:
+        xy = torch.rand(num_points, 2) - 0.5
+    else:
+        lin = torch.linspace(0.5 / root, 1 - 0.5 / root, root) - 0.5
+        x = lin.view(1, root).expand(root, root)
+        y = lin.view(root, 1).expand(root, root)
+        xy = torch.stack([x, y], dim=-1).reshape(num_points, 2)
+    if dims == 3:
+        xy = torch.cat([xy, torch.zeros(num_points, 1)], dim=-1)
+    return xy.reshape(-1)
