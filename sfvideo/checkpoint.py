@@ -350,8 +350,63 @@ def load_pretrained(model: torch.nn.Module, path: str | os.PathLike, use_ema: bo
 
 
 def inflate_checkpoint(image_ckpt: str | os.PathLike, model: torch.nn.Module, out: str | os.PathLike,
-                       use_ema: bool = False, log=print) -> LoadReport:
-    """Inflate an image checkpoint into ``model`` and save ``{"model": ..., "report": ...}`` atomically."""
+                       use_ema: bool = False, log=print, cfg=None) -> LoadReport:
+    """Inflate an image checkpoint into ``model`` and save ``{"model": ..., "report": ...}`` atomically
+    (with ``cfg``, also the ``meta`` record of :func:`checkpoint_meta`)."""
     report = load_pretrained(model, image_ckpt, use_ema=use_ema, log=log)
-    atomic_save({"model": model.state_dict(), "inflated_from": str(image_ckpt), "report": report.to_dict()}, out)
+    state = {"model": model.state_dict(), "inflated_from": str(image_ckpt), "report": report.to_dict()}
+    if cfg is not None:
+        state["meta"] = checkpoint_meta(cfg)
+    atomic_save(state, out)
     return report
+
+
+# ------------------------------------------------------------------------ what weights expect
+# Config keys that rebuild the model a checkpoint holds (the input protocol adds its own keys).
+_MODEL_KEYS = ("ARCH", "NUM_CLASSES", "TEMPORAL_REPLICATES", "PADDING_MODE")
+
+
+def checkpoint_meta(cfg, class_names: list[str] | None = None) -> dict[str, Any]:
+    """What a checkpoint records beside its weights so it runs without its config: the model
+    (``MODEL.*`` keys that fix the architecture), the input protocol and the class names."""
+    from .models.protocol import InputProtocol
+
+    return {
+        "model": {key: cfg.MODEL[key] for key in _MODEL_KEYS},
+        "protocol": InputProtocol.from_config(cfg).to_dict(),
+        "class_names": list(class_names) if class_names else None,
+    }
+
+
+def read_meta(obj: Any, source: str) -> dict[str, Any]:
+    """``checkpoint_meta`` of a loaded checkpoint; rebuilt from the ``cfg`` that earlier sfvideo
+    training checkpoints carry; a ``CheckpointError`` for weights that record neither."""
+    if isinstance(obj, Mapping) and isinstance(obj.get("meta"), Mapping):
+        return dict(obj["meta"])
+    if isinstance(obj, Mapping) and isinstance(obj.get("cfg"), Mapping) and "MODEL" in obj["cfg"]:
+        from .config import CfgNode
+
+        return checkpoint_meta(CfgNode(obj["cfg"]))
+    raise CheckpointError(f"{source}: records no model or input protocol (an official or plain state dict?); "
+                          "pass the config it belongs to with --cfg")
+
+
+def config_from_checkpoint(path: str | os.PathLike, opts: list[str] | None = None):
+    """The config a checkpoint was made with, as far as running it needs: its model, input
+    protocol and ``TEST.CHECKPOINT``, then ``opts`` (``KEY VALUE`` overrides) on top.
+
+    Returns:
+        ``(cfg, class_names)``: a frozen config and the recorded class names (None if none).
+    """
+    from .config import load_config
+    from .models.protocol import InputProtocol
+
+    meta = read_meta(safe_load(path), str(path))
+    try:
+        protocol = InputProtocol.from_dict(meta["protocol"], source=str(path))
+        model_opts = [item for key, value in meta["model"].items() for item in (f"MODEL.{key}", str(value))]
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: unreadable 'meta' record ({err})") from None
+    cfg = load_config(None, model_opts + protocol.config_overrides() + ["TEST.CHECKPOINT", str(path)]
+                      + list(opts or []))
+    return cfg, meta.get("class_names")

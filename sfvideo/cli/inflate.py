@@ -26,7 +26,7 @@ def main(argv=None) -> None:
     args, cfg = parse_config(parser, argv)
     model = build_model(cfg)
     try:
-        inflate_checkpoint(args.image_ckpt, model, args.out, use_ema=args.use_ema)
+        inflate_checkpoint(args.image_ckpt, model, args.out, use_ema=args.use_ema, cfg=cfg)
     except CheckpointError as err:
         fail(str(err))
     print(f"wrote {args.out} ({cfg.MODEL.ARCH}, {cfg.MODEL.NUM_CLASSES} classes)")

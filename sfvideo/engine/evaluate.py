@@ -405,8 +405,10 @@ def test_views_for_path(cfg, path: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_video(cfg, path: str, model: nn.Module | None = None, topk: int = 5) -> list[tuple[int, str, float]]:
-    """Top-``topk`` (class index, name, probability) for one video with the test views of ``cfg``."""
+def predict_video(cfg, path: str, model: nn.Module | None = None, topk: int = 5,
+                  class_names: list[str] | None = None) -> list[tuple[int, str, float]]:
+    """Top-``topk`` (class index, name, probability) for one video with the test views of ``cfg``
+    (names from ``class_names``, else ``DATA.CLASS_NAMES``)."""
     device = du.resolve_device(cfg.DEVICE)
     if model is None:
         model = _default_model_fn(cfg)
@@ -415,6 +417,6 @@ def predict_video(cfg, path: str, model: nn.Module | None = None, topk: int = 5)
     views = test_views_for_path(cfg, path)  # (V, C, T, H, W)
     logits = forward_views(model, views, device, cfg.TEST.MAX_VIEWS_PER_BATCH, cfg.TRAIN.AMP)  # (V, K)
     _, probs = ensemble(logits, cfg.TEST.ENSEMBLE_METHOD)  # (K,)
-    names = load_class_names(cfg)
+    names = class_names or load_class_names(cfg)
     top = probs.topk(min(topk, probs.numel()))
     return [(int(k), names[int(k)] if names else str(int(k)), float(p)) for p, k in zip(top.values, top.indices)]

@@ -11,6 +11,7 @@ from typing import Any
 
 from torch import nn
 
+from .protocol import InputProtocol, default_protocol
 from .sparseformer import SparseFormer, VideoSparseFormer
 
 # Official v1 SparseFormer sizes (sparseformer/config.py: sparseformer_v1_{tiny,small,base}).
@@ -53,12 +54,18 @@ def variant_kwargs(name: str) -> dict[str, Any]:
     return dict(VARIANTS[name][1])
 
 
-def create_model(name: str, **overrides: Any) -> SparseFormer:
-    """Build a named variant; keyword arguments override the variant's own."""
+def create_model(name: str, protocol: InputProtocol | None = None, **overrides: Any) -> SparseFormer:
+    """Build a named variant; keyword arguments override the variant's own.
+
+    The model's ``protocol`` attribute is the input protocol it expects (``protocol``, else the
+    variant's default), as timm's ``pretrained_cfg``: checkpoints record it, predict and export use it.
+    """
     cls = VARIANTS[name][0] if name in VARIANTS else None
     kwargs = variant_kwargs(name)
     kwargs.update(overrides)
-    return cls(**kwargs)
+    model = cls(**kwargs)
+    model.protocol = protocol if protocol is not None else default_protocol(name)
+    return model
 
 
 def build_model(cfg) -> nn.Module:
@@ -68,4 +75,4 @@ def build_model(cfg) -> nn.Module:
         overrides["temporal_replicates"] = cfg.MODEL.TEMPORAL_REPLICATES
     if cfg.MODEL.DROP_PATH_RATE >= 0:
         overrides["drop_path_rate"] = cfg.MODEL.DROP_PATH_RATE
-    return create_model(cfg.MODEL.ARCH, **overrides)
+    return create_model(cfg.MODEL.ARCH, protocol=InputProtocol.from_config(cfg), **overrides)

@@ -1,0 +1,96 @@
+"""The input protocol a set of weights expects: what timm calls ``pretrained_cfg`` and
+torchvision's video weights keep in ``meta`` / ``transforms()``.
+
+A clip for a model is ``num_frames`` frames taken every ``sampling_rate`` frames of a
+``target_fps`` video, the short side resized to ``crop_size`` and centre-cropped (test),
+scaled to [0, 1] and normalised with ``mean``/``std``. At test time ``num_clips`` clips x
+``num_crops`` crops per video are placed by ``clip_placement`` and their scores combined by
+``ensemble``. Each registered variant has a default protocol (``default_protocol``), each
+config describes one (``InputProtocol.from_config``), and each checkpoint sfvideo writes
+records the one it was trained with (``sfvideo.checkpoint.checkpoint_meta``), so a checkpoint
+can be run without its config (``sfvideo.checkpoint.config_from_checkpoint``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class InputProtocol:
+    num_frames: int = 32
+    sampling_rate: int = 2
+    target_fps: float = 30.0
+    crop_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    num_clips: int = 4
+    num_crops: int = 3
+    clip_placement: str = "uniform"
+    ensemble: str = "softmax_mean"
+
+    # Config key of each field (the config is the one place where a user sets them).
+    CONFIG_KEYS = {
+        "num_frames": "DATA.NUM_FRAMES", "sampling_rate": "DATA.SAMPLING_RATE", "target_fps": "DATA.TARGET_FPS",
+        "crop_size": "DATA.TEST_CROP_SIZE", "mean": "DATA.MEAN", "std": "DATA.STD",
+        "num_clips": "TEST.NUM_ENSEMBLE_VIEWS", "num_crops": "TEST.NUM_SPATIAL_CROPS",
+        "clip_placement": "TEST.CLIP_PLACEMENT", "ensemble": "TEST.ENSEMBLE_METHOD",
+    }
+
+    @property
+    def views_per_video(self) -> int:
+        return self.num_clips * self.num_crops
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "protocol") -> "InputProtocol":
+        """The inverse of ``to_dict``; unknown fields are an error naming ``source``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown input-protocol fields {unknown} (known: {sorted(names)})")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    @classmethod
+    def from_config(cls, cfg) -> "InputProtocol":
+        values = {}
+        for name, key in cls.CONFIG_KEYS.items():
+            section, leaf = key.split(".")
+            value = cfg[section][leaf]
+            values[name] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+    def config_overrides(self) -> list[str]:
+        """``["KEY", "VALUE", ...]`` that make a config follow this protocol (for ``load_config``)."""
+        opts: list[str] = []
+        for name, key in self.CONFIG_KEYS.items():
+            value = getattr(self, name)
+            opts += [key, repr(list(value)) if isinstance(value, tuple) else str(value)]
+        return opts
+
+
+_K400 = InputProtocol()
+# The toy recipe (configs/toy_tiny.yaml): 8 frames at stride 2 of 112-pixel videos, 96 crops, 2 clips.
+_TOY = InputProtocol(num_frames=8, sampling_rate=2, crop_size=96, num_clips=2, num_crops=1)
+_TEST = InputProtocol(num_frames=4, sampling_rate=2, crop_size=32, num_clips=2, num_crops=1)
+
+_DEFAULTS = {"video_tiny": _K400, "video_small": _K400, "video_base": _K400, "video_toy": _TOY,
+             "video_test": _TEST}
+_IMAGE = InputProtocol(num_frames=1, sampling_rate=1, num_clips=1, num_crops=1)
+
+
+def default_protocol(arch: str) -> InputProtocol:
+    """The protocol a registered variant is set up for (K400 32x2, 224^2, 4x3 views for SF-T/S/B)."""
+    if arch.startswith("image_"):
+        return _IMAGE
+    if arch not in _DEFAULTS:
+        raise KeyError(f"no input protocol for model {arch!r}; known: {sorted(_DEFAULTS)}")
+    return _DEFAULTS[arch]
