@@ -1,6 +1,7 @@
 # sfvideo: two set-up-and-go commands.
 #   make demo   install, build the toy dataset, train, test, predict, draw token RoIs (CPU, < 15 min)
 #   make test   install and run the test suite
+#   make lint   ruff (pyflakes, import order, bugbear); CI runs it before the tests
 #
 # The environment lives in .venv. torch/torchvision come from PyPI as the standard pair
 # (pytorchvideo needs torchvision, which only imports next to the standard torch build);
@@ -12,7 +13,7 @@ PY      = $(VENV)/bin/python
 TORCH_PIN = torch==2.13.0 torchvision==0.28.0
 STAMP   = $(VENV)/.installed
 
-.PHONY: install test demo clean-venv
+.PHONY: install lint test demo clean-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,9 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
