@@ -388,10 +388,15 @@ class SparseFormer(nn.Module):
         """Input (B, 3, H, W) or (B, 3, T, H, W) -> final tokens (B, N, D) and RoIs (B, N, 2S)."""
         feat = self.feat_extractor(x)  # (B, C, [T,] H', W')
         b = x.shape[0]
-        tokens = self.initial_embedding.weight.unsqueeze(0).expand(b, -1, -1)  # (B, N, D0)
+        # Under no_grad, a view of a parameter still says requires_grad but has no grad_fn, which
+        # torch's module tracker (FlopCounterMode, ...) cannot handle; a detached view is the same data.
+        embedding, initial_roi = self.initial_embedding.weight, self.initial_roi.weight
+        if not torch.is_grad_enabled():
+            embedding, initial_roi = embedding.detach(), initial_roi.detach()
+        tokens = embedding.unsqueeze(0).expand(b, -1, -1)  # (B, N, D0)
         if tokens.dtype == torch.float16:  # promote as the official code: fp16 tokens overflow
             tokens = tokens.float()
-        roi = self.initial_roi.weight.float().unsqueeze(0).expand(b, -1, -1)  # (B, N, 2S)
+        roi = initial_roi.float().unsqueeze(0).expand(b, -1, -1)  # (B, N, 2S)
         if trace is not None:
             trace["rois"].append(roi.detach())
         for layer in self.layers:

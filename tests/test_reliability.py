@@ -1,0 +1,84 @@
+"""Defects found by probing the tools with hostile input: each test failed before its fix."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+import pytest
+import torch
+
+from sfvideo.checkpoint import atomic_save
+from sfvideo.utils import io as sfio
+
+
+# ------------------------------------------------------------------ output files honour the umask
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_honour_the_umask(tmp_path, umask, expected):
+    old = os.umask(umask)
+    try:
+        with sfio.atomic_write(tmp_path / "results.json", "w") as f:
+            f.write("{}")
+        atomic_save({"epoch": 1}, tmp_path / "last.pth")
+    finally:
+        os.umask(old)
+    for name in ("results.json", "last.pth"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name
+
+
+# ------------------------------------------------------------------ a full disk is named as such
+class _FullDisk:
+    """A file object that accepts ``limit`` bytes, then fails as a full disk does."""
+
+    def __init__(self, f, limit: int):
+        self._f, self._left = f, limit
+
+    def write(self, data):
+        if len(data) > self._left:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._left -= len(data)
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._f.__exit__(*exc)
+
+
+@pytest.mark.parametrize("failure", ["oserror", "torch_message"])
+def test_full_disk_says_so_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, failure):
+    path = tmp_path / "last.pth"
+    atomic_save({"epoch": 1}, path)
+    real_fdopen = os.fdopen
+    if failure == "oserror":
+        monkeypatch.setattr(sfio.os, "fdopen", lambda *a, **k: _FullDisk(real_fdopen(*a, **k), 100))
+    else:  # what torch.save itself reports when its writer runs out of room
+        def fail(*a, **k):
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+        monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(OSError, match=rf"no space left on device while writing {path}"):
+        atomic_save({"epoch": 2, "w": torch.zeros(10_000)}, path)
+    assert torch.load(path, weights_only=True) == {"epoch": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pth"]  # no temporary left behind
+
+
+# ------------------------------------------------------------------ torch's FLOP counter under no_grad
+@pytest.mark.parametrize("arch, shape", [("video_test", (1, 3, 4, 32, 32)), ("image_test", (1, 3, 32, 32))])
+def test_torch_flop_counter_works_under_no_grad(arch, shape):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sfvideo.models import create_model
+
+    model = create_model(arch, num_classes=5).eval()
+    x = torch.randn(shape)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model(x)
+    assert out.shape == (1, 5) and counter.get_total_flops() > 0
+    with FlopCounterMode(display=False) as with_grad:  # the same count as with autograd on
+        model(x)
+    assert counter.get_total_flops() == with_grad.get_total_flops()
