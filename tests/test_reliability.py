@@ -82,3 +82,30 @@ def test_torch_flop_counter_works_under_no_grad(arch, shape):
     with FlopCounterMode(display=False) as with_grad:  # the same count as with autograd on
         model(x)
     assert counter.get_total_flops() == with_grad.get_total_flops()
+
+
+# ------------------------------------------------------------------ prepare_kinetics: same stem, other extensions
+def test_prepare_keeps_one_output_per_name_and_reports_the_collisions(tmp_path):
+    import numpy as np
+
+    from sfvideo.cli import prepare_kinetics
+    from sfvideo.data.decoding import decode_video
+    from sfvideo.data.encode import write_video
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    blank = np.zeros((1, 32, 32, 3), np.uint8)
+    write_video(src / "clip.mkv", blank.repeat(7, 0))
+    write_video(src / "clip.webm", blank.repeat(5, 0), codec="libvpx")
+    write_video(src / "clip.mp4", blank.repeat(9, 0))
+    write_video(src / "other.webm", blank.repeat(4, 0), codec="libvpx")
+    assert prepare_kinetics.main(["--src", str(src), "--dst", str(dst), "--short-side", "32", "--workers", "1",
+                                  "--no-progress"]) == 1  # collisions are not a clean run
+    outputs = sorted(p.name for p in dst.iterdir() if p.suffix == ".mp4")
+    assert outputs == ["clip.mp4", "other.mp4"]
+    _, meta = decode_video(dst / "clip.mp4", lambda m: [0], "pyav")
+    assert meta.num_frames == 9  # the .mp4 source wins the name, not whichever finished last
+    failed = (dst / "failed.txt").read_text()
+    assert "clip.mkv" in failed and "clip.webm" in failed and "clip.mp4" in failed.split("clip.mkv")[1]
+    again = prepare_kinetics.main(["--src", str(src), "--dst", str(dst), "--short-side", "32", "--workers", "1",
+                                   "--no-progress"])
+    assert again == 1 and "clip.webm" in (dst / "failed.txt").read_text()  # still reported, still not "done"

@@ -5,7 +5,9 @@ Example::
     python tools/prepare_kinetics.py --src /data/k400_raw --dst /data/k400_320 --short-side 320 --workers 16
 
 Resumable: outputs are written under a temporary name and renamed when complete, and a re-run
-skips outputs that already exist. Videos that cannot be read are listed in ``{dst}/failed.txt``.
+skips outputs that already exist. Videos that cannot be read, and videos whose output name another
+source also has (``clip.mkv`` beside ``clip.mp4``: the ``.mp4`` is converted), are listed in
+``{dst}/failed.txt``; the exit status is then 1.
 """
 
 from __future__ import annotations
@@ -34,15 +36,16 @@ def main(argv=None) -> int:
     from sfvideo.data.prepare import prepare_dataset
     results = prepare_dataset(args.src, args.dst, args.short_side, args.workers, args.crf, args.gop_seconds,
                               progress=not args.no_progress)
-    counts = {k: sum(r.status == k for r in results) for k in ("done", "skipped", "failed")}
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
+    counts = {k: sum(r.status == k for r in results) for k in ("done", "skipped", "failed", "collision")}
+    problems = [r for r in results if r.status in ("failed", "collision")]
+    if problems:
         report = Path(args.dst) / "failed.txt"
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text("".join(f"{r.src}\t{r.error}\n" for r in failed))
-        print(f"failed videos listed in {report}")
-    print(f"{len(results)} videos: {counts['done']} re-encoded, {counts['skipped']} already done, {counts['failed']} failed")
-    return 0
+        report.write_text("".join(f"{r.src}\t{r.status}: {r.error}\n" for r in problems))
+        print(f"videos not converted are listed in {report}")
+    print(f"{len(results)} videos: {counts['done']} re-encoded, {counts['skipped']} already done, "
+          f"{counts['failed']} failed, {counts['collision']} not converted (same output name as another)")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

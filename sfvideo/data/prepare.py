@@ -16,7 +16,8 @@ from .lists import VIDEO_EXTENSIONS
 
 
 class PrepareResult(NamedTuple):
-    """Outcome of one video: ``status`` is ``done``, ``skipped`` or ``failed`` (with ``error``)."""
+    """Outcome of one video: ``status`` is ``done``, ``skipped`` (output exists), ``failed`` or
+    ``collision`` (another source has the same output name), the last two with ``error``."""
 
     src: str
     dst: str
@@ -78,6 +79,25 @@ def output_path(src: Path, src_root: Path, dst_root: Path) -> Path:
     return (dst_root / src.relative_to(src_root)).with_suffix(".mp4")
 
 
+def plan_outputs(sources: Iterable[Path], src_root: Path, dst_root: Path
+                 ) -> tuple[list[tuple[Path, Path]], list[PrepareResult]]:
+    """(source, output) pairs, and a ``collision`` result for every source whose output name another
+    source also maps to (``clip.mp4``, ``clip.mkv`` and ``clip.webm`` all become ``clip.mp4``).
+    Of such a group the ``.mp4`` source is converted (else the first by extension), never
+    whichever happens to finish last."""
+    groups: dict[Path, list[Path]] = {}
+    for src in sources:
+        groups.setdefault(output_path(src, src_root, dst_root), []).append(src)
+    pairs, collisions = [], []
+    for dst, srcs in groups.items():
+        keep = min(srcs, key=lambda p: (p.suffix.lower() != ".mp4", p.suffix.lower(), p.name))
+        pairs.append((keep, dst))
+        collisions += [PrepareResult(str(p), str(dst), "collision",
+                                     f"same output name as {keep}, which was converted; rename one to keep both")
+                       for p in srcs if p != keep]
+    return pairs, collisions
+
+
 def _job(args: tuple[str, str, int, int, float]) -> PrepareResult:
     src, dst, short_side, crf, gop_seconds = args
     if os.path.exists(dst):
@@ -95,13 +115,14 @@ def prepare_dataset(src_root: str | os.PathLike, dst_root: str | os.PathLike, sh
     """Re-encode every video under ``src_root`` into ``dst_root`` (same layout), in parallel.
 
     Returns:
-        One ``PrepareResult`` per video (done, skipped because the output exists, or failed).
+        One ``PrepareResult`` per video (done, skipped because the output exists, failed, or
+        collision: not converted because another source has the same output name).
     """
     from tqdm import tqdm
 
     src_root, dst_root = Path(src_root), Path(dst_root)
-    jobs = [(str(p), str(output_path(p, src_root, dst_root)), short_side, crf, gop_seconds) for p in find_videos(src_root)]
-    results: list[PrepareResult] = []
+    pairs, results = plan_outputs(find_videos(src_root), src_root, dst_root)
+    jobs = [(str(src), str(dst), short_side, crf, gop_seconds) for src, dst in pairs]
     bar = tqdm(total=len(jobs), unit="video", disable=not progress, desc="re-encoding")
     if workers <= 1:
         it: Iterable[PrepareResult] = map(_job, jobs)
