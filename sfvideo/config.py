@@ -293,6 +293,10 @@ def _unknown_key_error(full_key: str, root: CfgNode, source: str) -> ConfigError
     return ConfigError(f"unknown config key {full_key!r} (from {source}){hint}")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _coerce(full_key: str, value: Any, default: Any, source: str) -> Any:
     """Match ``value`` to the type of ``default``; strings from the command line are parsed."""
     if isinstance(value, str) and not isinstance(default, str):
@@ -307,9 +311,13 @@ def _coerce(full_key: str, value: Any, default: Any, source: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{full_key} (from {source}): expected true/false, got {value!r}")
         return value
+    if isinstance(value, bool):  # bool is an int to Python, never a count or a rate to us
+        raise ConfigError(f"{full_key} (from {source}): expected {type(default).__name__}, got {value!r}")
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        if default and all(_is_number(d) for d in default) and not all(_is_number(v) for v in value):
+            raise ConfigError(f"{full_key} (from {source}): expected a list of numbers, got {value!r}")
         return list(value)
     if default is None or isinstance(value, type(default)):
         return value
@@ -362,6 +370,15 @@ def resolve_config_path(cfg_file: str | os.PathLike) -> Path:
     raise ConfigError(f"config file {str(cfg_file)!r} not found (looked in . and {shipped}); available: {available}")
 
 
+# Keys whose value 0 would fail only later (a division, a range step).
+_AT_LEAST_ONE = ["TRAIN.LOG_PERIOD", "TEST.MAX_VIEWS_PER_BATCH"]
+_NON_NEGATIVE = ["DATA.NUM_WORKERS", "TRAIN.EVAL_PERIOD", "TRAIN.CHECKPOINT_PERIOD", "TRAIN.MAX_STEPS_PER_EPOCH",
+                 "TRAIN.CLIP_GRAD", "SOLVER.WARMUP_EPOCHS", "SOLVER.WEIGHT_DECAY"]
+# Lists with a fixed number of values.
+_LIST_LENGTHS = {"DATA.TRAIN_JITTER_SCALES": 2, "DATA.TRAIN_JITTER_AREA": 2, "DATA.TRAIN_JITTER_ASPECT": 2,
+                 "DATA.MEAN": 3, "DATA.STD": 3, "SOLVER.BETAS": 2}
+
+
 def validate(cfg: CfgNode) -> None:
     """Check values and relations between keys before anything runs."""
     for key, choices in _VALID_CHOICES.items():
@@ -375,10 +392,18 @@ def validate(cfg: CfgNode) -> None:
         "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "TRAIN.BATCH_SIZE", "TRAIN.ACCUM_STEPS",
         "TEST.BATCH_SIZE", "TEST.NUM_ENSEMBLE_VIEWS", "SOLVER.LR_BASE_BATCH",
     ]
-    for key in positive:
+    for key in positive + _AT_LEAST_ONE:
         section, name = key.split(".")
         if cfg[section][name] <= 0:
             raise ConfigError(f"{key} must be positive, got {cfg[section][name]}")
+    for key in _NON_NEGATIVE:
+        section, name = key.split(".")
+        if cfg[section][name] < 0:
+            raise ConfigError(f"{key} must be 0 or more, got {cfg[section][name]}")
+    for key, length in _LIST_LENGTHS.items():
+        section, name = key.split(".")
+        if len(cfg[section][name]) != length:
+            raise ConfigError(f"{key} needs {length} values, got {cfg[section][name]}")
     if cfg.TEST.NUM_SPATIAL_CROPS not in (1, 3):
         raise ConfigError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {cfg.TEST.NUM_SPATIAL_CROPS}")
     lo, hi = cfg.DATA.TRAIN_JITTER_SCALES
@@ -417,7 +442,9 @@ def load_config(cfg_file: str | os.PathLike | None = None, opts: Sequence[str] |
     if cfg_file is not None:
         path = resolve_config_path(cfg_file)
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 text ({err}); save it as UTF-8") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from None
         if not isinstance(data, dict):

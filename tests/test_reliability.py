@@ -109,3 +109,42 @@ def test_prepare_keeps_one_output_per_name_and_reports_the_collisions(tmp_path):
     again = prepare_kinetics.main(["--src", str(src), "--dst", str(dst), "--short-side", "32", "--workers", "1",
                                    "--no-progress"])
     assert again == 1 and "clip.webm" in (dst / "failed.txt").read_text()  # still reported, still not "done"
+
+
+# ------------------------------------------------------------------ config values that used to fail later
+@pytest.mark.parametrize("key, value, message", [
+    ("TRAIN.LOG_PERIOD", "0", "TRAIN.LOG_PERIOD"),
+    ("DATA.TRAIN_JITTER_SCALES", "[256]", "DATA.TRAIN_JITTER_SCALES"),
+    ("DATA.TRAIN_JITTER_SCALES", "[256, 320, 400]", "DATA.TRAIN_JITTER_SCALES"),
+    ("DATA.TRAIN_JITTER_SCALES", "['a', 'b']", "DATA.TRAIN_JITTER_SCALES"),
+    ("SOLVER.BETAS", "[0.9]", "SOLVER.BETAS"),
+    ("SOLVER.BETAS", "[0.9, 0.99, 0.999]", "SOLVER.BETAS"),
+    ("DATA.NUM_WORKERS", "-1", "DATA.NUM_WORKERS"),
+    ("DATA.NUM_FRAMES", "True", "DATA.NUM_FRAMES"),
+    ("TRAIN.BATCH_SIZE", "False", "TRAIN.BATCH_SIZE"),
+    ("SOLVER.BASE_LR", "True", "SOLVER.BASE_LR"),
+    ("DATA.MEAN", "[0.5, 0.5, True]", "DATA.MEAN"),
+])
+def test_bad_values_fail_at_load_naming_the_key(key, value, message):
+    from sfvideo.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config("k400_tiny.yaml", [key, value])
+
+
+def test_bad_values_in_a_yaml_file_fail_too(tmp_path):
+    from sfvideo.config import ConfigError, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("DATA:\n  NUM_FRAMES: true\n")
+    with pytest.raises(ConfigError, match=r"DATA\.NUM_FRAMES.*c\.yaml"):
+        load_config(path)
+
+
+def test_a_yaml_file_that_is_not_utf8_is_named(tmp_path):
+    from sfvideo.config import ConfigError, load_config
+
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("OUTPUT_DIR: /data/r\xe9sultats\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1\.yaml.*UTF-8"):
+        load_config(path)
