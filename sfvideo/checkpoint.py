@@ -281,23 +281,32 @@ _INFLATERS = [
 
 
 def adapt_state_dict(
-    state_dict: Mapping[str, Tensor], model: torch.nn.Module, source: str = "checkpoint"
+    state_dict: Mapping[str, Tensor], model: torch.nn.Module, source: str = "checkpoint", *,
+    allow_new_classifier: bool = False, allow_partial: bool = False,
 ) -> tuple[dict[str, Tensor], LoadReport]:
     """Adapt official image/video weights (v1 or library layout) to ``model``.
 
-    Image weights going into a video model are inflated; a classifier whose class count differs
-    keeps the model's fresh initialisation (reported); any other shape mismatch is an error.
+    Image weights going into a video model are inflated. Every tensor of the model must come
+    from the checkpoint, with two exceptions: a classifier with another class count keeps the
+    model's fresh initialisation when ``allow_new_classifier`` (fine-tuning on a new label set),
+    and anything goes with ``allow_partial`` (a deliberate partial load); both are reported.
 
     Returns:
         The state dict to load (a subset of the model's keys) and the report.
+
+    Raises:
+        CheckpointError: naming ``source``: tensors that claim more memory than they hold or than
+            the model needs, shape mismatches, a classifier mismatch (unless allowed), and model
+            tensors the checkpoint does not provide (with the match count and the first of them).
     """
+    target = model.state_dict()
+    check_claimed_sizes(state_dict, target, source)
     report = LoadReport(source=source)
     if is_v1_layout(state_dict):
         state_dict, report.converted = convert_v1_to_library(state_dict)
         report.layout = "official v1 imagenet/ layout"
     else:
         report.layout = "official library layout"
-    target = model.state_dict()
     replicates = getattr(model, "temporal_replicates", 1)
     ckpt_is_image = state_dict.get("initial_roi.weight", torch.empty(0, 6)).shape[-1] == 4
     to_video = getattr(model, "geometry_dims", 2) == 3 and ckpt_is_image
@@ -317,8 +326,9 @@ def adapt_state_dict(
                     break
         if value.shape != want:
             if key.startswith("proj."):
-                report.notes.append(f"classifier re-initialised: checkpoint has {state_dict[key].shape[0]} "
-                                    f"classes, the model {want[0]}")
+                note = f"classifier re-initialised: checkpoint has {state_dict[key].shape[0]} classes, the model {want[0]}"
+                if note not in report.notes:
+                    report.notes.append(note)
                 continue
             mismatched.append(f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(want)}")
             continue
@@ -329,19 +339,65 @@ def adapt_state_dict(
         raise CheckpointError(f"{source}: {len(mismatched)} tensors do not fit the model "
                               f"(a different architecture?):\n  " + "\n  ".join(mismatched[:20]))
     report.initialised = [k for k in target if k not in out]
+    if not allow_partial:
+        _check_complete(report, len(target), allow_new_classifier)
     return out, report
 
 
+def _check_complete(report: LoadReport, num_tensors: int, allow_new_classifier: bool) -> None:
+    """Refuse a load that would leave model tensors at their fresh initialisation unexplained."""
+    new_head = [k for k in report.initialised if k.startswith("proj.")]
+    rest = [k for k in report.initialised if not k.startswith("proj.")]
+    matched = num_tensors - len(report.initialised)
+    if rest:
+        dropped = f"; checkpoint tensors the model lacks: {', '.join(report.dropped[:4])}" if report.dropped else ""
+        more = ", ..." if len(rest) > 6 else ""
+        raise CheckpointError(
+            f"{report.source}: {matched} of {num_tensors} model tensors matched; {len(rest)} model tensors would "
+            f"keep their fresh initialisation: {', '.join(rest[:6])}{more}{dropped} (weights of another model? "
+            "to load a partial checkpoint on purpose: allow_partial=True, TRAIN.ALLOW_PARTIAL_CHECKPOINT True)")
+    if new_head and not allow_new_classifier:
+        note = next((n for n in report.notes if n.startswith("classifier")), "classifier shape differs")
+        raise CheckpointError(f"{report.source}: {note.replace('classifier re-initialised: ', '')}; "
+                              "testing it would score a random classifier (set MODEL.NUM_CLASSES to the "
+                              "checkpoint's class count)")
+
+
+# A state dict may hold somewhat more than the model (an image classifier over 1000 classes,
+# a few dropped keys); far more is not weights for this model, and reading it costs memory.
+_MAX_SIZE_RATIO, _SIZE_SLACK_BYTES = 4, 2 ** 20
+
+
+def check_claimed_sizes(state_dict: Mapping[str, Tensor], target: Mapping[str, Tensor], source: str) -> None:
+    """Refuse tensors whose size exceeds the bytes stored for them (an expanded or crafted tensor:
+    a tiny file that would become gigabytes once copied), and state dicts that claim far more
+    memory than the model's own tensors."""
+    claimed = 0
+    for key, value in state_dict.items():
+        nbytes = value.numel() * value.element_size()
+        stored = value.untyped_storage().nbytes() - value.storage_offset() * value.element_size()
+        if nbytes > stored:
+            raise CheckpointError(f"{source}: tensor {key} claims {nbytes / 2**20:.1f} MB but stores {stored} bytes "
+                                  "(an expanded or crafted tensor); refused")
+        claimed += nbytes
+    needed = sum(t.numel() * t.element_size() for t in target.values())
+    if claimed > _MAX_SIZE_RATIO * needed + _SIZE_SLACK_BYTES:
+        raise CheckpointError(f"{source}: its weights claim {claimed / 2**20:.1f} MB, far more than the model's "
+                              f"{needed / 2**20:.1f} MB (weights of another, larger model?); refused")
+
+
 def load_pretrained(model: torch.nn.Module, path: str | os.PathLike, use_ema: bool = False,
-                    log=print) -> LoadReport:
+                    log=print, *, allow_new_classifier: bool = False, allow_partial: bool = False) -> LoadReport:
     """Load an image checkpoint (inflating it) or a video checkpoint into ``model``.
 
-    Every key of the model is either loaded or listed as newly initialised in the report;
-    the report is passed to ``log`` (``None`` to stay quiet).
+    Every tensor of the model is loaded, or the load fails (see :func:`adapt_state_dict` for
+    ``allow_new_classifier`` and ``allow_partial``); nothing is changed in ``model`` on failure.
+    The report is passed to ``log`` (``None`` to stay quiet).
     """
     obj = safe_load(path)
     state_dict = extract_state_dict(obj, use_ema=use_ema, source=str(path))
-    adapted, report = adapt_state_dict(state_dict, model, source=str(path))
+    adapted, report = adapt_state_dict(state_dict, model, source=str(path),
+                                       allow_new_classifier=allow_new_classifier, allow_partial=allow_partial)
     missing, unexpected = model.load_state_dict(adapted, strict=False)
     assert set(missing) == set(report.initialised) and not unexpected, (missing, unexpected)
     if log is not None:
@@ -350,10 +406,12 @@ def load_pretrained(model: torch.nn.Module, path: str | os.PathLike, use_ema: bo
 
 
 def inflate_checkpoint(image_ckpt: str | os.PathLike, model: torch.nn.Module, out: str | os.PathLike,
-                       use_ema: bool = False, log=print, cfg=None) -> LoadReport:
+                       use_ema: bool = False, log=print, cfg=None, allow_partial: bool = False) -> LoadReport:
     """Inflate an image checkpoint into ``model`` and save ``{"model": ..., "report": ...}`` atomically
     (with ``cfg``, also the ``meta`` record of :func:`checkpoint_meta`)."""
-    report = load_pretrained(model, image_ckpt, use_ema=use_ema, log=log)
+    # The ImageNet classifier never fits a video label set: the video classifier starts fresh.
+    report = load_pretrained(model, image_ckpt, use_ema=use_ema, log=log, allow_new_classifier=True,
+                             allow_partial=allow_partial)
     state = {"model": model.state_dict(), "inflated_from": str(image_ckpt), "report": report.to_dict()}
     if cfg is not None:
         state["meta"] = checkpoint_meta(cfg)

@@ -200,6 +200,10 @@ _C.TRAIN.BATCH_SIZE = 8
 _C.TRAIN.CHECKPOINT = ""
 # Use the EMA weights of TRAIN.CHECKPOINT when it has them.
 _C.TRAIN.CHECKPOINT_USE_EMA = False
+# Start from TRAIN.CHECKPOINT even when some model tensors are not in it (they keep their fresh
+# initialisation and are listed). Off: such a checkpoint is refused; only a classifier with
+# another class count is re-initialised (fine-tuning on a new label set).
+_C.TRAIN.ALLOW_PARTIAL_CHECKPOINT = False
 # Resume from OUTPUT_DIR/checkpoints/last.pth when it exists.
 _C.TRAIN.AUTO_RESUME = True
 # Save a numbered checkpoint every N epochs (last.pth is written every epoch).

@@ -90,7 +90,7 @@ def test_v1_ema_weights_are_used_when_asked():
 def test_classifier_with_other_class_count_is_reinitialised_and_reported():
     video = VideoSparseFormer(num_classes=400, temporal_replicates=2, **SMALL_ARCH)
     fresh = video.proj.weight.clone()
-    report = load_pretrained(video, FIXTURES / "v2_small_image.pth", log=None)
+    report = load_pretrained(video, FIXTURES / "v2_small_image.pth", log=None, allow_new_classifier=True)
     assert report.initialised == ["proj.weight", "proj.bias"]
     assert any("10 classes" in n and "400" in n for n in report.notes)
     assert torch.equal(video.proj.weight, fresh)

@@ -148,3 +148,74 @@ def test_a_yaml_file_that_is_not_utf8_is_named(tmp_path):
     path.write_bytes("OUTPUT_DIR: /data/r\xe9sultats\n".encode("latin-1"))
     with pytest.raises(ConfigError, match=r"latin1\.yaml.*UTF-8"):
         load_config(path)
+
+
+# ------------------------------------------------------------------ weights that match nothing never "load"
+def _resnet_like() -> dict:
+    return {"conv1.weight": torch.randn(64, 3, 7, 7), "bn1.weight": torch.ones(64), "fc.weight": torch.randn(10, 512),
+            "fc.bias": torch.zeros(10)}
+
+
+def test_foreign_weights_are_refused_naming_the_file_and_the_match_count(tmp_path):
+    from sfvideo.checkpoint import CheckpointError, load_pretrained
+    from sfvideo.models import create_model
+
+    path = tmp_path / "resnet18.pth"
+    torch.save(_resnet_like(), path)
+    model = create_model("video_test", num_classes=8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    n = len(before)
+    for new_classifier in (False, True):
+        with pytest.raises(CheckpointError, match=rf"resnet18\.pth: 0 of {n} model tensors matched.*initial_roi"):
+            load_pretrained(model, path, log=None, allow_new_classifier=new_classifier)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing half-loaded
+
+
+def test_a_partial_checkpoint_is_refused_unless_asked_for(tmp_path):
+    from sfvideo.checkpoint import CheckpointError, load_pretrained
+    from sfvideo.models import create_model
+
+    sd = create_model("video_test", num_classes=8).state_dict()
+    del sd["layers.0.norm1.weight"], sd["feat_extractor.conv1.weight"]
+    path = tmp_path / "partial.pth"
+    torch.save({"model": sd}, path)
+    model = create_model("video_test", num_classes=8)
+    with pytest.raises(CheckpointError, match=r"partial\.pth: .* 2 model tensors .*feat_extractor\.conv1\.weight"):
+        load_pretrained(model, path, log=None)
+    report = load_pretrained(model, path, log=None, allow_partial=True)
+    assert sorted(report.initialised) == ["feat_extractor.conv1.weight", "layers.0.norm1.weight"]
+
+
+def test_classifier_mismatch_fails_at_test_time_and_reinitialises_for_training(tmp_path):
+    from sfvideo.checkpoint import CheckpointError, load_pretrained
+    from sfvideo.models import create_model
+
+    path = tmp_path / "ten.pth"
+    torch.save({"model": create_model("video_test", num_classes=10).state_dict()}, path)
+    with pytest.raises(CheckpointError, match=r"ten\.pth.*10 classes.*8"):
+        load_pretrained(create_model("video_test", num_classes=8), path, log=None)
+    lines = []
+    report = load_pretrained(create_model("video_test", num_classes=8), path, log=lines.append,
+                             allow_new_classifier=True)
+    assert report.initialised == ["proj.weight", "proj.bias"]
+    assert len([n for n in report.notes if "classifier" in n]) == 1  # said once, in one line
+
+
+def test_tensors_claiming_more_memory_than_they_hold_are_refused(tmp_path):
+    from sfvideo.checkpoint import CheckpointError, load_pretrained
+    from sfvideo.models import create_model
+
+    model = create_model("video_test", num_classes=8)
+    sd = dict(model.state_dict())
+    sd["proj.weight"] = torch.zeros(1).expand(2 ** 28)  # 4 bytes on disk, 1 GiB once materialised
+    path = tmp_path / "bomb.pth"
+    torch.save({"model": sd}, path)
+    assert path.stat().st_size < 2 ** 20
+    with pytest.raises(CheckpointError, match=r"bomb\.pth.*proj\.weight"):
+        load_pretrained(model, path, log=None)
+    big = dict(model.state_dict())
+    big["extra.weight"] = torch.zeros(2 ** 22)  # real data, but 16 MB beside a ~0.2 MB model
+    path = tmp_path / "big.pth"
+    torch.save(big, path)
+    with pytest.raises(CheckpointError, match=r"big\.pth.*MB"):
+        load_pretrained(model, path, log=None)

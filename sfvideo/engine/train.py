@@ -327,7 +327,7 @@ def load_initial_weights(model: nn.Module, path: str, use_ema: bool, log: Callab
 
     loader = getattr(ckpt_mod, "load_pretrained", None)
     if loader is not None:
-        loader(model, path, use_ema=use_ema, log=log)
+        loader(model, path, use_ema=use_ema, log=log, allow_new_classifier=True)
         return
     state = safe_load(path)  # stand-in until the checkpoint adapter lands: a video state dict
     if isinstance(state, dict) and ("model" in state or "ema" in state):
