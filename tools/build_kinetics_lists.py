@@ -7,6 +7,8 @@ Example::
         --out-dir data_lists/k400 --cfg k400_tiny.yaml DATA.PATH_TO_DATA_DIR /data/k400
 
 Writes ``{out-dir}/{csv stem}.txt`` and, when some rows have no video, ``{csv stem}_missing.txt``.
+An alias kept for existing scripts: ``tools/build_lists.py --format kinetics --root DIR --out-dir OUT``
+reads the same CSVs (found below the root) into ``train.txt``/``val.txt`` and ``classes.txt``.
 The data directory and class names come from the config (``DATA.PATH_TO_DATA_DIR``,
 ``DATA.CLASS_NAMES``) unless ``--data-dir`` / ``--class-names`` are given.
 """
