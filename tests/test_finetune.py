@@ -145,12 +145,14 @@ def test_folder_to_trained_tested_model_and_prediction(tmp_path):
     ckpt = out / "checkpoints" / "last.pth"
     assert ckpt.is_file()
 
-    # 3. test, then predict one video
-    run_tool("test_video.py", ["--cfg", "finetune_folder_tiny.yaml", *tiny, "TEST.CHECKPOINT", str(ckpt)])
+    best = out / "checkpoints" / "best.pth"
+    assert best.is_file()
+
+    # 3. test, then predict one video, with the run's merged config as the README does
+    run_tool("test_video.py", ["--cfg", str(out / "config.yaml"), "TEST.CHECKPOINT", str(best)])
     results = json.loads((out / "test_results.json").read_text())
     assert results["num_videos"] == 3 and results["failed_videos"] == [] and results["views_per_video"] == 2
     video = data / (data / "val.txt").read_text().splitlines()[0].rsplit(" ", 1)[0]
-    pred = run_tool("predict.py", ["--cfg", "finetune_folder_tiny.yaml", str(video), *tiny,
-                                   "TEST.CHECKPOINT", str(ckpt)])
+    pred = run_tool("predict.py", ["--cfg", str(out / "config.yaml"), str(video), "TEST.CHECKPOINT", str(best)])
     ranked = [ln for ln in pred.stdout.splitlines() if ln.strip()[:2] in ("1.", "2.", "3.")]
     assert len(ranked) == 3 and {c for c in classes if any(c in ln for ln in ranked)} == set(classes)
