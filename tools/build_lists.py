@@ -9,7 +9,7 @@ Formats and the layouts of --root (the download as it unpacks):
   ucf101    ROOT/UCF-101/<Class>/v_*.avi + ROOT/ucfTrainTestlist/{classInd,trainlist0N,testlist0N}.txt
   hmdb51    ROOT/<any>/<class>/*.avi + <class>_test_splitN.txt anywhere below ROOT
   ssv2      ROOT/20bn-something-something-v2/<id>.webm + ROOT/labels/{labels,train,validation,test}.json
-  kinetics  official CSVs (train.csv, validate.csv, test.csv) below ROOT; videos per class or flat
+  kinetics  official CSVs (train.csv, validate.csv, test.csv) in ROOT or two levels below; videos per class or flat
 
 Writes OUT/train.txt, OUT/val.txt, OUT/test.txt (those the format has) with paths relative to
 ROOT (set DATA.PATH_TO_DATA_DIR to ROOT), and OUT/classes.txt; nothing is written on an error.

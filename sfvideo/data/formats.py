@@ -21,7 +21,7 @@ ssv2      ``20bn-something-something-v2/<id>.webm`` + ``labels/{labels,train,val
           maps a template to an index string; entries' ``template`` lose their ``[ ]`` before
           the lookup. ``test.json`` carries no labels, so no test list is written.
 kinetics  official CSVs (``label,youtube_id,time_start,time_end,split``) ``train.csv``,
-          ``validate.csv`` (or ``val.csv``), ``test.csv`` anywhere below root; videos in
+          ``validate.csv`` (or ``val.csv``), ``test.csv`` in root or two levels below; videos in
           per-class folders or flat (``sfvideo.data.lists.kinetics_candidates``). Classes:
           sorted names of the train CSV unless a class-name file is given.
 ========  ============================================================================
@@ -383,12 +383,14 @@ def read_kinetics(root: str | os.PathLike, class_names: str | os.PathLike | None
     csvs: dict[str, Path] = {}
     for split, names in KINETICS_CSVS.items():
         for name in names:
-            found = sorted(p for p in root.rglob(name) if p.is_file())
+            # two levels down at most (root/annotations/kinetics700/train.csv): a full walk of
+            # hundreds of thousands of videos per name would be slow
+            found = sorted(p for pattern in (name, f"*/{name}", f"*/*/{name}") for p in root.glob(pattern) if p.is_file())
             if found:
                 csvs[split] = found[0]
                 break
     if "train" not in csvs and "val" not in csvs:
-        raise ListFormatError(f"{root}: no Kinetics CSV found below it (train.csv, validate.csv)")
+        raise ListFormatError(f"{root}: no Kinetics CSV found in it or two levels below (train.csv, validate.csv)")
     notes: list[str] = []
     if class_names:
         classes = read_class_names(class_names)
@@ -466,7 +468,8 @@ def write_lists(built: BuiltLists, out_dir: str | os.PathLike, absolute: bool = 
 
 def summary(built: BuiltLists, max_items: int = 10) -> str:
     """What was found: classes, videos per split, listed but missing, present but unlisted."""
-    lines = [f"{built.root}: {len(built.classes)} classes"]
+    shown = ", ".join(built.classes[:max_items]) + (", ..." if len(built.classes) > max_items else "")
+    lines = [f"{built.root}: {len(built.classes)} classes ({shown})"]
     for split in SPLIT_NAMES:
         if split in built.splits:
             per_class = defaultdict(int)
