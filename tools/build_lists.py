@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=FORMATS, help="layout of --root")
     p.add_argument("--root", required=True, help="the dataset's root folder (list paths are relative to it)")
     p.add_argument("--out-dir", required=True, help="where train.txt, val.txt, test.txt and classes.txt go")
-    p.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="official split of ucf101/hmdb51 (default 1)")
+    p.add_argument("--split", type=int, default=1, choices=(1, 2, 3),
+                   help="official split of ucf101/hmdb51 (default 1)")
     p.add_argument("--val-fraction", type=float, default=None,
                    help="folder format without train/ and val/ folders: fraction of each class held out for "
                         "val (default 0.2; 0 writes no val list)")

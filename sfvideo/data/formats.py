@@ -185,7 +185,8 @@ def read_ucf_class_index(path: Path) -> list[str]:
             raise ListFormatError(f"{path}:{lineno}: index {idx} already on line {by_index[idx][1]}")
         by_index[idx] = (name, lineno)
     if sorted(by_index) != list(range(1, len(by_index) + 1)):
-        raise ListFormatError(f"{path}: class indices must be 1..{len(by_index)} (1-based), got {sorted(by_index)[:5]}...")
+        got = sorted(by_index)
+        raise ListFormatError(f"{path}: class indices must be 1..{len(by_index)} (1-based), got {got[:5]}...")
     return [by_index[i][0] for i in range(1, len(by_index) + 1)]
 
 
@@ -385,7 +386,8 @@ def read_kinetics(root: str | os.PathLike, class_names: str | os.PathLike | None
         for name in names:
             # two levels down at most (root/annotations/kinetics700/train.csv): a full walk of
             # hundreds of thousands of videos per name would be slow
-            found = sorted(p for pattern in (name, f"*/{name}", f"*/*/{name}") for p in root.glob(pattern) if p.is_file())
+            patterns = (name, f"*/{name}", f"*/*/{name}")
+            found = sorted(p for pattern in patterns for p in root.glob(pattern) if p.is_file())
             if found:
                 csvs[split] = found[0]
                 break
