@@ -193,3 +193,10 @@ def test_segment_covers_whole_video_in_order():
         assert list(idx) == sorted(idx) and 0 <= idx[0] <= L // 16 and idx[-1] >= L - 1 - L // 16 - 1
     # shorter than T: frames repeat (segment bounds round half to even: 0.5 -> 0, 1.5 -> 2)
     assert segment_test_indices(3, 8)[0] == (0, 0, 0, 1, 1, 1, 2, 2)
+
+
+def test_slowfast_keeps_pyslowfast_float32_truncation():
+    # 22 frames, 4 x 3, third of 3 views: linspace(20/3, 20/3 + 11, 4) is 6.67, 10.33, 14, 17.67 in
+    # exact arithmetic, but 13.99999 in PySlowFast's float32, which truncates to 13.
+    assert ours_test(22, 4, 3, 3, "slowfast")[2] == [6, 10, 13, 17]
+    assert slowfast_clip(22, 12.0, 2, 3, 4) == [6, 10, 13, 17]
