@@ -80,12 +80,14 @@ def test_folder_train_val_folders_are_used_as_given(tmp_path, place):
     root = tmp_path / "videos"
     place(root / "train" / "jump" / "1.mp4"), place(root / "train" / "run" / "2.mp4")
     place(root / "train" / "run" / "3.avi"), place(root / "val" / "run" / "4.mp4")
+    place(root / "train" / "élan" / "5.mp4")  # any folder name, written as UTF-8
     place(root / "stray.mp4")  # in no split
     built = build_lists("folder", root)
     out = tmp_path / "out"
     write_lists(built, out)
-    assert lines(out / "classes.txt") == ["jump", "run"]
-    assert lines(out / "train.txt") == ["train/jump/1.mp4 0", "train/run/2.mp4 1", "train/run/3.avi 1"]
+    assert (out / "classes.txt").read_bytes().decode("utf-8").splitlines() == ["jump", "run", "élan"]
+    assert lines(out / "train.txt") == ["train/jump/1.mp4 0", "train/run/2.mp4 1", "train/run/3.avi 1",
+                                        "train/élan/5.mp4 2"]
     assert lines(out / "val.txt") == ["val/run/4.mp4 1"]
     assert built.unlisted == ["stray.mp4"]
     (root / "val" / "swim").mkdir()

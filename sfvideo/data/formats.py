@@ -462,9 +462,9 @@ def write_lists(built: BuiltLists, out_dir: str | os.PathLike, absolute: bool = 
             lines = (f"{root / r.path if absolute else r.path} {r.label}\n" for r in built.splits[split])
             contents[f"{split}.txt"] = "".join(lines)
     with contextlib.ExitStack() as stack:
-        files = {name: stack.enter_context(atomic_write(out_dir / name, "w")) for name in contents}
+        files = {name: stack.enter_context(atomic_write(out_dir / name, "wb")) for name in contents}
         for name, text in contents.items():
-            files[name].write(text)
+            files[name].write(text.encode("utf-8"))  # class folders may have any name, whatever the locale
     return [out_dir / name for name in contents]
 
 

@@ -247,8 +247,8 @@ def write_path_label_list(path: str | os.PathLike, records: Sequence[VideoRecord
     from ..utils.io import atomic_write
 
     path = Path(path)
-    with atomic_write(path, "w") as f:
-        f.write("".join(f"{r.path} {r.label}\n" for r in records))
+    with atomic_write(path, "wb") as f:
+        f.write("".join(f"{r.path} {r.label}\n" for r in records).encode("utf-8"))
     return path
 
 
