@@ -69,6 +69,7 @@ def test_unknown_key_in_yaml_names_file(tmp_path):
     (["TRAIN.BATCH_SIZE", "abc"], "TRAIN.BATCH_SIZE"),
     (["TRAIN.BATCH_SIZE", "0"], "TRAIN.BATCH_SIZE"),
     (["DATA.DECODER", "opencv"], "DATA.DECODER"),
+    (["DATA.SAMPLING", "sparse"], "DATA.SAMPLING"),
     (["TEST.NUM_SPATIAL_CROPS", "2"], "NUM_SPATIAL_CROPS"),
     (["AUG.FLIP", "maybe"], "AUG.FLIP"),
     (["TRAIN.BATCH_SIZE"], "pairs"),
