@@ -326,8 +326,9 @@ def adapt_state_dict(
                     break
         if value.shape != want:
             if key.startswith("proj."):
-                note = f"classifier re-initialised: checkpoint has {state_dict[key].shape[0]} classes, the model {want[0]}"
-                if note not in report.notes:
+                note = (f"classifier re-initialised: checkpoint has {state_dict[key].shape[0]} "
+                        f"classes, the model {want[0]}")
+                if note not in report.notes:  # one line for the weight and the bias together
                     report.notes.append(note)
                 continue
             mismatched.append(f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(want)}")

@@ -118,7 +118,8 @@ _C.DEVICE = "auto"
 _C.MODEL = CfgNode()
 # Named variant from sfvideo.models.registry (video_tiny, video_small, video_base, video_test, ...).
 _C.MODEL.ARCH = "video_tiny"
-# Number of output classes (400 for Kinetics-400).
+# Number of output classes (400 for Kinetics-400); -1: the number of names in DATA.CLASS_NAMES,
+# counted when the config is loaded (a missing file is then an error naming it).
 _C.MODEL.NUM_CLASSES = 400
 # Temporal replicates R of the latent tokens; replicate k starts on the k-th of R time slabs.
 # -1 keeps the variant's own value.
@@ -149,7 +150,12 @@ _C.DATA.SAMPLING_RATE = 2
 # Frame rate that frame indices are expressed in (PySlowFast convention): a video at another
 # rate is sampled at the times the indices would have at this rate.
 _C.DATA.TARGET_FPS = 30
-# How clips longer than the video are filled: "repeat_last" or "loop".
+# Temporal sampler: "dense" (NUM_FRAMES frames SAMPLING_RATE apart, a fixed-length span) or
+# "segment" (TSN style: the whole video cut into NUM_FRAMES segments, one frame from each:
+# random in training, fixed at test; for Something-Something and short clips).
+_C.DATA.SAMPLING = "dense"
+# How clips longer than the video are filled: "repeat_last" (the last in-range frame the clip
+# samples; the clamp to the last frame under TEST.CLIP_PLACEMENT slowfast) or "loop".
 _C.DATA.PAD_MODE = "repeat_last"
 # Training: short side jittered in [min, max], then a random TRAIN_CROP_SIZE square crop.
 _C.DATA.TRAIN_JITTER_SCALES = [256, 320]
@@ -251,8 +257,10 @@ _C.TEST.BATCH_SIZE = 4
 # Temporal clips per video and spatial crops per clip.
 _C.TEST.NUM_ENSEMBLE_VIEWS = 4
 _C.TEST.NUM_SPATIAL_CROPS = 3
-# Temporal placement of the test clips: "uniform" (MMAction2/VideoMAE: first clip at the
-# start, last at the end) or "slowfast" (PySlowFast/pytorchvideo: clip i at i*(L-span)/N).
+# Temporal placement of the test clips, giving the peer's frame indices exactly (see
+# sfvideo/data/sampling.py): "uniform" (MMAction2 SampleFrames/UniformSample: first clip at the
+# start, last at the end) or "slowfast" (PySlowFast: clip i at i*(L-span)/N, linspace frames).
+# Dense training clips are drawn as the same peer draws them, so train and test agree with it.
 _C.TEST.CLIP_PLACEMENT = "uniform"
 # Weights to test (a video checkpoint or a training checkpoint; EMA used when TEST.USE_EMA).
 _C.TEST.CHECKPOINT = ""
@@ -270,6 +278,7 @@ _VALID_CHOICES = {
     "MODEL.PADDING_MODE": ("zeros", "border"),
     "DATA.DECODER": ("decord", "pyav"),
     "DATA.PAD_MODE": ("repeat_last", "loop"),
+    "DATA.SAMPLING": ("dense", "segment"),
     "TRAIN.AMP": ("none", "bf16", "fp16"),
     "TEST.CLIP_PLACEMENT": ("uniform", "slowfast"),
     "TEST.ENSEMBLE_METHOD": ("softmax_mean", "logit_mean", "logit_max"),
@@ -383,8 +392,42 @@ _LIST_LENGTHS = {"DATA.TRAIN_JITTER_SCALES": 2, "DATA.TRAIN_JITTER_AREA": 2, "DA
                  "DATA.MEAN": 3, "DATA.STD": 3, "SOLVER.BETAS": 2}
 
 
+def class_names_file(cfg: CfgNode) -> Path | None:
+    """``DATA.CLASS_NAMES`` as a path: absolute, else under ``DATA.PATH_TO_DATA_DIR``, else under
+    the repository root (``None`` when the key is empty)."""
+    if not cfg.DATA.CLASS_NAMES:
+        return None
+    from .data.lists import resolve_path  # no torch: sfvideo.data imports lazily
+
+    return resolve_path(cfg.DATA.CLASS_NAMES, cfg.DATA.PATH_TO_DATA_DIR, repo_fallback=True)
+
+
+def resolve_num_classes(cfg: CfgNode) -> None:
+    """``MODEL.NUM_CLASSES -1`` becomes the number of names in ``DATA.CLASS_NAMES``."""
+    if cfg.MODEL.NUM_CLASSES != -1:
+        return
+    path = class_names_file(cfg)
+    if path is None:
+        raise ConfigError("MODEL.NUM_CLASSES is -1 (count the class names) but DATA.CLASS_NAMES is empty; "
+                          "set DATA.CLASS_NAMES to a classes.txt or MODEL.NUM_CLASSES to the class count")
+    if not path.is_file():
+        raise ConfigError(f"MODEL.NUM_CLASSES is -1 (count the class names) but DATA.CLASS_NAMES {path} does not "
+                          f"exist (DATA.PATH_TO_DATA_DIR={cfg.DATA.PATH_TO_DATA_DIR!r}); write it with "
+                          "tools/build_lists.py or set MODEL.NUM_CLASSES")
+    from .data.lists import ListFormatError, read_class_names
+
+    try:
+        names = read_class_names(path)
+    except ListFormatError as err:
+        raise ConfigError(f"DATA.CLASS_NAMES: {err}") from None
+    if not names:
+        raise ConfigError(f"MODEL.NUM_CLASSES is -1 but DATA.CLASS_NAMES {path} lists no classes")
+    cfg.MODEL.NUM_CLASSES = len(names)
+
+
 def validate(cfg: CfgNode) -> None:
     """Check values and relations between keys before anything runs."""
+    resolve_num_classes(cfg)
     for key, choices in _VALID_CHOICES.items():
         node = cfg
         for part in key.split("."):

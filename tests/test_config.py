@@ -1,7 +1,9 @@
 """Config: every YAML loads, overrides, validation, unknown keys with suggestions."""
 
+from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import ROOT
 from sfvideo.config import ConfigError, load_config
@@ -16,10 +18,19 @@ def test_there_are_configs():
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
-def test_every_config_loads_and_names_a_model(path):
-    cfg = load_config(path.name)
+def test_every_config_loads_and_names_a_model(path, tmp_path):
+    opts = []
+    raw = yaml.safe_load(path.read_text())
+    if raw.get("MODEL", {}).get("NUM_CLASSES") == -1:
+        # The class count comes from the classes.txt build_lists writes into the data dir.
+        names = raw["DATA"]["CLASS_NAMES"]
+        assert not Path(names).is_absolute()
+        (tmp_path / names).write_text("first\nsecond\nthird\n")
+        opts = ["DATA.PATH_TO_DATA_DIR", str(tmp_path)]
+    cfg = load_config(path.name, opts)
     assert cfg.is_frozen()
     assert cfg.MODEL.ARCH in list_models()
+    assert cfg.MODEL.NUM_CLASSES == (3 if opts else raw.get("MODEL", {}).get("NUM_CLASSES", 400))
 
 
 @pytest.mark.parametrize("name,arch", [("k400_tiny", "video_tiny"), ("k400_small", "video_small"), ("k400_base", "video_base")])
@@ -58,6 +69,7 @@ def test_unknown_key_in_yaml_names_file(tmp_path):
     (["TRAIN.BATCH_SIZE", "abc"], "TRAIN.BATCH_SIZE"),
     (["TRAIN.BATCH_SIZE", "0"], "TRAIN.BATCH_SIZE"),
     (["DATA.DECODER", "opencv"], "DATA.DECODER"),
+    (["DATA.SAMPLING", "sparse"], "DATA.SAMPLING"),
     (["TEST.NUM_SPATIAL_CROPS", "2"], "NUM_SPATIAL_CROPS"),
     (["AUG.FLIP", "maybe"], "AUG.FLIP"),
     (["TRAIN.BATCH_SIZE"], "pairs"),

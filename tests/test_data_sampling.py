@@ -54,14 +54,15 @@ def test_train_clip_stays_inside_video():
     spec = clip_spec(8, 2, 30, 30)
     rng = random.Random(0)
     starts = set()
-    for _ in range(200):
+    for _ in range(400):
         clip = train_clip(spec, 50, rng)
-        assert 0 <= clip.start <= 50 - spec.span
+        assert 0 <= clip.start <= 50 - spec.span and clip.start == int(clip.start)
         assert max(clip.indices) < 50 and len(clip.indices) == 8
         starts.add(int(clip.start))
-    assert len(starts) > 10  # really random
+    assert starts == set(range(0, 35))  # MMAction2's support: every integer start up to L - T * rate
     short = train_clip(spec, 10, rng)
-    assert short.start == 0 and short.indices[-1] == 9
+    # a clip longer than the video starts at 0 and repeats the last frame it samples (8, not 9)
+    assert short.start == 0 and short.indices == (0, 2, 4, 6, 8, 8, 8, 8)
 
 
 @pytest.mark.parametrize(
@@ -85,8 +86,10 @@ def test_uniform_first_clip_at_start_last_at_end(video_frames, n):
     spec = clip_spec(16, 4, 30, 30)
     clips = view_clips(spec, video_frames, n, "uniform")
     assert clips[0].start == 0 and clips[0].indices[0] == 0
-    assert clips[-1].start == max(video_frames - spec.span, 0)
-    assert clips[-1].indices[-1] == min(video_frames - 1, int(clips[-1].start + (spec.num_frames - 1) * spec.step))
+    # MMAction2: a test clip covers (T - 1) * rate + 1 = 61 frames, so the last one ends on the
+    # video's last frame exactly
+    assert clips[-1].start == max(video_frames - 61, 0)
+    assert clips[-1].indices[-1] == video_frames - 1
     assert max(clips[-1].indices) <= video_frames - 1
 
 

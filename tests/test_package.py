@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -47,9 +48,13 @@ def test_unknown_command_suggests_the_closest(capsys):
 
 @pytest.mark.slow
 def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
+    # Build from a copy: setuptools writes build/ and *.egg-info/ into the source folder.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "demo_output",
+                                                                "__pycache__", ".pytest_cache"))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(wheels), str(ROOT)], check=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+                    "-w", str(wheels), str(source)], check=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
     (wheel,) = wheels.glob("sfvideo-*.whl")
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

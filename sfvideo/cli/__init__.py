@@ -34,6 +34,10 @@ COMMANDS: dict[str, Command] = {
     "make-toy": Command("make_toy", "write the embedded synthetic toy dataset", "make_toy_dataset.py"),
     "visualize": Command("visualize", "draw token RoIs and sampling points over a clip", "visualize_rois.py"),
     "plot-curves": Command("plot_curves", "training curves (PNG) from metrics.jsonl", "plot_curves.py"),
+    "build-lists": Command("build_lists", "path-label lists + classes.txt from a folder, UCF101, HMDB51, SSv2 "
+                           "or Kinetics download", "build_lists.py"),
+    "build-kinetics-lists": Command("build_kinetics_lists", "lists from official Kinetics CSVs (alias of "
+                                    "build-lists --format kinetics)", "build_kinetics_lists.py"),
     "prepare-kinetics": Command("prepare_kinetics", "re-encode a video folder to a short side (parallel)",
                                 "prepare_kinetics.py"),
 }

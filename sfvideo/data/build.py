@@ -81,7 +81,8 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     d = cfg.DATA
     if split == "train":
         sampling = SamplingParams(num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE,
-                                  target_fps=float(d.TARGET_FPS), pad_mode=d.PAD_MODE)
+                                  target_fps=float(d.TARGET_FPS), pad_mode=d.PAD_MODE,
+                                  placement=cfg.TEST.CLIP_PLACEMENT, sampler=d.SAMPLING)
         transform = TrainTransform(
             crop_size=d.TRAIN_CROP_SIZE, jitter_scales=tuple(d.TRAIN_JITTER_SCALES),
             random_resized_crop=d.RANDOM_RESIZED_CROP, area_range=tuple(d.TRAIN_JITTER_AREA),
@@ -102,7 +103,8 @@ def build_dataset(cfg, split: str) -> VideoDataset:
 def eval_sampling_and_transform(cfg, split: str = "test") -> tuple[SamplingParams, EvalTransform]:
     """Sampling and transform of ``val`` (centre clip, centre crop) or ``test`` (all views) items."""
     d, t = cfg.DATA, cfg.TEST
-    common = dict(num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE, target_fps=float(d.TARGET_FPS), pad_mode=d.PAD_MODE)
+    common = dict(num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE, target_fps=float(d.TARGET_FPS), pad_mode=d.PAD_MODE,
+                  sampler=d.SAMPLING)
     norm = dict(mean=tuple(d.MEAN), std=tuple(d.STD))
     if split == "val":
         return (SamplingParams(**common, num_clips=1, placement="uniform"),

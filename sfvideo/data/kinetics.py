@@ -40,7 +40,7 @@ from torch.utils.data import Dataset
 from .decoding import DecodeError, decode_video
 from .lists import VideoRecord, resolve_path
 from .memory import bound_heap_growth
-from .sampling import clip_spec, train_clip, view_clips
+from .sampling import sample_test_indices, sample_train_indices
 from .transforms import EvalTransform, TrainTransform
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,13 @@ class SamplingParams:
     target_fps: float = 30.0
     pad_mode: str = "repeat_last"
     num_clips: int = 1  # test clips per video
-    placement: str = "uniform"
+    placement: str = "uniform"  # the peer whose indices test clips (and dense training clips) follow
+    sampler: str = "dense"  # "dense" (T frames a fixed step apart) or "segment" (one per segment)
+
+    def index_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``sampling.sample_train_indices`` / ``sample_test_indices``."""
+        return dict(num_frames=self.num_frames, sampling_rate=self.sampling_rate, target_fps=self.target_fps,
+                    sampling=self.sampler, placement=self.placement, pad_mode=self.pad_mode)
 
 
 class VideoDataset(Dataset):
@@ -149,8 +155,7 @@ class VideoDataset(Dataset):
         s = self.sampling
 
         def indices(meta):
-            spec = clip_spec(s.num_frames, s.sampling_rate, meta.fps, s.target_fps)
-            return train_clip(spec, meta.num_frames, rng, s.pad_mode).indices
+            return sample_train_indices(meta.num_frames, meta.fps, rng, **s.index_kwargs())
 
         frames, _ = decode_video(self.full_path(record), indices, self.decoder, self.decoder_fallback)  # (T, H, W, C)
         return self.transform(frames, rng)  # (C, T, S, S)
@@ -159,9 +164,8 @@ class VideoDataset(Dataset):
         s = self.sampling
 
         def indices(meta):
-            spec = clip_spec(s.num_frames, s.sampling_rate, meta.fps, s.target_fps)
-            clips = view_clips(spec, meta.num_frames, s.num_clips, s.placement, s.pad_mode)
-            return [i for c in clips for i in c.indices]
+            clips = sample_test_indices(meta.num_frames, meta.fps, num_clips=s.num_clips, **s.index_kwargs())
+            return [i for c in clips for i in c]
 
         frames, _ = decode_video(self.full_path(record), indices, self.decoder, self.decoder_fallback)  # (N*T, H, W, C)
         clips = frames.view(s.num_clips, s.num_frames, *frames.shape[1:])  # (N, T, H, W, C)

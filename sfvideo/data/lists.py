@@ -160,11 +160,17 @@ def kinetics_file_stem(youtube_id: str, start: int, end: int) -> str:
 def kinetics_candidates(split: str, label: str, youtube_id: str, start: int, end: int) -> list[str]:
     """Relative paths a CSV row's video may have, most common layout first."""
     stem = kinetics_file_stem(youtube_id, start, end)
-    folders = [f"{split}/{label}"]
-    if " " in label:
-        folders.append(f"{split}/{label.replace(' ', '_')}")
-    folders.append(split)
+    folders = []
+    # The CSVs' split column says "validate" in some releases, the download folders "val".
+    for name in (split, *_SPLIT_FOLDER_ALIASES.get(split, ())):
+        folders.append(f"{name}/{label}")
+        if " " in label:
+            folders.append(f"{name}/{label.replace(' ', '_')}")
+        folders.append(name)
     return [f"{folder}/{stem}{ext}" for folder in folders for ext in VIDEO_EXTENSIONS]
+
+
+_SPLIT_FOLDER_ALIASES = {"validate": ("val",), "val": ("validate",), "valid": ("val",)}
 
 
 def _csv_time(text: str) -> int:
@@ -237,25 +243,27 @@ def write_missing_report(path: str | os.PathLike, missing: Sequence[MissingVideo
 
 
 def write_path_label_list(path: str | os.PathLike, records: Sequence[VideoRecord]) -> Path:
-    """Write records as ``path label`` lines."""
+    """Write records as ``path label`` lines (to a temporary, then renamed: never half-written)."""
+    from ..utils.io import atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(f"{r.path} {r.label}\n")
+    with atomic_write(path, "wb") as f:
+        f.write("".join(f"{r.path} {r.label}\n" for r in records).encode("utf-8"))
     return path
 
 
 def resolve_path(name: str | os.PathLike, data_dir: str | os.PathLike, repo_fallback: bool = False) -> Path:
-    """An absolute path, or ``name`` relative to ``data_dir`` (then the repository root)."""
+    """An absolute path, or ``name`` relative to ``data_dir`` (then, with ``repo_fallback``, a file
+    shipped with sfvideo such as ``data_lists/kinetics400_classes.txt``)."""
     p = Path(name)
     if p.is_absolute():
         return p
     cand = Path(data_dir) / p
     if cand.exists() or not repo_fallback:
         return cand
-    repo = Path(__file__).resolve().parents[2] / p
-    return repo if repo.exists() else cand
+    from ..resources import find_resource  # configs/ and data_lists/, in a checkout or installed
+
+    return find_resource(p) or cand
 
 
 class ListBuildSummary(NamedTuple):

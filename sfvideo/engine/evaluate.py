@@ -281,9 +281,11 @@ def load_class_names(cfg) -> list[str] | None:
     spec = cfg.DATA.CLASS_NAMES
     if not spec:
         return None
+    from sfvideo.resources import find_resource
+
     path = Path(spec)
-    repo = Path(__file__).resolve().parents[2]
-    candidates = [path] if path.is_absolute() else [Path(cfg.DATA.PATH_TO_DATA_DIR) / path, repo / path, path]
+    candidates = [path] if path.is_absolute() else [Path(cfg.DATA.PATH_TO_DATA_DIR) / path, find_resource(path), path]
+    candidates = [c for c in candidates if c is not None]
     for cand in candidates:
         if cand.is_file():
             names = [ln.strip() for ln in cand.read_text().splitlines() if ln.strip()]

@@ -1,3 +1,0 @@
-"""sfvideo: SparseFormer for video action recognition."""
-
-__version__ = "0.1.0"

@@ -1,0 +1,64 @@
+"""Write ``path label`` lists and ``classes.txt`` for a folder of videos or a benchmark download.
+
+    python tools/build_lists.py --format folder --root my_videos --out-dir my_videos --val-fraction 0.2
+    python tools/build_lists.py --format ucf101 --root /data/ucf101 --out-dir /data/ucf101 --split 1
+
+Formats and the layouts of --root (the download as it unpacks):
+  folder    ROOT/<class>/<video>, or ROOT/train/<class>/... and ROOT/val/<class>/...
+  ucf101    ROOT/UCF-101/<Class>/v_*.avi + ROOT/ucfTrainTestlist/{classInd,trainlist0N,testlist0N}.txt
+  hmdb51    ROOT/<any>/<class>/*.avi + <class>_test_splitN.txt anywhere below ROOT
+  ssv2      ROOT/20bn-something-something-v2/<id>.webm + ROOT/labels/{labels,train,validation,test}.json
+  kinetics  official CSVs (train.csv, validate.csv, test.csv) in ROOT or two levels below; videos per class or flat
+
+Writes OUT/train.txt, OUT/val.txt, OUT/test.txt (those the format has) with paths relative to
+ROOT (set DATA.PATH_TO_DATA_DIR to ROOT), and OUT/classes.txt; nothing is written on an error.
+Prints the classes, videos per split, files listed but missing and files present but unlisted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+FORMATS = ("folder", "ucf101", "hmdb51", "ssv2", "kinetics")  # sfvideo.data.formats.FORMATS (no import: fast --help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--format", required=True, choices=FORMATS, help="layout of --root")
+    p.add_argument("--root", required=True, help="the dataset's root folder (list paths are relative to it)")
+    p.add_argument("--out-dir", required=True, help="where train.txt, val.txt, test.txt and classes.txt go")
+    p.add_argument("--split", type=int, default=1, choices=(1, 2, 3),
+                   help="official split of ucf101/hmdb51 (default 1)")
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="folder format without train/ and val/ folders: fraction of each class held out for "
+                        "val (default 0.2; 0 writes no val list)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out choice (default 0)")
+    p.add_argument("--class-names", help="kinetics: a class-name file fixing the label order "
+                                         "(default: the sorted labels of train.csv)")
+    p.add_argument("--absolute", action="store_true", help="write absolute paths instead of paths relative to --root")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from sfvideo.data.formats import build_lists, summary, write_lists
+    from sfvideo.data.lists import ListFormatError
+
+    try:
+        built = build_lists(args.format, args.root, split=args.split, val_fraction=args.val_fraction,
+                            seed=args.seed, class_names=args.class_names)
+        written = write_lists(built, args.out_dir, absolute=args.absolute)
+    except (ListFormatError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(summary(built))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
