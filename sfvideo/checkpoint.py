@@ -349,6 +349,31 @@ def load_pretrained(model: torch.nn.Module, path: str | os.PathLike, use_ema: bo
     return report
 
 
+def is_training_checkpoint(obj: Any) -> bool:
+    """True for a checkpoint written by sfvideo's training loop (it holds ``model`` and ``optimizer``)."""
+    return isinstance(obj, Mapping) and "model" in obj and "optimizer" in obj
+
+
+def load_test_weights(model: torch.nn.Module, path: str | os.PathLike, use_ema: bool = False, log=print) -> None:
+    """Weights to evaluate or run: one of sfvideo's training checkpoints (its ``model`` or ``ema``,
+    loaded strictly: a different architecture is an error, never a silent partial load), or any
+    other checkpoint through :func:`load_pretrained` (official image weights are inflated).
+
+    Raises:
+        CheckpointError: no path, an unreadable file, or ``use_ema`` without EMA weights.
+    """
+    if not path:
+        raise CheckpointError("no weights to test: set TEST.CHECKPOINT PATH")
+    state = safe_load(path)
+    if not is_training_checkpoint(state):
+        load_pretrained(model, path, use_ema=use_ema, log=log)
+        return
+    if use_ema and not state.get("ema"):
+        raise CheckpointError(f"TEST.USE_EMA is set but {path} holds no EMA weights")
+    model.load_state_dict(state["ema"] if use_ema else state["model"])
+    log(f"loaded {'EMA ' if use_ema else ''}weights from {path} (epoch {state.get('epoch')})")
+
+
 def inflate_checkpoint(image_ckpt: str | os.PathLike, model: torch.nn.Module, out: str | os.PathLike,
                        use_ema: bool = False, log=print, cfg=None) -> LoadReport:
     """Inflate an image checkpoint into ``model`` and save ``{"model": ..., "report": ...}`` atomically

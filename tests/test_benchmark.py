@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, ROOT
-from sfvideo.utils import benchmark as bench
+from sfvideo.bench import models as bench
 
 OFFICIAL_DIR = Path("/tmp/official")
 

@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     import torch
 
     from sfvideo.config import load_config
-    from sfvideo.data.benchmark import RssSampler, decode_ceiling, generate_videos, time_batches, tree_rss_mb
+    from sfvideo.bench.loader import RssSampler, decode_ceiling, generate_videos, time_batches, tree_rss_mb
 
     torch.set_num_threads(args.threads)
     cache = Path(args.cache_dir)
