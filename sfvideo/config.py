@@ -240,8 +240,6 @@ _C.SOLVER.LAYER_DECAY = 1.0
 
 # ---------------------------------------------------------------------------- test
 _C.TEST = CfgNode()
-# Run the multi-view test at all (tools/test_video.py).
-_C.TEST.ENABLE = True
 # Videos per batch (each carries all its views).
 _C.TEST.BATCH_SIZE = 4
 # Temporal clips per video and spatial crops per clip.
