@@ -228,7 +228,8 @@ def _step_test(steps: _Steps, test_cfg, cfg_file: str) -> dict[str, Any]:
     steps.files["predictions"] = str(steps.run_dir / "predictions.csv")
     steps.log(f"video top-1 {metrics['top1']:.1f}%  top-5 {metrics['top5']:.1f}%  mean class acc "
               f"{metrics['mean_class_accuracy']:.1f}%  clip top-1 {metrics['clip_top1']:.1f}%  "
-              f"({metrics['num_videos']} videos, {len(metrics['failed_videos'])} failed; {steps.timings['test']:.0f} s)")
+              f"({metrics['num_videos']} videos, {len(metrics['failed_videos'])} failed; "
+              f"{steps.timings['test']:.0f} s)")
     return metrics
 
 

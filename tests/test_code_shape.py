@@ -53,8 +53,8 @@ def test_helpers_see_what_they_should(tmp_path):
     pkg = tmp_path / "sfvideo" / "utils"
     pkg.mkdir(parents=True)
     f = pkg / "x.py"
-    f.write_text("import os\nfrom . import io\nfrom ..models import ops\n\ndef g():\n    from sfvideo.data import lists\n"
-                 "    return 1\n")
+    f.write_text("import os\nfrom . import io\nfrom ..models import ops\n\n"
+                 "def g():\n    from sfvideo.data import lists\n    return 1\n")
     assert function_lengths(f) == [("g", 3)]
     assert package_imports(f, tmp_path) == ["sfvideo.utils", "sfvideo.models", "sfvideo.data"]
 

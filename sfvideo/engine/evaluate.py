@@ -335,7 +335,8 @@ def run_test(cfg, config_name: str = "", model_fn=None, dataset_fn=None,
                 len(dataset), cfg.TEST.SPLIT, views, cfg.TEST.ENSEMBLE_METHOD, du.get_world_size())
     loader = eval_loader(dataset, cfg.TEST.BATCH_SIZE, cfg.DATA.NUM_WORKERS)
     records = score_videos(model, loader, device, max_views=cfg.TEST.MAX_VIEWS_PER_BATCH,
-                           method=cfg.TEST.ENSEMBLE_METHOD, amp=cfg.TRAIN.AMP, progress=progress and sys.stdout.isatty())
+                           method=cfg.TEST.ENSEMBLE_METHOD, amp=cfg.TRAIN.AMP,
+                           progress=progress and sys.stdout.isatty())
     merged = gather_records(records)
     if merged is None:
         du.barrier()

@@ -60,7 +60,8 @@ from torch.utils.data import DataLoader, Dataset
 from sfvideo.checkpoint import load_pretrained
 from sfvideo.engine import distributed as du
 from sfvideo.engine.checkpointing import LAST, restore_training_state, rng_snapshot, training_state, write_checkpoint
-from sfvideo.engine.determinism import ResumableSampler, SeededDataset, WorkerInit, loader_generator, reseed_epoch, seed_all
+from sfvideo.engine.determinism import (ResumableSampler, SeededDataset, WorkerInit, loader_generator, reseed_epoch,
+                                        seed_all)
 from sfvideo.engine.ema import ModelEma
 from sfvideo.engine.evaluate import eval_loader, evaluate
 from sfvideo.engine.loop import EpochStats, NonFiniteLossError, train_one_epoch, unwrap
@@ -302,7 +303,8 @@ def epoch_loader(run: TrainingRun, epoch: int, skip_steps: int = 0) -> DataLoade
     return DataLoader(
         run.train_set, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=run.sampler, num_workers=cfg.DATA.NUM_WORKERS,
         collate_fn=train_collate, drop_last=True, pin_memory=cfg.DATA.PIN_MEMORY and run.device.type == "cuda",
-        worker_init_fn=WorkerInit(cfg.RNG_SEED, epoch, run.rank), generator=loader_generator(cfg.RNG_SEED, epoch, run.rank),
+        worker_init_fn=WorkerInit(cfg.RNG_SEED, epoch, run.rank),
+        generator=loader_generator(cfg.RNG_SEED, epoch, run.rank),
         persistent_workers=False)
 
 
