@@ -27,7 +27,6 @@ import yaml
 from .resources import configs_dir
 
 
-
 class ConfigError(ValueError):
     """A configuration problem a user can fix (unknown key, wrong type, bad value)."""
 

@@ -1,5 +1,7 @@
 """tools/benchmark.py: the model table on a tiny model, and the official comparison when available."""
 
+from __future__ import annotations
+
 import importlib.util
 import math
 import os

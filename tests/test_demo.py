@@ -9,8 +9,15 @@ import torch
 from PIL import Image
 
 from sfvideo.data.toy import CLASS_NAMES
-from sfvideo.demo import (MIN_CLASS_ACC, MIN_TOP1, format_class_table, meets_acceptance, per_class_accuracy,
-                          roi_displacement, run_demo)
+from sfvideo.demo import (
+    MIN_CLASS_ACC,
+    MIN_TOP1,
+    format_class_table,
+    meets_acceptance,
+    per_class_accuracy,
+    roi_displacement,
+    run_demo,
+)
 
 EPOCHS = 2
 

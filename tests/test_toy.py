@@ -228,7 +228,7 @@ def test_lists_well_formed(toy_dirs):
         assert ds.num_videos[split] == len(rows) == per_class * len(toy.CLASS_NAMES)
         counts = np.bincount([label for _, label in rows], minlength=len(toy.CLASS_NAMES))
         assert (counts == per_class).all()
-        for rel, label in rows:
+        for rel, _ in rows:
             assert not Path(rel).is_absolute() and rel.startswith("videos/") and rel.endswith(".mp4")
             assert (ds.root / rel).is_file()
     train, val = (set(r for r, _ in _read_list(ds.lists[s])) for s in ("train", "val"))

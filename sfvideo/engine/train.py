@@ -60,8 +60,14 @@ from torch.utils.data import DataLoader, Dataset
 from sfvideo.checkpoint import load_pretrained
 from sfvideo.engine import distributed as du
 from sfvideo.engine.checkpointing import LAST, restore_training_state, rng_snapshot, training_state, write_checkpoint
-from sfvideo.engine.determinism import (ResumableSampler, SeededDataset, WorkerInit, loader_generator, reseed_epoch,
-                                        seed_all)
+from sfvideo.engine.determinism import (
+    ResumableSampler,
+    SeededDataset,
+    WorkerInit,
+    loader_generator,
+    reseed_epoch,
+    seed_all,
+)
 from sfvideo.engine.ema import ModelEma
 from sfvideo.engine.evaluate import eval_loader, evaluate
 from sfvideo.engine.loop import EpochStats, NonFiniteLossError, train_one_epoch, unwrap
