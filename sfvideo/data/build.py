@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ..resources import find_resource
 from .decoding import DecodeError
 from .kinetics import SamplingParams, VideoDataset
 from .lists import ListFormatError, VideoRecord, load_video_list, read_class_names, resolve_path, write_missing_report
@@ -41,6 +42,8 @@ def class_names_from_cfg(cfg) -> list[str] | None:
     if not cfg.DATA.CLASS_NAMES:
         return None
     path = resolve_path(cfg.DATA.CLASS_NAMES, cfg.DATA.PATH_TO_DATA_DIR, repo_fallback=True)
+    if not path.is_file():  # a list shipped with the package (data_lists/...) in an installed copy
+        path = find_resource(cfg.DATA.CLASS_NAMES) or path
     if not path.is_file():
         raise FileNotFoundError(f"DATA.CLASS_NAMES: {path} not found")
     names = read_class_names(path)
