@@ -1,5 +1,10 @@
 """Evaluation: single-view validation during training and the multi-view test.
 
+Pieces: :func:`eval_loader` (this process's shard of a dataset), :func:`score_videos` (per-video
+ensembled scores), :func:`evaluate` (validation metrics, all-reduced), :func:`run_test` (the
+config-driven multi-view test writing ``test_results.json`` and ``predictions.csv``) and
+:func:`predict_video` (one file).
+
 Sharding: rank ``r`` of ``W`` scores dataset indices ``r, r + W, r + 2W, ...`` and the results
 are gathered by index on rank 0, so every video is scored exactly once (a
 ``DistributedSampler`` would pad the last batch with duplicates). Validation sums are
