@@ -395,15 +395,46 @@ def load_pretrained(model: torch.nn.Module, path: str | os.PathLike, use_ema: bo
     ``allow_new_classifier`` and ``allow_partial``); nothing is changed in ``model`` on failure.
     The report is passed to ``log`` (``None`` to stay quiet).
     """
-    obj = safe_load(path)
-    state_dict = extract_state_dict(obj, use_ema=use_ema, source=str(path))
-    adapted, report = adapt_state_dict(state_dict, model, source=str(path),
-                                       allow_new_classifier=allow_new_classifier, allow_partial=allow_partial)
+    return load_weights(model, safe_load(path), str(path), use_ema, log,
+                        allow_new_classifier=allow_new_classifier, allow_partial=allow_partial)
+
+
+def load_weights(model: torch.nn.Module, obj: Any, source: str, use_ema: bool = False, log=print,
+                 **flags: bool) -> LoadReport:
+    """:func:`load_pretrained` on a checkpoint already read with :func:`safe_load`."""
+    state_dict = extract_state_dict(obj, use_ema=use_ema, source=source)
+    adapted, report = adapt_state_dict(state_dict, model, source=source, **flags)
     missing, unexpected = model.load_state_dict(adapted, strict=False)
     assert set(missing) == set(report.initialised) and not unexpected, (missing, unexpected)
     if log is not None:
         log(report.format())
     return report
+
+
+def is_training_checkpoint(obj: Any) -> bool:
+    """True for a checkpoint written by sfvideo's training loop (it holds ``model`` and ``optimizer``)."""
+    return isinstance(obj, Mapping) and "model" in obj and "optimizer" in obj
+
+
+def load_test_weights(model: torch.nn.Module, path: str | os.PathLike, use_ema: bool = False, log=print) -> None:
+    """Weights to evaluate or run: one of sfvideo's training checkpoints (its ``model`` or ``ema``),
+    or any other checkpoint (official image weights are inflated). Strict: every tensor of the
+    model comes from the checkpoint, classifier included (:func:`adapt_state_dict`).
+
+    Raises:
+        CheckpointError: no path, an unreadable file, ``use_ema`` without EMA weights, or weights
+            that do not fill the model (another architecture or class count), naming the file.
+    """
+    if not path:
+        raise CheckpointError("no weights to test: set TEST.CHECKPOINT PATH")
+    state = safe_load(path)
+    if not is_training_checkpoint(state):
+        load_weights(model, state, str(path), use_ema=use_ema, log=log)
+        return
+    if use_ema and not state.get("ema"):
+        raise CheckpointError(f"TEST.USE_EMA is set but {path} holds no EMA weights")
+    load_weights(model, {"model": state["ema"] if use_ema else state["model"]}, str(path), log=None)
+    log(f"loaded {'EMA ' if use_ema else ''}weights from {path} (epoch {state.get('epoch')})")
 
 
 def inflate_checkpoint(image_ckpt: str | os.PathLike, model: torch.nn.Module, out: str | os.PathLike,

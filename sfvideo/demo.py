@@ -151,6 +151,194 @@ def format_class_table(columns: dict[str, dict[str, float]], pairs: Sequence[tup
     return "\n".join(lines)
 
 
+@dataclass
+class _Steps:
+    """What the demo's steps share: where things go, how to report, and what they produced."""
+
+    data_dir: Path
+    run_dir: Path
+    log: Callable[[str], None]
+    timings: dict[str, float] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    total: int = 7
+    done: int = 0
+
+    def header(self, title: str) -> float:
+        """Print the next step's header; returns its start time."""
+        self.done += 1
+        _header(self.log, self.done, self.total, title)
+        return time.perf_counter()
+
+
+def _step_data(steps: _Steps, data_seed: int, train_per_class: int | None, val_per_class: int | None,
+               video_size: int | None):
+    """1. Generate (or reuse) the toy dataset."""
+    from sfvideo.data import toy
+
+    t0 = steps.header(f"toy dataset -> {steps.data_dir}")
+    size = toy.DEFAULT_SIZE if video_size is None else video_size
+    ds = toy.make_toy_dataset(steps.data_dir, seed=data_seed, train_per_class=train_per_class,
+                              val_per_class=val_per_class, size=size)
+    steps.timings["data"] = time.perf_counter() - t0
+    what = "generated" if ds.generated else "reused (same parameters)"
+    steps.log(f"{what}: {len(toy.CLASS_NAMES)} motion-only classes, "
+              + ", ".join(f"{k} {v}" for k, v in ds.num_videos.items()) + f" videos, {size}x{size}, "
+              f"{toy.DEFAULT_FRAMES} frames ({steps.timings['data']:.1f} s)")
+    return ds
+
+
+def _step_train(steps: _Steps, cfg) -> Path:
+    """2. Train (resuming a run of the same config); returns the final checkpoint."""
+    from sfvideo.engine.train import NonFiniteLossError, train
+
+    num_frames = int(cfg.DATA.NUM_FRAMES)
+    clip_text = (f"{num_frames} frames at stride {cfg.DATA.SAMPLING_RATE}" if num_frames > 1
+                 else "1 frame per clip (appearance only)")
+    steps.header(f"train {cfg.MODEL.ARCH}: {clip_text}, {cfg.DATA.TRAIN_CROP_SIZE}px crops, "
+                 f"{cfg.SOLVER.MAX_EPOCH} epochs of batch {cfg.TRAIN.BATCH_SIZE} -> {steps.run_dir}")
+    _prepare_run_dir(steps.run_dir, cfg.dump(), steps.log)
+    t0 = time.perf_counter()
+    try:
+        result = train(cfg)
+    except NonFiniteLossError as err:
+        raise SystemExit(f"error: {err}") from None
+    if result.status != "finished":
+        raise SystemExit(f"training {result.status} after {result.epoch} epochs; run the demo again to resume")
+    steps.timings["train"] = time.perf_counter() - t0
+    ckpt = steps.run_dir / "checkpoints" / "last.pth"
+    steps.files["checkpoint"] = str(ckpt)
+    steps.files["metrics"] = str(steps.run_dir / "metrics.jsonl")
+    steps.log(f"trained {result.epoch} epochs ({result.step} steps) in {steps.timings['train']:.0f} s")
+    return ckpt
+
+
+def _step_test(steps: _Steps, test_cfg, cfg_file: str) -> dict[str, Any]:
+    """3. Multi-view test of the final weights on the held-out videos."""
+    from sfvideo.engine.evaluate import run_test
+    from sfvideo.utils.logging import setup_logging
+
+    t = test_cfg.TEST
+    views = t.NUM_ENSEMBLE_VIEWS * t.NUM_SPATIAL_CROPS
+    t0 = steps.header(f"multi-view test on the held-out videos ({t.NUM_ENSEMBLE_VIEWS} clips x "
+                      f"{t.NUM_SPATIAL_CROPS} crops = {views} views per video)")
+    setup_logging(steps.run_dir, 0, filename="test.log")
+    metrics = run_test(test_cfg, config_name=str(cfg_file))
+    steps.timings["test"] = time.perf_counter() - t0
+    steps.files["test_results"] = str(steps.run_dir / "test_results.json")
+    steps.files["predictions"] = str(steps.run_dir / "predictions.csv")
+    steps.log(f"video top-1 {metrics['top1']:.1f}%  top-5 {metrics['top5']:.1f}%  mean class acc "
+              f"{metrics['mean_class_accuracy']:.1f}%  clip top-1 {metrics['clip_top1']:.1f}%  "
+              f"({metrics['num_videos']} videos, {len(metrics['failed_videos'])} failed; "
+              f"{steps.timings['test']:.0f} s)")
+    return metrics
+
+
+def _step_predict(steps: _Steps, test_cfg, ds):
+    """4. Predict the first held-out video; returns the loaded model and that video's path."""
+    from sfvideo.checkpoint import load_test_weights
+    from sfvideo.data import toy
+    from sfvideo.engine.evaluate import predict_video
+    from sfvideo.models import build_model
+
+    model = build_model(test_cfg)
+    load_test_weights(model, test_cfg.TEST.CHECKPOINT, use_ema=test_cfg.TEST.USE_EMA, log=lambda s: None)
+    model.eval()
+    rel, label = ds.lists["val"].read_text().splitlines()[0].rsplit(" ", 1)
+    video = steps.data_dir / rel
+    steps.header(f"predict one video: {video} (true class: {toy.CLASS_NAMES[int(label)]})")
+    for rank, (_, name, prob) in enumerate(predict_video(test_cfg, str(video), model=model, topk=3), 1):
+        steps.log(f"  {rank}. {name:<24s} {100 * prob:6.2f}%")
+    return model, video
+
+
+def initial_roi_drift(model) -> float:
+    """Mean |learned initial RoI - grid initialisation| of a SparseFormer (how far training moved it)."""
+    from sfvideo.models import ops
+
+    grid = ops.grid_rois(model.num_base_tokens)
+    if model.geometry_dims == 3:
+        grid = ops.inflate_rois(grid, model.temporal_replicates)
+    return float((model.initial_roi.weight.detach().float() - grid).abs().mean())
+
+
+def _step_rois(steps: _Steps, model, video: Path, test_cfg) -> tuple[float, float]:
+    """5. Draw the token RoIs of one clip; returns (final-vs-initial displacement, initial-RoI drift)."""
+    import torch
+
+    from sfvideo.data import toy
+    from sfvideo.viz.rois import load_clip, visualize_model_rois
+
+    steps.header("token RoIs and sampling points: initial vs final")
+    clip = load_clip(video, test_cfg)  # (C, T, S, S)
+    drawn = visualize_model_rois(model, clip, test_cfg.DATA.MEAN, test_cfg.DATA.STD, steps.run_dir / "rois",
+                                 video.stem, list(toy.CLASS_NAMES))
+    with torch.no_grad():
+        details = model.forward_details(clip.unsqueeze(0))
+    moved, drift = roi_displacement(details), initial_roi_drift(model)
+    steps.files.update(rois_png=str(drawn["png"]), rois_gif=str(drawn["gif"]), rois_all_png=str(drawn["png_all"]))
+    steps.log(f"mean |final RoI - initial RoI| = {moved:.4f} (fraction of frame width/height/clip length, "
+              f"{len(details['rois']) - 1} adjustment steps, {details['rois'][0].shape[1]} tokens)")
+    steps.log(f"mean |learned initial RoI - grid initialisation| = {drift:.4f}")
+    if moved < MIN_ROI_DISPLACEMENT:
+        steps.log(f"WARNING: the final RoIs did not move from the initial ones (< {MIN_ROI_DISPLACEMENT})")
+    else:
+        steps.log("RoIs moved from their initial grid: ok")
+    steps.log(f"wrote {drawn['png']}, {drawn['gif']}, {drawn['png_all']}")
+    return moved, drift
+
+
+def _step_curves(steps: _Steps, cfg) -> None:
+    """6. Plot the training curves from metrics.jsonl."""
+    from sfvideo.viz.curves import plot_training_curves
+
+    steps.header("training curves")
+    curves = plot_training_curves(steps.run_dir / "metrics.jsonl", steps.run_dir / "curves.png",
+                                  f"{cfg.MODEL.ARCH}, {int(cfg.DATA.NUM_FRAMES)} frame(s) per clip")
+    steps.files["curves"] = str(curves)
+    steps.log(f"wrote {curves}")
+
+
+def per_class_accuracy(metrics: dict[str, Any]) -> dict[str, float]:
+    """Class name -> video accuracy (percent) in label order, from ``test_results.json``'s table."""
+    table = metrics["per_class_accuracy"]
+    return {name: float(v["accuracy"]) for name, v in sorted(table.items(), key=lambda kv: kv[1]["index"])}
+
+
+def meets_acceptance(top1: float, per_class: dict[str, float]) -> bool:
+    """The demo's bar: video top-1 >= MIN_TOP1 and every class >= MIN_CLASS_ACC."""
+    return top1 >= MIN_TOP1 and all(a >= MIN_CLASS_ACC for a in per_class.values())
+
+
+def _step_summary(steps: _Steps, metrics: dict[str, Any], num_frames: int, moved: float, drift: float,
+                  t_all: float) -> DemoResult:
+    """7. Write ``demo_summary.json`` and print the per-class table and the acceptance verdict."""
+    per_class = per_class_accuracy(metrics)
+    passed = meets_acceptance(metrics["top1"], per_class) if num_frames > 1 else None
+    steps.timings["total"] = time.perf_counter() - t_all
+    res = DemoResult(steps.run_dir, num_frames, float(metrics["top1"]), float(metrics["top5"]),
+                     float(metrics["mean_class_accuracy"]), per_class, moved, drift, passed, steps.timings,
+                     steps.files)
+    summary = steps.run_dir / "demo_summary.json"
+    summary.write_text(json.dumps(res.as_dict(), indent=2) + "\n")
+    steps.files["summary"] = str(summary)
+    log = steps.log
+    steps.header(f"summary: per-class video accuracy on {metrics['num_videos']} held-out videos")
+    log(format_class_table({f"{num_frames} frame" + ("s" if num_frames > 1 else ""): per_class}))
+    log(f"video top-1 {res.top1:.1f}%   mean class accuracy {res.mean_class_accuracy:.1f}%")
+    if passed is not None:
+        log(f"acceptance (top-1 >= {MIN_TOP1:.0f}%, every class >= {MIN_CLASS_ACC:.0f}%): "
+            + ("PASSED" if passed else "NOT MET"))
+    else:
+        log("1 frame per clip: no motion is visible, so each pair (left/right, up/down, cw/acw, "
+            "approaching/receding) should sit near 50%")
+    log("")
+    log("outputs:")
+    for label, path in steps.files.items():
+        log(f"  {label:<14s} {path}")
+    log("times: " + ", ".join(f"{k} {v:.0f} s" for k, v in steps.timings.items()))
+    return res
+
+
 def run_demo(
     out_dir: str | Path = "demo_output",
     *,
@@ -188,149 +376,23 @@ def run_demo(
     Returns:
         A :class:`DemoResult`; it is also written to ``<run>/demo_summary.json``.
     """
-    import torch
-
-    from sfvideo.data import toy
-    from sfvideo.engine.evaluate import load_test_weights, predict_video, run_test
-    from sfvideo.engine.train import NonFiniteLossError, setup_logging, train
-    from sfvideo.models import build_model
-    from sfvideo.models import ops
-    from sfvideo.utils.plots import plot_training_curves
-    from sfvideo.utils.visualize import load_clip, visualize_model_rois
-
-    out = Path(out_dir)
-    data_dir = out / "toy_data"
-    if run_name is None:
-        run_name = "run_1frame" if frames == 1 else "run"
-    run_dir = out / run_name
-    timings: dict[str, float] = {}
-    files: dict[str, str] = {}
-    total_steps = 7
     t_all = time.perf_counter()
-
-    # ------------------------------------------------------------------ 1. data
-    _header(log, 1, total_steps, f"toy dataset -> {data_dir}")
-    t0 = time.perf_counter()
-    size = toy.DEFAULT_SIZE if video_size is None else video_size
-    ds = toy.make_toy_dataset(data_dir, seed=data_seed, train_per_class=train_per_class,
-                              val_per_class=val_per_class, size=size)
-    timings["data"] = time.perf_counter() - t0
-    what = "generated" if ds.generated else "reused (same parameters)"
-    log(f"{what}: {len(toy.CLASS_NAMES)} motion-only classes, "
-        + ", ".join(f"{k} {v}" for k, v in ds.num_videos.items()) + f" videos, {size}x{size}, "
-        f"{toy.DEFAULT_FRAMES} frames ({timings['data']:.1f} s)")
-
-    cfg = demo_config(cfg_file, data_dir, run_dir, frames=frames, epochs=epochs, arch=arch, crop_size=crop_size,
-                      seed=seed, batch_size=batch_size, num_workers=num_workers, opts=opts)
-    num_frames = int(cfg.DATA.NUM_FRAMES)
-
-    # ------------------------------------------------------------------ 2. train
-    clip_text = (f"{num_frames} frames at stride {cfg.DATA.SAMPLING_RATE}" if num_frames > 1
-                 else "1 frame per clip (appearance only)")
-    _header(log, 2, total_steps, f"train {cfg.MODEL.ARCH}: {clip_text}, {cfg.DATA.TRAIN_CROP_SIZE}px crops, "
-            f"{cfg.SOLVER.MAX_EPOCH} epochs of batch {cfg.TRAIN.BATCH_SIZE} -> {run_dir}")
-    _prepare_run_dir(run_dir, cfg.dump(), log)
-    t0 = time.perf_counter()
-    try:
-        result = train(cfg)
-    except NonFiniteLossError as err:
-        raise SystemExit(f"error: {err}") from None
-    if result.status != "finished":
-        raise SystemExit(f"training {result.status} after {result.epoch} epochs; run the demo again to resume")
-    timings["train"] = time.perf_counter() - t0
-    ckpt = run_dir / "checkpoints" / "last.pth"
-    files["checkpoint"] = str(ckpt)
-    files["metrics"] = str(run_dir / "metrics.jsonl")
-    log(f"trained {result.epoch} epochs ({result.step} steps) in {timings['train']:.0f} s")
-
-    # ------------------------------------------------------------------ 3. multi-view test
+    out = Path(out_dir)
+    run_dir = out / (run_name or ("run_1frame" if frames == 1 else "run"))
+    steps = _Steps(out / "toy_data", run_dir, log)
+    ds = _step_data(steps, data_seed, train_per_class, val_per_class, video_size)
+    options = dict(frames=frames, epochs=epochs, arch=arch, crop_size=crop_size, seed=seed, batch_size=batch_size,
+                   num_workers=num_workers)
+    cfg = demo_config(cfg_file, steps.data_dir, run_dir, **options, opts=opts)
+    ckpt = _step_train(steps, cfg)
     # The final weights, not best.pth: best.pth was picked on these same held-out videos.
-    test_cfg = demo_config(cfg_file, data_dir, run_dir, frames=frames, epochs=epochs, arch=arch, crop_size=crop_size,
-                           seed=seed, batch_size=batch_size, num_workers=num_workers,
+    test_cfg = demo_config(cfg_file, steps.data_dir, run_dir, **options,
                            opts=list(opts) + ["TEST.CHECKPOINT", str(ckpt)])
-    views = test_cfg.TEST.NUM_ENSEMBLE_VIEWS * test_cfg.TEST.NUM_SPATIAL_CROPS
-    _header(log, 3, total_steps, f"multi-view test on the held-out videos ({test_cfg.TEST.NUM_ENSEMBLE_VIEWS} clips x "
-            f"{test_cfg.TEST.NUM_SPATIAL_CROPS} crops = {views} views per video)")
-    t0 = time.perf_counter()
-    setup_logging(run_dir, 0, filename="test.log")
-    metrics = run_test(test_cfg, config_name=str(cfg_file))
-    timings["test"] = time.perf_counter() - t0
-    files["test_results"] = str(run_dir / "test_results.json")
-    files["predictions"] = str(run_dir / "predictions.csv")
-    log(f"video top-1 {metrics['top1']:.1f}%  top-5 {metrics['top5']:.1f}%  mean class acc "
-        f"{metrics['mean_class_accuracy']:.1f}%  clip top-1 {metrics['clip_top1']:.1f}%  "
-        f"({metrics['num_videos']} videos, {len(metrics['failed_videos'])} failed; {timings['test']:.0f} s)")
-
-    # ------------------------------------------------------------------ 4. predict one video
-    model = build_model(test_cfg)
-    load_test_weights(model, str(ckpt), use_ema=test_cfg.TEST.USE_EMA, log=lambda s: None)
-    model.eval()
-    first_line = ds.lists["val"].read_text().splitlines()[0]
-    rel, label = first_line.rsplit(" ", 1)
-    video = data_dir / rel
-    _header(log, 4, total_steps, f"predict one video: {video} (true class: {toy.CLASS_NAMES[int(label)]})")
-    top = predict_video(test_cfg, str(video), model=model, topk=3)
-    for rank, (index, name, prob) in enumerate(top, 1):
-        log(f"  {rank}. {name:<24s} {100 * prob:6.2f}%")
-
-    # ------------------------------------------------------------------ 5. token RoIs
-    _header(log, 5, total_steps, "token RoIs and sampling points: initial vs final")
-    clip = load_clip(video, test_cfg)  # (C, T, S, S)
-    rois_dir = run_dir / "rois"
-    drawn = visualize_model_rois(model, clip, test_cfg.DATA.MEAN, test_cfg.DATA.STD, rois_dir, video.stem,
-                                 list(toy.CLASS_NAMES))
-    with torch.no_grad():
-        details = model.forward_details(clip.unsqueeze(0))
-    moved = roi_displacement(details)
-    grid = ops.grid_rois(model.num_base_tokens)
-    if model.geometry_dims == 3:
-        grid = ops.inflate_rois(grid, model.temporal_replicates)
-    init_drift = float((model.initial_roi.weight.detach().float() - grid).abs().mean())
-    files.update(rois_png=str(drawn["png"]), rois_gif=str(drawn["gif"]), rois_all_png=str(drawn["png_all"]))
-    log(f"mean |final RoI - initial RoI| = {moved:.4f} (fraction of frame width/height/clip length, "
-        f"{len(details['rois']) - 1} adjustment steps, {details['rois'][0].shape[1]} tokens)")
-    log(f"mean |learned initial RoI - grid initialisation| = {init_drift:.4f}")
-    if moved < MIN_ROI_DISPLACEMENT:
-        log(f"WARNING: the final RoIs did not move from the initial ones (< {MIN_ROI_DISPLACEMENT})")
-    else:
-        log("RoIs moved from their initial grid: ok")
-    log(f"wrote {drawn['png']}, {drawn['gif']}, {drawn['png_all']}")
-
-    # ------------------------------------------------------------------ 6. curves
-    _header(log, 6, total_steps, "training curves")
-    curves = plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png",
-                                  f"{cfg.MODEL.ARCH}, {num_frames} frame(s) per clip")
-    files["curves"] = str(curves)
-    log(f"wrote {curves}")
-
-    # ------------------------------------------------------------------ 7. summary
-    per_class = {name: float(v["accuracy"]) for name, v in
-                 sorted(metrics["per_class_accuracy"].items(), key=lambda kv: kv[1]["index"])}
-    passed = None
-    if num_frames > 1:
-        passed = metrics["top1"] >= MIN_TOP1 and all(a >= MIN_CLASS_ACC for a in per_class.values())
-    timings["total"] = time.perf_counter() - t_all
-    res = DemoResult(run_dir, num_frames, float(metrics["top1"]), float(metrics["top5"]),
-                     float(metrics["mean_class_accuracy"]), per_class, moved, init_drift, passed, timings, files)
-    summary = run_dir / "demo_summary.json"
-    summary.write_text(json.dumps(res.as_dict(), indent=2) + "\n")
-    files["summary"] = str(summary)
-
-    _header(log, 7, total_steps, f"summary: per-class video accuracy on {metrics['num_videos']} held-out videos")
-    log(format_class_table({f"{num_frames} frame" + ("s" if num_frames > 1 else ""): per_class}))
-    log(f"video top-1 {res.top1:.1f}%   mean class accuracy {res.mean_class_accuracy:.1f}%")
-    if passed is not None:
-        log(f"acceptance (top-1 >= {MIN_TOP1:.0f}%, every class >= {MIN_CLASS_ACC:.0f}%): "
-            + ("PASSED" if passed else "NOT MET"))
-    else:
-        log("1 frame per clip: no motion is visible, so each pair (left/right, up/down, cw/acw, "
-            "approaching/receding) should sit near 50%")
-    log("")
-    log("outputs:")
-    for label_, path in files.items():
-        log(f"  {label_:<14s} {path}")
-    log("times: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
-    return res
+    metrics = _step_test(steps, test_cfg, cfg_file)
+    model, video = _step_predict(steps, test_cfg, ds)
+    moved, drift = _step_rois(steps, model, video, test_cfg)
+    _step_curves(steps, cfg)
+    return _step_summary(steps, metrics, int(cfg.DATA.NUM_FRAMES), moved, drift, t_all)
 
 
 def run_ablation(out_dir: str | Path = "demo_output", log: Callable[[str], None] = print, **kwargs: Any

@@ -127,3 +127,13 @@ def test_tool_parser_positionals_overrides_and_late_options(capsys):
     with pytest.raises(SystemExit) as exc:
         parse_config(parser, ["--cfg", "toy_tiny.yaml", "v.mp4", "DATA.NUM_FRAME", "4"])
     assert exc.value.code == 2 and "DATA.NUM_FRAMES" in capsys.readouterr().err
+
+
+def test_retired_key_of_an_older_run_is_ignored_with_a_warning(tmp_path):
+    old = tmp_path / "config.yaml"
+    old.write_text("TEST:\n  ENABLE: true\n  BATCH_SIZE: 3\n")
+    with pytest.warns(UserWarning, match="TEST.ENABLE .* no longer used"):
+        cfg = load_config(str(old), ["TEST.ENABLE", "false"])
+    assert cfg.TEST.BATCH_SIZE == 3 and "ENABLE" not in cfg.TEST
+    with pytest.raises(ConfigError, match="TEST.ENABLED"):
+        load_config(None, ["TEST.ENABLED", "true"])

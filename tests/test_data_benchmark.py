@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sfvideo.data.benchmark import Throughput, generate_videos, time_batches, tree_rss_mb
+from sfvideo.bench.loader import Throughput, generate_videos, time_batches, tree_rss_mb
 from sfvideo.data.decoding import decode_video
 
 

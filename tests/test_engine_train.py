@@ -12,7 +12,7 @@ import torch
 from engine_helpers import ROOT, make_video_dataset, tiny_opts, tool_env
 from sfvideo.checkpoint import safe_load
 from sfvideo.config import load_config
-from sfvideo.engine.train import NonFiniteLossError, Trainer, train
+from sfvideo.engine.train import NonFiniteLossError, build_training, end_epoch, run_epoch, save_checkpoint, train
 from sfvideo.models import build_model
 
 
@@ -69,10 +69,9 @@ def test_outputs_of_a_run(reference):
 
 def test_resume_after_epoch_is_exact(data_dir, reference, tmp_path):
     cfg = load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path))
-    first = Trainer(cfg)
-    first.build()
-    assert first.train_epoch(0)
-    first.end_epoch(0, time.time())  # writes last.pth; the "process" stops here
+    first = build_training(cfg)
+    assert run_epoch(first, 0)
+    end_epoch(first, 0, time.time())  # writes last.pth; the "process" stops here
     result = train(cfg)  # a new run resumes from last.pth
     assert result.epoch == 2 and result.step == 8
     assert_same_weights(final_state(tmp_path)["model"], final_state(reference)["model"])
@@ -127,10 +126,9 @@ def test_non_finite_loss_stops_and_keeps_last_good(data_dir, tmp_path):
 def test_interrupted_checkpoint_write_keeps_last_readable(data_dir, tmp_path, monkeypatch):
     cfg = load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path, **{"SOLVER.MAX_EPOCH": 1,
                                                                           "TRAIN.EVAL_PERIOD": 0}))
-    trainer = Trainer(cfg)
-    trainer.build()
-    assert trainer.train_epoch(0)
-    trainer.end_epoch(0, time.time())
+    run = build_training(cfg)
+    assert run_epoch(run, 0)
+    end_epoch(run, 0, time.time())
     before = final_state(tmp_path)
 
     real_save = torch.save
@@ -140,9 +138,9 @@ def test_interrupted_checkpoint_write_keeps_last_readable(data_dir, tmp_path, mo
         raise OSError("disk full (simulated)")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    trainer.global_step += 1
+    run.state.global_step += 1
     with pytest.raises(OSError, match="disk full"):
-        trainer.save_checkpoint(2)
+        save_checkpoint(run, 2)
     monkeypatch.setattr(torch, "save", real_save)
     after = final_state(tmp_path)
     assert after["step"] == before["step"] and after["epoch"] == 1

@@ -76,3 +76,17 @@ def test_inflated_checkpoint_records_the_protocol(tmp_path):
     inflate_checkpoint(image, build_model(cfg), out, log=None, cfg=cfg)
     loaded, _ = config_from_checkpoint(out)
     assert (loaded.MODEL.ARCH, loaded.DATA.NUM_FRAMES) == ("video_test", 4)
+
+
+def test_training_checkpoints_record_model_protocol_and_class_names(tmp_path):
+    from engine_helpers import CLASS_NAMES, make_video_dataset, tiny_opts
+
+    from sfvideo.engine.train import train
+
+    data = make_video_dataset(tmp_path / "videos", num_train=4, num_val=2)
+    cfg = load_config("k400_tiny.yaml", tiny_opts(data, tmp_path / "run", **{"SOLVER.MAX_EPOCH": 1}))
+    train(cfg)
+    loaded, names = config_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.pth")
+    assert names == CLASS_NAMES
+    assert InputProtocol.from_config(loaded) == InputProtocol.from_config(cfg)
+    assert (loaded.MODEL.ARCH, loaded.MODEL.NUM_CLASSES) == (cfg.MODEL.ARCH, cfg.MODEL.NUM_CLASSES)

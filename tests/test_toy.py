@@ -115,17 +115,17 @@ def test_actor_state_has_same_distribution_at_every_frame(pair):
 
 def _clean_clips(label: int, n: int, seed: int):
     rng = np.random.default_rng(seed)
-    specs = [toy.sample_clip_spec(label, rng, T, 64) for _ in range(n)]
+    specs = [toy.sample_scene(label, rng, T, 64) for _ in range(n)]
     return specs, [toy.render_clip(s, clutter=False) for s in specs]
 
 
-def _actor_masks(spec: toy.ClipSpec, frames: np.ndarray) -> np.ndarray:
+def _actor_masks(spec: toy.Scene, frames: np.ndarray) -> np.ndarray:
     """Actor pixels (T, H, W) of a clean rendering: everything that is not the flat background."""
     bg = np.rint(spec.background.reshape(-1, 3).mean(0)).astype(np.uint8)  # (3,)
     return (frames != bg).any(-1)
 
 
-def _motion_statistic(kind: str, spec: toy.ClipSpec, frames: np.ndarray) -> float:
+def _motion_statistic(kind: str, spec: toy.Scene, frames: np.ndarray) -> float:
     """A signed motion measurement from rendered pixels (positive: right/down/clockwise/growing)."""
     masks = _actor_masks(spec, frames)  # (T, H, W)
     _, h, w = masks.shape
@@ -159,7 +159,7 @@ def test_rendered_motion_direction_separates_pair(pair):
     assert (signs[0] == expected[0]).all() and (signs[1] == expected[1]).all(), signs
 
 
-def _at_frames(spec: toy.ClipSpec, idx: list[int]) -> toy.ClipSpec:
+def _at_frames(spec: toy.Scene, idx: list[int]) -> toy.Scene:
     """The same clip restricted to the frames ``idx`` (renders only those)."""
     def cut(tr: toy.Track) -> toy.Track:
         return dataclasses.replace(tr, cx=tr.cx[idx], cy=tr.cy[idx], size=tr.size[idx], angle=tr.angle[idx])
@@ -174,7 +174,7 @@ def _single_frame_features(label: int, n: int, seed: int, naive: bool = False) -
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        spec = toy.sample_clip_spec(label, rng, T, S)
+        spec = toy.sample_scene(label, rng, T, S)
         if naive:  # the same paths without wrapping: the actor leaves the frame
             a = spec.actor
             cx = a.cx[0] + np.concatenate([[0.0], np.cumsum(_wrapped_diff(a.cx))])
@@ -228,7 +228,7 @@ def test_lists_well_formed(toy_dirs):
         assert ds.num_videos[split] == len(rows) == per_class * len(toy.CLASS_NAMES)
         counts = np.bincount([label for _, label in rows], minlength=len(toy.CLASS_NAMES))
         assert (counts == per_class).all()
-        for rel, label in rows:
+        for rel, _ in rows:
             assert not Path(rel).is_absolute() and rel.startswith("videos/") and rel.endswith(".mp4")
             assert (ds.root / rel).is_file()
     train, val = (set(r for r, _ in _read_list(ds.lists[s])) for s in ("train", "val"))

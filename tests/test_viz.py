@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sfvideo.utils import visualize as viz
-from sfvideo.utils.plots import plot_training_curves, read_metrics
+from sfvideo.viz import rois as viz
+from sfvideo.viz.curves import plot_training_curves, read_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 GREY = 90

@@ -53,14 +53,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 def _pytorchvideo_loader(list_file: str, cfg, batch_size: int, workers: int):
     """pytorchvideo's Kinetics loader with its documented training transform."""
     import torch
-    from torch.utils.data import DataLoader, RandomSampler
     import torchvision.transforms.functional as tv_f
+    from torch.utils.data import DataLoader, RandomSampler
 
     # pytorchvideo 0.1.5 imports a module torchvision removed (0.17+); its functions live here now.
     sys.modules.setdefault("torchvision.transforms.functional_tensor", tv_f)
     from pytorchvideo.data import Kinetics, make_clip_sampler
     from pytorchvideo.transforms import (
-        ApplyTransformToKey, Normalize, RandomShortSideScale, UniformTemporalSubsample,
+        ApplyTransformToKey,
+        Normalize,
+        RandomShortSideScale,
+        UniformTemporalSubsample,
     )
     from torchvision.transforms import Compose, Lambda, RandomCrop, RandomHorizontalFlip
 
@@ -111,8 +114,8 @@ def main(argv=None) -> int:
     # imported after parsing so that --help answers without loading torch
     import torch
 
+    from sfvideo.bench.loader import RssSampler, decode_ceiling, generate_videos, time_batches, tree_rss_mb
     from sfvideo.config import load_config
-    from sfvideo.data.benchmark import RssSampler, decode_ceiling, generate_videos, time_batches, tree_rss_mb
 
     torch.set_num_threads(args.threads)
     cache = Path(args.cache_dir)

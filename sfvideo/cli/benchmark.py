@@ -29,11 +29,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import sys
 from pathlib import Path
 
-
-from sfvideo.utils import benchmark as bench
+from sfvideo.bench import models as bench
 
 DEFAULT_MODELS = list(bench.SFVIDEO_MODELS) + list(bench.ZOO_MODELS)
 

@@ -5,12 +5,11 @@
     python tools/count_flops.py --cfg k400_tiny.yaml # the config's model at its own input
 """
 
-import sys
-from pathlib import Path
 
+
+from sfvideo.bench.flops import flops_table, format_table
 
 from .args import config_from_args, config_parser
-from sfvideo.utils.flops import flops_table, format_table
 
 
 def main(argv=None) -> None:

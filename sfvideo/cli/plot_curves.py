@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("metrics", help="JSON-lines log, one object per epoch")
@@ -25,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     if not metrics.is_file():
         print(f"error: metrics log {metrics} not found", file=sys.stderr)
         return 2
-    from sfvideo.utils.plots import plot_training_curves
+    from sfvideo.viz.curves import plot_training_curves
 
     try:
         out = plot_training_curves(metrics, args.out or metrics.with_name("curves.png"), args.title)

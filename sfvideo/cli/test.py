@@ -12,9 +12,6 @@ its EMA weights), a video checkpoint or an image checkpoint (inflated).
 """
 
 import os
-import sys
-from pathlib import Path
-
 
 from .args import config_parser, fail, parse_config
 
@@ -26,7 +23,7 @@ def main(argv=None) -> None:
     from sfvideo.checkpoint import CheckpointError
     from sfvideo.engine import distributed as du
     from sfvideo.engine.evaluate import run_test
-    from sfvideo.engine.train import setup_logging
+    from sfvideo.utils.logging import setup_logging
 
     setup_logging(cfg.OUTPUT_DIR, int(os.environ.get("RANK", 0)), filename="test.log")
     try:

@@ -20,8 +20,6 @@ continues from checkpoints/last.pth. SIGINT/SIGTERM save a resumable checkpoint 
 clips/s and the peak resident memory.
 """
 
-import sys
-from pathlib import Path
 
 
 from .args import config_parser, fail, parse_config
@@ -35,8 +33,9 @@ def main(argv=None) -> None:
                         help="untimed steps before the benchmark (default 2)")
     args, cfg = parse_config(parser, argv)
 
+    from sfvideo.bench.training import benchmark_training
     from sfvideo.engine import distributed as du
-    from sfvideo.engine.train import NonFiniteLossError, benchmark_training, train
+    from sfvideo.engine.train import NonFiniteLossError, train
 
     if args.benchmark_steps > 0:
         result = benchmark_training(cfg, args.benchmark_steps, args.benchmark_warmup)

@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 
-
 def _add_options(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
     default = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
     parser.add_argument("--checkpoint", default=default(""), help="weights (default: TEST.CHECKPOINT)")
@@ -64,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = _steps(args.steps)
 
     from sfvideo.config import ConfigError, load_config
+
     from .args import fail
 
     try:
@@ -77,12 +77,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from sfvideo.checkpoint import CheckpointError
+    from sfvideo.checkpoint import CheckpointError, load_test_weights
     from sfvideo.data.build import class_names_from_cfg
     from sfvideo.data.decoding import DecodeError
-    from sfvideo.engine.evaluate import load_test_weights
     from sfvideo.models import build_model
-    from sfvideo.utils.visualize import load_clip, visualize_model_rois
+    from sfvideo.viz.rois import load_clip, visualize_model_rois
 
     model = build_model(cfg)
     weights = args.checkpoint or cfg.TEST.CHECKPOINT

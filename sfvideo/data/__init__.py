@@ -24,7 +24,6 @@ _EXPORTS = {
     "decode_video": "decoding",
     "DecodeError": "decoding",
     "ListFormatError": "lists",
-    "worker_init_fn": "memory",
     "VideoRecord": "lists",
 }
 

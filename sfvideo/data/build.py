@@ -28,13 +28,25 @@ def list_file_for(cfg, split: str) -> str:
 
 
 def class_names_from_cfg(cfg) -> list[str] | None:
-    """Class names from ``DATA.CLASS_NAMES`` (tried in the data dir, then the repository root)."""
+    """Class names from ``DATA.CLASS_NAMES`` (tried in the data dir, then sfvideo's shipped lists):
+    the one loader every part of sfvideo uses (datasets, test results, predictions, figures).
+
+    Returns:
+        The names in label order, or None when ``DATA.CLASS_NAMES`` is empty. A count other
+        than ``MODEL.NUM_CLASSES`` is logged as a warning (names are then shown where they exist).
+
+    Raises:
+        FileNotFoundError: ``DATA.CLASS_NAMES`` is set but the file is not there.
+    """
     if not cfg.DATA.CLASS_NAMES:
         return None
     path = resolve_path(cfg.DATA.CLASS_NAMES, cfg.DATA.PATH_TO_DATA_DIR, repo_fallback=True)
     if not path.is_file():
         raise FileNotFoundError(f"DATA.CLASS_NAMES: {path} not found")
-    return read_class_names(path)
+    names = read_class_names(path)
+    if len(names) != cfg.MODEL.NUM_CLASSES:
+        logger.warning("%s has %d names but MODEL.NUM_CLASSES is %d", path, len(names), cfg.MODEL.NUM_CLASSES)
+    return names
 
 
 def missing_report_path(cfg, split: str) -> Path | None:
@@ -113,13 +125,15 @@ def eval_sampling_and_transform(cfg, split: str = "test") -> tuple[SamplingParam
             EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=t.NUM_SPATIAL_CROPS, **norm))
 
 
-def build_test_views(cfg, path: str | os.PathLike) -> torch.Tensor:
-    """All test views (V, C, T, H, W) of one video file, exactly as ``build_dataset(cfg, "test")`` makes them.
+def build_test_views(cfg, path: str | os.PathLike, split: str = "test") -> torch.Tensor:
+    """The views (V, C, T, H, W) of one video file, exactly as ``build_dataset(cfg, split)`` makes them:
+    every test view for ``test``, the centre clip and centre crop (V = 1) for ``val``. The one
+    function behind prediction, figures and anything else that prepares a single video.
 
     Raises:
         DecodeError: the video cannot be read (the message names it).
     """
-    sampling, transform = eval_sampling_and_transform(cfg, "test")
+    sampling, transform = eval_sampling_and_transform(cfg, split)
     dataset = VideoDataset([VideoRecord(str(Path(path).resolve()), 0)], "", "test", sampling, transform,
                            decoder=cfg.DATA.DECODER, decoder_fallback=cfg.DATA.DECODER_FALLBACK)
     item = dataset[0]

@@ -37,9 +37,3 @@ def bound_heap_growth(mmap_threshold: int = 1 << 20, arena_max: int = 2) -> bool
     ok = bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) & bool(mallopt(_M_ARENA_MAX, arena_max))
     _applied_in.add(pid)
     return ok
-
-
-def worker_init_fn(worker_id: int) -> None:
-    """A ``DataLoader`` ``worker_init_fn`` that applies ``bound_heap_growth`` (datasets built by
-    ``build_dataset`` also apply it themselves on their first item in a worker)."""
-    bound_heap_growth()

@@ -134,8 +134,9 @@ class Track:
 
 
 @dataclass(frozen=True)
-class ClipSpec:
-    """Everything needed to render one clip; ``render_clip(spec)`` is deterministic.
+class Scene:
+    """Everything needed to render one synthetic clip (actor, distractors, background, noise);
+    ``render_clip(scene)`` is deterministic.
 
     Attributes:
         label: class index.
@@ -255,12 +256,12 @@ def _sample_distractor(rng: np.random.Generator, num_frames: int, bg_mean: np.nd
     return Track(-1, color, cx, cy, size * np.ones_like(t), np.zeros_like(t), wrap=True)
 
 
-def sample_clip_spec(
+def sample_scene(
     class_index: int,
     rng: np.random.Generator,
     num_frames: int = DEFAULT_FRAMES,
     size: int = DEFAULT_SIZE,
-) -> ClipSpec:
+) -> Scene:
     """Draw the random content of one clip of class ``class_index``.
 
     Args:
@@ -270,7 +271,7 @@ def sample_clip_spec(
         size: frame height and width in pixels (even, for H.264 yuv420p).
 
     Returns:
-        A ``ClipSpec``; ``render_clip`` turns it into frames.
+        A ``Scene``; ``render_clip`` turns it into frames.
     """
     if not 0 <= class_index < len(CLASS_NAMES):
         raise ValueError(f"class_index must be in [0, {len(CLASS_NAMES)}), got {class_index}")
@@ -280,7 +281,7 @@ def sample_clip_spec(
     bg_mean = background.reshape(-1, 3).mean(axis=0)  # (3,)
     actor = sample_actor(class_index, rng, num_frames, bg_mean)
     distractors = tuple(_sample_distractor(rng, num_frames, bg_mean) for _ in range(int(rng.integers(1, 3))))
-    return ClipSpec(
+    return Scene(
         label=class_index,
         height=size,
         width=size,
@@ -346,19 +347,11 @@ def track_patch(track: Track, t: int, height: int, width: int) -> tuple[np.ndarr
     return rows, cols, _shape_mask(track.shape, u, v)
 
 
-def track_mask(track: Track, t: int, height: int, width: int) -> np.ndarray:
-    """Boolean mask (H, W) of ``track`` at frame ``t`` (pixel centres, no anti-aliasing)."""
-    mask = np.zeros((height, width), dtype=bool)
-    rows, cols, patch = track_patch(track, t, height, width)
-    mask[np.ix_(rows, cols)] = patch
-    return mask
-
-
-def render_clip(spec: ClipSpec, clutter: bool = True) -> np.ndarray:
+def render_clip(spec: Scene, clutter: bool = True) -> np.ndarray:
     """Frames of a clip.
 
     Args:
-        spec: from ``sample_clip_spec``.
+        spec: from ``sample_scene``.
         clutter: draw the textured background, distractors and noise. ``False`` draws the actor
             alone on a flat background of the texture's mean colour (for tests and figures).
 
@@ -394,14 +387,14 @@ def generate_clip(
     size: int = DEFAULT_SIZE,
     clutter: bool = True,
 ) -> np.ndarray:
-    """One random clip of class ``class_index``: ``render_clip(sample_clip_spec(...))``.
+    """One random clip of class ``class_index``: ``render_clip(sample_scene(...))``.
 
     Pure apart from consuming ``rng``: the same generator state gives the same frames.
 
     Returns:
         uint8 array (T, H, W, 3) with T = ``num_frames`` and H = W = ``size``.
     """
-    return render_clip(sample_clip_spec(class_index, rng, num_frames, size), clutter=clutter)
+    return render_clip(sample_scene(class_index, rng, num_frames, size), clutter=clutter)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,50 +506,63 @@ def make_toy_dataset(
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     per_class = {"train": train_per_class, "val": val_per_class}
-    meta = {
-        "generator_version": GENERATOR_VERSION,
-        "seed": seed,
-        "train_per_class": train_per_class,
-        "val_per_class": val_per_class,
-        "num_frames": num_frames,
-        "size": size,
-        "fps": fps,
-        "classes": list(CLASS_NAMES),
-        "motion_only_classes": list(MOTION_ONLY_CLASSES),
-    }
+    meta = _generation_meta(seed, per_class, num_frames, size, fps)
     lines = {split: _list_lines(split, per_class[split]) for split in SPLITS}
     lists = {split: root / f"{split}.txt" for split in SPLITS}
     result = ToyDataset(root, lists, root / "classes.txt", {s: len(v) for s, v in lines.items()}, True)
-
     meta_path = root / META_FILE
-    if not force and meta_path.is_file() and all(p.is_file() for p in lists.values()):
-        try:
-            same = json.loads(meta_path.read_text()) == meta
-        except ValueError:
-            same = False
-        if same and all((root / line.rsplit(" ", 1)[0]).is_file() for v in lines.values() for line in v):
-            return ToyDataset(result.root, result.lists, result.classes, result.num_videos, False)
+    if not force and _is_complete(root, meta_path, meta, lines):
+        return ToyDataset(result.root, result.lists, result.classes, result.num_videos, False)
     meta_path.unlink(missing_ok=True)  # an interrupted run must not look complete
-
     jobs = [
         (str(root), split, c, i, seed, num_frames, size, float(fps))
         for split in SPLITS
         for c in range(len(CLASS_NAMES))
         for i in range(per_class[split])
     ]
-    workers = (os.cpu_count() or 1) if workers is None else workers
-    if workers <= 1 or len(jobs) < 8:
-        for job in jobs:
-            _write_one(job)
-    else:
-        # Threads, not processes: x264 encoding and the large numpy operations release the GIL,
-        # and threads avoid re-importing the package (torch, via sfvideo.data) in every worker
-        # and fork-after-torch hazards. Measured on 2 busy cores: as fast as a process pool.
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(_write_one, jobs))
-
+    _encode_all(jobs, workers)
     _write_text(result.classes, CLASS_NAMES)
     for split in SPLITS:
         _write_text(lists[split], lines[split])
     _write_text(meta_path, [json.dumps(meta, indent=1, sort_keys=True)])
     return result
+
+
+def _generation_meta(seed: int, per_class: dict[str, int], num_frames: int, size: int, fps: float) -> dict:
+    """The parameters recorded in ``toy_meta.json`` (equal parameters: the dataset is reused)."""
+    return {
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "train_per_class": per_class["train"],
+        "val_per_class": per_class["val"],
+        "num_frames": num_frames,
+        "size": size,
+        "fps": fps,
+        "classes": list(CLASS_NAMES),
+        "motion_only_classes": list(MOTION_ONLY_CLASSES),
+    }
+
+
+def _is_complete(root: Path, meta_path: Path, meta: dict, lines: dict[str, list[str]]) -> bool:
+    """True when ``root`` holds a finished dataset of the same parameters with every video present."""
+    if not meta_path.is_file() or not all((root / f"{split}.txt").is_file() for split in lines):
+        return False
+    try:
+        same = json.loads(meta_path.read_text()) == meta
+    except ValueError:
+        return False
+    return same and all((root / line.rsplit(" ", 1)[0]).is_file() for v in lines.values() for line in v)
+
+
+def _encode_all(jobs: list[tuple], workers: int | None) -> None:
+    """Generate and encode every job, on ``workers`` threads (default: the CPU count)."""
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers <= 1 or len(jobs) < 8:
+        for job in jobs:
+            _write_one(job)
+        return
+    # Threads, not processes: x264 encoding and the large numpy operations release the GIL,
+    # and threads avoid re-importing the package (torch, via sfvideo.data) in every worker
+    # and fork-after-torch hazards. Measured on 2 busy cores: as fast as a process pool.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(_write_one, jobs))

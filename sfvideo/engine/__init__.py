@@ -1,0 +1,11 @@
+"""Training and evaluation, as small explicit pieces.
+
+* ``train.py`` - the orchestrator: :func:`~sfvideo.engine.train.train` turns a config into objects
+  once (:func:`~sfvideo.engine.train.build_training`) and runs epochs, checkpoints and signals.
+* ``loop.py`` - :func:`~sfvideo.engine.loop.train_one_epoch`, the step loop over explicit objects.
+* ``evaluate.py`` - :func:`~sfvideo.engine.evaluate.evaluate` (validation), the multi-view test
+  (``run_test``), metrics, ``test_results.json`` / ``predictions.csv``, ``predict_video``.
+* ``determinism.py`` - seeds, RNG capture/restore, ``SeededDataset``, ``ResumableSampler``.
+* ``checkpointing.py`` - what ``last.pth`` holds, writing it atomically, resuming from it.
+* ``ema.py``, ``losses.py``, ``optim.py`` (AdamW, layer decay, warmup/cosine), ``distributed.py``.
+"""

@@ -1,5 +1,10 @@
 """Evaluation: single-view validation during training and the multi-view test.
 
+Pieces: :func:`eval_loader` (this process's shard of a dataset), :func:`score_videos` (per-video
+ensembled scores), :func:`evaluate` (validation metrics, all-reduced), :func:`run_test` (the
+config-driven multi-view test writing ``test_results.json`` and ``predictions.csv``) and
+:func:`predict_video` (one file).
+
 Sharding: rank ``r`` of ``W`` scores dataset indices ``r, r + W, r + 2W, ...`` and the results
 are gathered by index on rank 0, so every video is scored exactly once (a
 ``DistributedSampler`` would pad the last batch with duplicates). Validation sums are
@@ -20,16 +25,16 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from sfvideo.utils.amp import autocast_context
-from sfvideo.utils.io import atomic_write
 from sfvideo.engine import distributed as du
+from sfvideo.utils.amp import autocast_context
+from sfvideo.utils.io import atomic_write_text
 
 logger = logging.getLogger("sfvideo.engine")
 
@@ -37,13 +42,6 @@ ENSEMBLE_METHODS = ("softmax_mean", "logit_mean", "logit_max")
 
 
 # ------------------------------------------------------------------------------------- helpers
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to a temporary file in the same folder, fsync, and rename over ``path``."""
-    with atomic_write(path, "w") as f:
-        f.write(text)
-    return Path(path)
-
-
 def is_failed_item(item: dict) -> bool:
     """A test/val item the data pipeline could not decode (returned marked, not substituted)."""
     if item.get("failed"):
@@ -108,7 +106,7 @@ def shard(dataset: Dataset, rank: int | None = None, world: int | None = None) -
 
 
 @dataclass
-class VideoRecord:
+class VideoScore:
     """One test video's outcome (what rank 0 gathers)."""
 
     index: int
@@ -121,16 +119,40 @@ class VideoRecord:
     num_views: int = 0
 
 
-def score_dataset(model: nn.Module, dataset: Dataset, device: torch.device, *, batch_size: int,
-                  num_workers: int = 0, max_views: int = 0, method: str = "softmax_mean",
-                  amp: str = "none", progress: bool = False, desc: str = "test") -> list[VideoRecord]:
-    """Score this process's shard of ``dataset``; returns its records (not gathered)."""
-    part = shard(dataset)
-    loader = DataLoader(part, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=list_collate, pin_memory=False)
+def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0) -> DataLoader:
+    """A loader over this process's shard of ``dataset`` (items kept as lists, see :func:`shard`)."""
+    return DataLoader(shard(dataset), batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                      collate_fn=list_collate, pin_memory=False)
+
+
+def _failed_score(item: dict) -> VideoScore:
+    return VideoScore(int(item["index"]), str(item.get("path", "")), int(item.get("label", -1)), True)
+
+
+def _score_items(model: nn.Module, items: list[dict], device: torch.device, max_views: int, method: str,
+                 amp: str) -> list[VideoScore]:
+    """Run every view of the decodable ``items`` in one stacked forward; ensemble per video."""
+    views = [it["video"] if it["video"].ndim == 5 else it["video"].unsqueeze(0) for it in items]  # (V, C, T, H, W)
+    counts = [v.shape[0] for v in views]
+    logits = forward_views(model, torch.cat(views, 0), device, max_views, amp)  # (sum V, K)
+    scores = []
+    for it, lg in zip(items, torch.split(logits, counts)):
+        label = int(it["label"])
+        combined, probs = ensemble(lg, method)
+        scores.append(VideoScore(
+            index=int(it["index"]), path=str(it.get("path", "")), label=label, failed=False,
+            scores=combined.numpy(), probs=probs.numpy(),
+            clip_correct=int((lg.argmax(-1) == label).sum()), num_views=lg.shape[0]))
+    return scores
+
+
+def score_videos(model: nn.Module, loader: Iterable[list[dict]], device: torch.device, *, max_views: int = 0,
+                 method: str = "softmax_mean", amp: str = "none", progress: bool = False,
+                 desc: str = "test") -> list[VideoScore]:
+    """Score the videos ``loader`` yields (from :func:`eval_loader`); returns this process's scores."""
     was_training = model.training
     model.eval()
-    records: list[VideoRecord] = []
+    records: list[VideoScore] = []
     bar = None
     if progress and du.is_main_process():
         from tqdm import tqdm
@@ -138,21 +160,9 @@ def score_dataset(model: nn.Module, dataset: Dataset, device: torch.device, *, b
         bar = tqdm(total=len(loader), desc=desc, dynamic_ncols=True, leave=False)
     for items in loader:
         good = [it for it in items if not is_failed_item(it)]
-        for it in items:
-            if is_failed_item(it):
-                records.append(VideoRecord(int(it["index"]), str(it.get("path", "")), int(it.get("label", -1)),
-                                           True))
+        records += [_failed_score(it) for it in items if is_failed_item(it)]
         if good:
-            views = [it["video"] if it["video"].ndim == 5 else it["video"].unsqueeze(0) for it in good]
-            counts = [v.shape[0] for v in views]
-            logits = forward_views(model, torch.cat(views, 0), device, max_views, amp)  # (sum V, K)
-            for it, lg in zip(good, torch.split(logits, counts)):
-                label = int(it["label"])
-                scores, probs = ensemble(lg, method)
-                records.append(VideoRecord(
-                    index=int(it["index"]), path=str(it.get("path", "")), label=label, failed=False,
-                    scores=scores.numpy(), probs=probs.numpy(),
-                    clip_correct=int((lg.argmax(-1) == label).sum()), num_views=lg.shape[0]))
+            records += _score_items(model, good, device, max_views, method, amp)
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -163,16 +173,16 @@ def score_dataset(model: nn.Module, dataset: Dataset, device: torch.device, *, b
 
 # ------------------------------------------------------------------------------------ validation
 @torch.no_grad()
-def validate(model: nn.Module, dataset: Dataset, device: torch.device, *, batch_size: int,
-             num_workers: int = 0, amp: str = "none", max_views: int = 0) -> dict[str, Any]:
-    """Single-view validation; sums all-reduced over processes. Same numbers on every rank.
+def evaluate(model: nn.Module, loader: Iterable[list[dict]], device: torch.device, *, amp: str = "none",
+             max_views: int = 0) -> dict[str, Any]:
+    """Validation over ``loader`` (from :func:`eval_loader`); sums all-reduced over processes, so
+    every rank gets the same numbers.
 
     Returns:
         ``top1``, ``top5`` (percent), ``loss`` (mean cross entropy of the softmax-mean
         prediction), ``num_videos`` scored and ``failed_videos`` (count).
     """
-    records = score_dataset(model, dataset, device, batch_size=batch_size, num_workers=num_workers,
-                            max_views=max_views, method="softmax_mean", amp=amp)
+    records = score_videos(model, loader, device, max_views=max_views, method="softmax_mean", amp=amp)
     c1 = c5 = loss = n = failed = 0.0
     for r in records:
         if r.failed:
@@ -191,7 +201,7 @@ def validate(model: nn.Module, dataset: Dataset, device: torch.device, *, batch_
 
 
 # ------------------------------------------------------------------------------------ multi-view
-def gather_records(records: list[VideoRecord]) -> list[VideoRecord] | None:
+def gather_records(records: list[VideoScore]) -> list[VideoScore] | None:
     """All processes' records sorted by dataset index on rank 0 (None elsewhere)."""
     parts = du.all_gather_object(records)
     if not du.is_main_process():
@@ -203,7 +213,7 @@ def gather_records(records: list[VideoRecord]) -> list[VideoRecord] | None:
     return merged
 
 
-def compute_metrics(records: Sequence[VideoRecord], num_classes: int,
+def compute_metrics(records: Sequence[VideoScore], num_classes: int,
                     class_names: Sequence[str] | None = None) -> dict[str, Any]:
     """Video top-1/top-5, mean class accuracy, per-class accuracy and clip top-1 (percent)."""
     scored = [r for r in records if not r.failed]
@@ -240,7 +250,7 @@ def compute_metrics(records: Sequence[VideoRecord], num_classes: int,
     }
 
 
-def predictions_csv(records: Sequence[VideoRecord], class_names: Sequence[str] | None = None) -> str:
+def predictions_csv(records: Sequence[VideoScore], class_names: Sequence[str] | None = None) -> str:
     """CSV text: ``video,label,pred,top5,score`` (+ ``label_name,pred_name`` when names are known)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -263,7 +273,7 @@ def predictions_csv(records: Sequence[VideoRecord], class_names: Sequence[str] |
     return buf.getvalue()
 
 
-def write_test_outputs(output_dir: str | os.PathLike, records: Sequence[VideoRecord], metrics: dict[str, Any],
+def write_test_outputs(output_dir: str | os.PathLike, records: Sequence[VideoScore], metrics: dict[str, Any],
                        extra: dict[str, Any], class_names: Sequence[str] | None = None) -> tuple[Path, Path]:
     """Write ``test_results.json`` and ``predictions.csv`` atomically into ``output_dir``."""
     out = Path(output_dir)
@@ -275,53 +285,6 @@ def write_test_outputs(output_dir: str | os.PathLike, records: Sequence[VideoRec
 
 
 # ------------------------------------------------------------------------------- test / predict
-def load_class_names(cfg) -> list[str] | None:
-    """Names from ``DATA.CLASS_NAMES`` (tried against PATH_TO_DATA_DIR, then the repository root),
-    or None when unset, missing, or not ``MODEL.NUM_CLASSES`` long."""
-    spec = cfg.DATA.CLASS_NAMES
-    if not spec:
-        return None
-    from sfvideo.resources import find_resource
-
-    path = Path(spec)
-    candidates = [path] if path.is_absolute() else [Path(cfg.DATA.PATH_TO_DATA_DIR) / path, find_resource(path), path]
-    candidates = [c for c in candidates if c is not None]
-    for cand in candidates:
-        if cand.is_file():
-            names = [ln.strip() for ln in cand.read_text().splitlines() if ln.strip()]
-            if len(names) == cfg.MODEL.NUM_CLASSES:
-                return names
-            logger.warning("%s has %d names but MODEL.NUM_CLASSES is %d: class names not used", cand, len(names),
-                           cfg.MODEL.NUM_CLASSES)
-            return None
-    return None
-
-
-def load_test_weights(model: nn.Module, path: str, use_ema: bool = False, log=logger.info) -> None:
-    """Weights for testing: a training checkpoint (``model``/``ema``), a video checkpoint, or an
-    image checkpoint (inflated by ``sfvideo.checkpoint.load_pretrained``)."""
-    from sfvideo import checkpoint as ckpt_mod
-    from sfvideo.checkpoint import CheckpointError, safe_load
-
-    if not path:
-        raise CheckpointError("no weights to test: set TEST.CHECKPOINT PATH")
-    state = safe_load(path)
-    if isinstance(state, dict) and "model" in state and "optimizer" in state:  # one of our training checkpoints
-        if use_ema and not state.get("ema"):
-            raise CheckpointError(f"TEST.USE_EMA is set but {path} holds no EMA weights")
-        weights = state["ema"] if use_ema else state["model"]
-        model.load_state_dict(weights)
-        log(f"loaded {'EMA ' if use_ema else ''}weights from {path} (epoch {state.get('epoch')})")
-        return
-    loader = getattr(ckpt_mod, "load_pretrained", None)
-    if loader is not None:
-        loader(model, path, use_ema=use_ema, log=log)
-        return
-    weights = state.get("model", state) if isinstance(state, dict) else state
-    model.load_state_dict(weights)
-    log(f"loaded weights from {path}")
-
-
 def _default_model_fn(cfg) -> nn.Module:
     from sfvideo.models import build_model
 
@@ -334,6 +297,29 @@ def _default_dataset_fn(cfg, split: str) -> Dataset:
     return build_dataset(cfg, split)
 
 
+def _test_model(cfg, model_fn, device: torch.device) -> nn.Module:
+    """The model of ``cfg`` with ``TEST.CHECKPOINT`` loaded, on ``device``, in eval mode."""
+    from sfvideo.checkpoint import load_test_weights
+
+    model = (model_fn or _default_model_fn)(cfg)
+    load_test_weights(model, cfg.TEST.CHECKPOINT, cfg.TEST.USE_EMA,
+                      log=logger.info if du.is_main_process() else (lambda s: None))
+    return model.to(device).eval()
+
+
+def _test_summary(cfg, config_name: str, merged: Sequence[VideoScore], views: int) -> dict[str, Any]:
+    """The fields of ``test_results.json`` beyond the metrics."""
+    scored_views = {r.num_views for r in merged if not r.failed}
+    return {
+        "views_per_video": max(scored_views) if scored_views else views,
+        "ensemble_method": cfg.TEST.ENSEMBLE_METHOD,
+        "checkpoint": str(cfg.TEST.CHECKPOINT),
+        "config": str(config_name),
+        "split": cfg.TEST.SPLIT,
+        "num_listed": len(merged),
+    }
+
+
 def run_test(cfg, config_name: str = "", model_fn=None, dataset_fn=None,
              progress: bool = True) -> dict[str, Any] | None:
     """Multi-view test of ``TEST.CHECKPOINT`` on ``TEST.SPLIT``; rank 0 writes and returns the results.
@@ -343,37 +329,28 @@ def run_test(cfg, config_name: str = "", model_fn=None, dataset_fn=None,
     """
     import sys
 
+    from sfvideo.data.build import class_names_from_cfg
+
     device = du.resolve_device(cfg.DEVICE)
     du.init_distributed(device)
-    model = (model_fn or _default_model_fn)(cfg)
-    load_test_weights(model, cfg.TEST.CHECKPOINT, cfg.TEST.USE_EMA,
-                      log=logger.info if du.is_main_process() else (lambda s: None))
-    model.to(device).eval()
+    model = _test_model(cfg, model_fn, device)
     dataset = (dataset_fn or _default_dataset_fn)(cfg, cfg.TEST.SPLIT)
     views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS if cfg.TEST.SPLIT == "test" else 1
     logger.info("testing %s on %d videos (%s split, %d views each, %s) with %d processes", cfg.TEST.CHECKPOINT,
                 len(dataset), cfg.TEST.SPLIT, views, cfg.TEST.ENSEMBLE_METHOD, du.get_world_size())
-    records = score_dataset(model, dataset, device, batch_size=cfg.TEST.BATCH_SIZE,
-                            num_workers=cfg.DATA.NUM_WORKERS, max_views=cfg.TEST.MAX_VIEWS_PER_BATCH,
-                            method=cfg.TEST.ENSEMBLE_METHOD, amp=cfg.TRAIN.AMP,
-                            progress=progress and sys.stdout.isatty())
+    loader = eval_loader(dataset, cfg.TEST.BATCH_SIZE, cfg.DATA.NUM_WORKERS)
+    records = score_videos(model, loader, device, max_views=cfg.TEST.MAX_VIEWS_PER_BATCH,
+                           method=cfg.TEST.ENSEMBLE_METHOD, amp=cfg.TRAIN.AMP,
+                           progress=progress and sys.stdout.isatty())
     merged = gather_records(records)
     if merged is None:
         du.barrier()
         return None
     if len(merged) != len(dataset):
         raise RuntimeError(f"gathered {len(merged)} test results for {len(dataset)} videos")
-    names = load_class_names(cfg)
+    names = class_names_from_cfg(cfg)
     metrics = compute_metrics(merged, cfg.MODEL.NUM_CLASSES, names)
-    scored_views = {r.num_views for r in merged if not r.failed}
-    extra = {
-        "views_per_video": max(scored_views) if scored_views else views,
-        "ensemble_method": cfg.TEST.ENSEMBLE_METHOD,
-        "checkpoint": str(cfg.TEST.CHECKPOINT),
-        "config": str(config_name),
-        "split": cfg.TEST.SPLIT,
-        "num_listed": len(merged),
-    }
+    extra = _test_summary(cfg, config_name, merged, views)
     write_test_outputs(cfg.OUTPUT_DIR, merged, metrics, extra, names)
     logger.info("video top1 %.2f top5 %.2f mean class acc %.2f clip top1 %.2f over %d videos (%d failed); "
                 "wrote %s", metrics["top1"], metrics["top5"], metrics["mean_class_accuracy"], metrics["clip_top1"],
@@ -382,28 +359,9 @@ def run_test(cfg, config_name: str = "", model_fn=None, dataset_fn=None,
     return {**metrics, **extra}
 
 
-def test_views_for_path(cfg, path: str) -> torch.Tensor:
-    """The test views (V, C, T, H, W) of one video file, as ``build_dataset(cfg, "test")`` makes them."""
-    import sfvideo.data as data
-
-    fn = getattr(data, "build_test_views", None)
-    if fn is not None:
-        return fn(cfg, path)
-    from sfvideo.data.kinetics import SamplingParams, VideoDataset
-    from sfvideo.data.lists import VideoRecord as ListRecord
-    from sfvideo.data.transforms import EvalTransform
-
-    d, t = cfg.DATA, cfg.TEST
-    sampling = SamplingParams(num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE, target_fps=float(d.TARGET_FPS),
-                              pad_mode=d.PAD_MODE, num_clips=t.NUM_ENSEMBLE_VIEWS, placement=t.CLIP_PLACEMENT)
-    transform = EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=t.NUM_SPATIAL_CROPS, mean=tuple(d.MEAN),
-                              std=tuple(d.STD))
-    dataset = VideoDataset([ListRecord(str(Path(path).resolve()), 0)], "", "test", sampling, transform,
-                           decoder=d.DECODER, decoder_fallback=d.DECODER_FALLBACK)
-    item = dataset[0]
-    if item["failed"]:
-        raise RuntimeError(f"cannot read {path}: {item['error']}")
-    return item["video"]
+def class_name(names: Sequence[str] | None, index: int) -> str:
+    """``names[index]``, or the index as text when there is no such name."""
+    return names[index] if names and 0 <= index < len(names) else str(index)
 
 
 @torch.no_grad()
@@ -411,14 +369,13 @@ def predict_video(cfg, path: str, model: nn.Module | None = None, topk: int = 5,
                   class_names: list[str] | None = None) -> list[tuple[int, str, float]]:
     """Top-``topk`` (class index, name, probability) for one video with the test views of ``cfg``
     (names from ``class_names``, else ``DATA.CLASS_NAMES``)."""
+    from sfvideo.data.build import build_test_views, class_names_from_cfg
+
     device = du.resolve_device(cfg.DEVICE)
-    if model is None:
-        model = _default_model_fn(cfg)
-        load_test_weights(model, cfg.TEST.CHECKPOINT, cfg.TEST.USE_EMA, log=logger.info)
-    model.to(device).eval()
-    views = test_views_for_path(cfg, path)  # (V, C, T, H, W)
+    model = _test_model(cfg, None, device) if model is None else model.to(device).eval()
+    views = build_test_views(cfg, path)  # (V, C, T, H, W)
     logits = forward_views(model, views, device, cfg.TEST.MAX_VIEWS_PER_BATCH, cfg.TRAIN.AMP)  # (V, K)
     _, probs = ensemble(logits, cfg.TEST.ENSEMBLE_METHOD)  # (K,)
-    names = class_names or load_class_names(cfg)
+    names = class_names or class_names_from_cfg(cfg)
     top = probs.topk(min(topk, probs.numel()))
-    return [(int(k), names[int(k)] if names else str(int(k)), float(p)) for p, k in zip(top.values, top.indices)]
+    return [(int(k), class_name(names, int(k)), float(p)) for p, k in zip(top.values, top.indices)]

@@ -39,11 +39,6 @@ VARIANTS: dict[str, tuple[type[SparseFormer], dict[str, Any]]] = {
                                            repeats=(2, 1, 1), num_heads=8, temporal_replicates=1)),
 }
 
-# The image variant whose checkpoints inflate into each video variant.
-IMAGE_COUNTERPART = {"video_tiny": "image_tiny", "video_small": "image_small",
-                     "video_base": "image_base", "video_test": "image_test"}
-
-
 def list_models() -> list[str]:
     return sorted(VARIANTS)
 

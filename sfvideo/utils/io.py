@@ -59,3 +59,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             raise OSError(errno.ENOSPC, f"no space left on device while writing {path} "
                                         f"(the previous {path.name}, if any, is kept)") from err
         raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to a temporary file in the same folder, fsync, and rename over ``path``."""
+    with atomic_write(path, "w") as f:
+        f.write(text)
+    return Path(path)

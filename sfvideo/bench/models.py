@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .amp import autocast_context
+from ..utils.amp import autocast_context
 
 
 def _sync(device: torch.device) -> None:
@@ -332,7 +332,7 @@ def benchmark_models(names: list[str], batch: int = 1, iters: int = 2, warmup: i
     (``time_interleaved``), on the same input size and batch. GFLOPs come from one counter
     (``count_gflops``: multiply-adds of matmuls, convolutions and attention) at batch 1.
     """
-    from .flops import count_gflops, count_params
+    from ..utils.flops import count_gflops, count_params
 
     log = log or (lambda _msg: None)
     dev = torch.device(device)

@@ -12,8 +12,8 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
-from ..utils.benchmark import proc_status_kb
-from .encode import write_video
+from ..data.encode import write_video
+from .models import proc_status_kb
 
 # (height, width) of landscape Kinetics videos after the usual short-side 256-320 preparation.
 KINETICS_LIKE_SIZES = ((256, 340), (288, 384), (320, 426), (240, 320), (320, 568))

@@ -423,24 +423,11 @@ def save_roi_visualization(
 # Model + video glue (used by tools/visualize_rois.py)
 # ---------------------------------------------------------------------------------------------
 def load_clip(path: str | os.PathLike, cfg) -> "torch.Tensor":  # noqa: F821
-    """The centre test clip of a video, prepared as for evaluation: (C, T, S, S) normalised.
+    """The centre clip and centre crop of a video, prepared exactly as validation prepares it
+    (``build_test_views(cfg, path, "val")``, decoder fallback included): (C, T, S, S)."""
+    from sfvideo.data.build import build_test_views
 
-    ``DATA.NUM_FRAMES`` frames at ``DATA.SAMPLING_RATE`` (at ``DATA.TARGET_FPS``), short side
-    resized to ``DATA.TEST_CROP_SIZE`` and centre-cropped, normalised with ``DATA.MEAN/STD``.
-    """
-    from sfvideo.data.decoding import decode_video
-    from sfvideo.data.sampling import clip_spec, view_clips
-    from sfvideo.data.transforms import EvalTransform
-
-    d = cfg.DATA
-
-    def indices(meta):
-        spec = clip_spec(d.NUM_FRAMES, d.SAMPLING_RATE, meta.fps, float(d.TARGET_FPS))
-        return view_clips(spec, meta.num_frames, 1, "uniform", d.PAD_MODE)[0].indices
-
-    frames, _ = decode_video(path, indices, d.DECODER)  # (T, H, W, C) uint8
-    transform = EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=1, mean=tuple(d.MEAN), std=tuple(d.STD))
-    return transform(frames)[0]  # (C, T, S, S)
+    return build_test_views(cfg, path, "val")[0]  # (C, T, S, S)
 
 
 def visualize_model_rois(
