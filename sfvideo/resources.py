@@ -15,10 +15,12 @@ _REPO = Path(__file__).resolve().parent.parent
 
 def resource_dir(name: str) -> Path:
     """The folder of shipped resources ``name`` (``"configs"`` or ``"data_lists"``)."""
+    if (_REPO / "setup.cfg").is_file() and (_REPO / name).is_dir():  # this package runs from a source checkout
+        return _REPO / name
     spec = importlib.util.find_spec(f"sfvideo.{name}")
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
-    return _REPO / name  # a checkout used without installing
+    return _REPO / name
 
 
 def configs_dir() -> Path:
