@@ -423,7 +423,7 @@ def main_cli(argv: Sequence[str] | None = None, description: str | None = None) 
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="demo.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=description or "The sfvideo demo: toy data, train, multi-view test, predict, RoIs, curves.",
         epilog="Trailing KEY VALUE pairs override the config, e.g. SOLVER.BASE_LR 1e-3.")
     parser.add_argument("--out", default="demo_output", help="output folder (default demo_output)")

@@ -55,6 +55,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def set_num_threads(num_threads: int) -> None:
+    """``torch.set_num_threads`` unless 0 (keep PyTorch's default)."""
+    if num_threads > 0:
+        torch.set_num_threads(num_threads)
+
+
 def init_distributed(device: torch.device, timeout_min: float = 30.0) -> bool:
     """Join the process group described by torchrun's environment variables, if any.
 

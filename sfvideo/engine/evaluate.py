@@ -332,6 +332,7 @@ def run_test(cfg, config_name: str = "", model_fn=None, dataset_fn=None,
     from sfvideo.data.build import class_names_from_cfg
 
     device = du.resolve_device(cfg.DEVICE)
+    du.set_num_threads(cfg.NUM_THREADS)
     du.init_distributed(device)
     model = _test_model(cfg, model_fn, device)
     dataset = (dataset_fn or _default_dataset_fn)(cfg, cfg.TEST.SPLIT)

@@ -272,6 +272,7 @@ def build_training(cfg, model_fn: Callable | None = None, dataset_fn: Callable |
                    mixup_fn: Callable | None = None) -> TrainingRun:
     """Turn ``cfg`` into the run's objects (resuming from ``last.pth`` when ``TRAIN.AUTO_RESUME`` allows)."""
     device = du.resolve_device(cfg.DEVICE)
+    du.set_num_threads(cfg.NUM_THREADS)
     du.init_distributed(device)
     rank, world, out = du.get_rank(), du.get_world_size(), Path(cfg.OUTPUT_DIR)
     _prepare_output(cfg, out, rank)
