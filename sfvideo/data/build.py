@@ -96,6 +96,7 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     return VideoDataset(
         result.records, data_dir, mode, sampling, transform, decoder=d.DECODER,
         decoder_fallback=d.DECODER_FALLBACK, seed=cfg.RNG_SEED, max_failure_fraction=d.MAX_FAILURE_FRACTION,
+        seek_mode=d.SEEK_MODE, decode_device=d.DECODE_DEVICE,
     )
 
 
@@ -119,7 +120,8 @@ def build_test_views(cfg, path: str | os.PathLike) -> torch.Tensor:
     """
     sampling, transform = eval_sampling_and_transform(cfg, "test")
     dataset = VideoDataset([VideoRecord(str(Path(path).resolve()), 0)], "", "test", sampling, transform,
-                           decoder=cfg.DATA.DECODER, decoder_fallback=cfg.DATA.DECODER_FALLBACK)
+                           decoder=cfg.DATA.DECODER, decoder_fallback=cfg.DATA.DECODER_FALLBACK,
+                           seek_mode=cfg.DATA.SEEK_MODE, decode_device=cfg.DATA.DECODE_DEVICE)
     item = dataset[0]
     if item["failed"]:
         raise DecodeError(item["error"])

@@ -90,8 +90,10 @@ class VideoDataset(Dataset):
         mode: ``"train"`` (one random augmented clip) or ``"test"`` (all views of a video).
         sampling: temporal settings.
         transform: ``TrainTransform`` for train, ``EvalTransform`` for test.
-        decoder: ``"decord"`` or ``"pyav"``.
-        decoder_fallback: retry a failing video with the other decoder before giving up.
+        decoder: one of ``decoding.BACKENDS`` (``"auto"``: the first of torchcodec, decord, PyAV that works).
+        decoder_fallback: retry a failing video with the other decoders before giving up.
+        seek_mode: torchcodec's ``"exact"`` or ``"approximate"`` seek mode.
+        decode_device: ``"cpu"`` or ``"cuda"`` (torchcodec's NVDEC path).
         seed: base seed for substitute choice.
         max_failure_fraction: training stops when a process sees more failures than this
             fraction of the dataset in one epoch.
@@ -104,10 +106,12 @@ class VideoDataset(Dataset):
         mode: str,
         sampling: SamplingParams,
         transform: TrainTransform | EvalTransform,
-        decoder: str = "decord",
+        decoder: str = "auto",
         decoder_fallback: bool = True,
         seed: int = 0,
         max_failure_fraction: float = 0.05,
+        seek_mode: str = "exact",
+        decode_device: str = "cpu",
     ):
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
@@ -120,6 +124,8 @@ class VideoDataset(Dataset):
         self.transform = transform
         self.decoder = decoder
         self.decoder_fallback = decoder_fallback
+        self.seek_mode = seek_mode
+        self.decode_device = decode_device
         self.seed = seed
         self.max_failure_fraction = max_failure_fraction
         self.epoch = 0
@@ -145,6 +151,11 @@ class VideoDataset(Dataset):
     def _rng(self, index: int, attempt: int) -> random.Random:
         return random.Random(f"{self.seed}-{self.epoch}-{index}-{attempt}")
 
+    def _decode(self, record: VideoRecord, indices) -> torch.Tensor:
+        frames, _ = decode_video(self.full_path(record), indices, self.decoder, self.decoder_fallback,
+                                 seek_mode=self.seek_mode, device=self.decode_device)
+        return frames  # (T, H, W, C) uint8
+
     def _train_clip(self, record: VideoRecord, rng: random.Random) -> torch.Tensor:
         s = self.sampling
 
@@ -152,7 +163,7 @@ class VideoDataset(Dataset):
             spec = clip_spec(s.num_frames, s.sampling_rate, meta.fps, s.target_fps)
             return train_clip(spec, meta.num_frames, rng, s.pad_mode).indices
 
-        frames, _ = decode_video(self.full_path(record), indices, self.decoder, self.decoder_fallback)  # (T, H, W, C)
+        frames = self._decode(record, indices)  # (T, H, W, C)
         return self.transform(frames, rng)  # (C, T, S, S)
 
     def _test_views(self, record: VideoRecord) -> torch.Tensor:
@@ -163,7 +174,7 @@ class VideoDataset(Dataset):
             clips = view_clips(spec, meta.num_frames, s.num_clips, s.placement, s.pad_mode)
             return [i for c in clips for i in c.indices]
 
-        frames, _ = decode_video(self.full_path(record), indices, self.decoder, self.decoder_fallback)  # (N*T, H, W, C)
+        frames = self._decode(record, indices)  # (N*T, H, W, C)
         clips = frames.view(s.num_clips, s.num_frames, *frames.shape[1:])  # (N, T, H, W, C)
         views = [self.transform(clip) for clip in clips]  # N x (crops, C, T, S, S)
         return torch.cat(views)  # (N*crops, C, T, S, S), clip-major
