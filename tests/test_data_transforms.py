@@ -39,8 +39,7 @@ def test_train_transform_shape_and_identical_frames(rrc):
                         rand_augment=RandAugment(num_ops=4, magnitude=9, prob=1.0), erase_prob=1.0)
     for seed in range(5):
         out = tf(_same_frames(), random.Random(seed))
-        assert out.shape == (3, 4, 32, 32) and out.dtype == torch.float32
-        assert torch.isfinite(out).all()
+        assert out.shape == (3, 4, 32, 32) and out.dtype == torch.uint8
         # every random choice is per clip, so identical input frames stay identical
         assert torch.equal(out[:, :1].expand_as(out), out)
 
@@ -100,8 +99,9 @@ def _marked(edge, t=2, h=48, w=80):
     return frames
 
 
-def _has_red(view):  # view (C, T, H, W) normalised with mean 0, std 1
-    return bool(((view[0] > 0.9) & (view[1] < 0.1)).any())
+def _has_red(view):  # view (C, T, H, W) uint8
+    assert view.dtype == torch.uint8
+    return bool(((view[0] > 230) & (view[1] < 25)).any())
 
 
 @pytest.mark.parametrize(
@@ -178,3 +178,18 @@ def test_affine_nearest_matches_torchvision(ours, theirs):
     clip = _frames(2, 40, 56).permute(0, 3, 1, 2)  # (T, C, H, W)
     expected = TF.affine(clip, scale=1.0, fill=[124, 116, 104], **theirs)
     assert torch.equal(affine_nearest(clip, **ours), expected)
+
+
+def test_uint8_erasing_matches_normalised_noise():
+    """Erasing on uint8 gives, once normalised, the N(0, 1) noise timm puts in normalised space."""
+    from sfvideo.data.transforms import erase, normalize_clip
+
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    clip = torch.full((3, 2, 64, 64), 7, dtype=torch.uint8)  # (C, T, H, W)
+    out = erase(clip.clone(), CropBox(8, 8, 40, 40), torch.Generator().manual_seed(0), mean, std)
+    assert out.dtype == torch.uint8
+    assert torch.equal(out[:, 0], out[:, 1])  # the same box and noise on every frame
+    assert torch.equal(out[:, :, :8], clip[:, :, :8])  # outside the box untouched
+    z = normalize_clip(out, mean, std)[:, 0, 8:48, 8:48]  # (C, h, w)
+    inside = z.abs() < 1.5  # clipping to 0-255 only cuts the tails
+    assert abs(float(z[inside].mean())) < 0.1 and 0.6 < float(z[inside].std()) < 0.9

@@ -299,9 +299,16 @@ def _pyav_index(path: str, container, stream) -> _PacketIndex:
     order = np.sort(pts_arr)  # (N,) presentation order
     if len(order) > 1 and np.any(np.diff(order) == 0):
         raise DecodeError(f"{path}: several frames share a timestamp; cannot index frames")
-    # rate = frames / (first shown .. end of the last shown), as torchcodec's exact mode counts it
-    last = durations[int(np.argmax(pts_arr))] or (order[-1] - order[0]) / max(len(order) - 1, 1)
-    span = (order[-1] - order[0] + last) * float(stream.time_base)
+    # rate = frames / the stream's duration, as torchcodec counts it (so ``auto`` and an explicit
+    # pyav sample the same indices on variable-rate files); without one, the content's span
+    dur = np.asarray(durations, dtype=np.int64)  # (N,) decode order
+    if stream.duration and stream.duration > 0:
+        end = int(order[0] + stream.duration)
+    elif dur.any():
+        end = int((pts_arr + dur).max())
+    else:  # no durations in the container: one average frame past the last
+        end = int(order[-1] + (order[-1] - order[0]) / max(len(order) - 1, 1))
+    span = (end - order[0]) * float(stream.time_base)
     fps = len(order) / span if span > 0 else float(stream.guessed_rate or 30)
     return _PacketIndex(order, fps)
 

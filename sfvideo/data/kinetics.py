@@ -3,7 +3,7 @@ sampling and transforms.
 
 Training items (dict)::
 
-    video        (C, T, H, W) float32, normalised
+    video        (C, T, H, W) uint8 (0-255); (K, C, T, H, W) when clips_per_decode K > 1
     label        int
     index        int, the item asked for (the video actually used may be a substitute)
     num_failed   int, videos that failed and were substituted while producing this item
@@ -11,12 +11,16 @@ Training items (dict)::
 
 Test / validation items (dict)::
 
-    video   (V, C, T, H, W) float32, V = clips x crops, clip-major; None when the video failed
+    video   (V, C, T, H, W) uint8, V = clips x crops, clip-major; None when the video failed
     label   int
     path    str, the path as listed
     index   int
     failed  bool
     error   str, why it failed ("" when it did not)
+
+Clips are uint8 so that workers, collation and host-to-device copies move a quarter of the
+bytes; ``transforms.batch_to_device`` (the loops) or ``transforms.normalize_clip`` (anyone else)
+turn them into the model's normalised float input.
 
 Bad input: a video that cannot be read is, in training, logged once per file (per process),
 replaced by another video chosen deterministically from (seed, epoch, index, attempt), and
@@ -94,6 +98,9 @@ class VideoDataset(Dataset):
         decoder_fallback: retry a failing video with the other decoders before giving up.
         seek_mode: torchcodec's ``"exact"`` or ``"approximate"`` seek mode.
         decode_device: ``"cpu"`` or ``"cuda"`` (torchcodec's NVDEC path).
+        clips_per_decode: training clips per decoded span (K): the frames are decoded once and
+            augmented K times independently (VideoMAE's repeated augmentation); K > 1 items hold
+            (K, C, T, H, W).
         seed: base seed for substitute choice.
         max_failure_fraction: training stops when a process sees more failures than this
             fraction of the dataset in one epoch.
@@ -112,6 +119,7 @@ class VideoDataset(Dataset):
         max_failure_fraction: float = 0.05,
         seek_mode: str = "exact",
         decode_device: str = "cpu",
+        clips_per_decode: int = 1,
     ):
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
@@ -126,6 +134,9 @@ class VideoDataset(Dataset):
         self.decoder_fallback = decoder_fallback
         self.seek_mode = seek_mode
         self.decode_device = decode_device
+        if clips_per_decode < 1:
+            raise ValueError(f"clips_per_decode must be >= 1, got {clips_per_decode}")
+        self.clips_per_decode = clips_per_decode
         self.seed = seed
         self.max_failure_fraction = max_failure_fraction
         self.epoch = 0
@@ -164,7 +175,9 @@ class VideoDataset(Dataset):
             return train_clip(spec, meta.num_frames, rng, s.pad_mode).indices
 
         frames = self._decode(record, indices)  # (T, H, W, C)
-        return self.transform(frames, rng)  # (C, T, S, S)
+        if self.clips_per_decode == 1:
+            return self.transform(frames, rng)  # (C, T, S, S)
+        return torch.stack([self.transform(frames, rng) for _ in range(self.clips_per_decode)])  # (K, C, T, S, S)
 
     def _test_views(self, record: VideoRecord) -> torch.Tensor:
         s = self.sampling

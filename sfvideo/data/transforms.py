@@ -6,8 +6,14 @@ clip is resized in one ``F.interpolate`` call. Resizing runs on the uint8 tensor
 antialiased bilinear kernel has a uint8 path about 10x faster than on float, and agrees with
 the float result to within one grey level.
 
+Clips stay uint8 until they reach the device (a quarter of the bytes through worker IPC,
+collation and pinned host-to-device copies): the transforms return uint8, and the training and
+test loops call ``batch_to_device`` (normalise there, then mixup/cutmix). ``normalize_clip`` is
+the one public function that turns uint8 clips into the model's normalised float input.
+
 Shapes: decoded frames (T, H, W, C) uint8; a clip during augmentation (T, C, H, W) uint8;
-a model input clip (C, T, H, W) float32, normalised; test views (V, C, T, H, W).
+a dataset clip (C, T, H, W) uint8; test views (V, C, T, H, W) uint8; a model input clip
+(B, C, T, H, W) float32, normalised.
 """
 
 from __future__ import annotations
@@ -64,6 +70,49 @@ def normalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -
     out = torch.empty((c, t, h, w), dtype=torch.float32)  # (C, T, H, W)
     out.copy_(clip.permute(1, 0, 2, 3))
     return out.sub_(m).mul_(inv_s)
+
+
+def normalize_clip(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 clips (..., C, T, H, W) -> float32 ``(x / 255 - mean) / std`` on ``x``'s device.
+
+    The public way to get model inputs from ``build_dataset`` items: a clip (C, T, H, W), test
+    views (V, C, T, H, W) or a batch (B, C, T, H, W) all work; the channel axis is the 4th from last.
+
+    Raises:
+        TypeError: ``x`` is not uint8 (floats are taken to be normalised already: see ``batch_to_device``).
+    """
+    if x.dtype != torch.uint8:
+        raise TypeError(f"normalize_clip expects uint8 clips (0-255), got {x.dtype}")
+    c = x.shape[-4]
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(c, 1, 1, 1) * 255.0
+    inv_s = 1.0 / (torch.tensor(std, dtype=torch.float32, device=x.device).view(c, 1, 1, 1) * 255.0)
+    return x.float().sub_(m).mul_(inv_s)  # (..., C, T, H, W)
+
+
+def batch_to_device(video: torch.Tensor, label: torch.Tensor | None, device: torch.device | str,
+                    mean: Sequence[float], std: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Move a loader batch to ``device`` and normalise it there.
+
+    Args:
+        video: (B, C, T, H, W) uint8 clips, (B, K, C, T, H, W) uint8 (``DATA.CLIPS_PER_DECODE``
+            K > 1: flattened to (B*K, ...) clip-major per video) or test views (B*V, C, T, H, W);
+            a float tensor is taken as already normalised (custom datasets) and only moved.
+        label: (B,) labels, repeated K times alongside the flattened clips; ``None`` to skip.
+
+    Returns:
+        clips (B', C, T, H, W) float32 normalised on ``device``, labels (B',) on ``device``.
+    """
+    if video.ndim == 6:  # (B, K, C, T, H, W): several clips per decoded video
+        k = video.shape[1]
+        video = video.flatten(0, 1)  # (B*K, C, T, H, W)
+        if label is not None:
+            label = label.repeat_interleave(k)  # (B*K,)
+    video = video.to(device, non_blocking=True)
+    if video.dtype == torch.uint8:
+        video = normalize_clip(video, mean, std)
+    if label is not None:
+        label = label.to(device, non_blocking=True)
+    return video, label
 
 
 # ----------------------------------------------------------------------------- RandAugment
@@ -199,11 +248,21 @@ def random_erase_box(height: int, width: int, rng: random.Random,
     return None
 
 
-def erase(clip: torch.Tensor, box: CropBox, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Fill ``box`` of a normalised (C, T, H, W) clip with Gaussian noise, the same on every frame."""
+def erase(clip: torch.Tensor, box: CropBox, generator: torch.Generator | None = None,
+          mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)) -> torch.Tensor:
+    """Fill ``box`` of a (C, T, H, W) clip with Gaussian noise, the same on every frame.
+
+    On a normalised float clip the noise is N(0, 1) (timm's per-pixel mode); on a uint8 clip it is
+    the same noise in pixel units, ``255 * (mean + std * N(0, 1))`` rounded and clipped to 0-255,
+    so that after normalisation it matches the float version wherever it is not clipped.
+    """
     c = clip.shape[0]
-    noise = torch.randn((c, 1, box.height, box.width), generator=generator, dtype=clip.dtype)  # (C, 1, h, w)
-    clip[:, :, box.top : box.top + box.height, box.left : box.left + box.width] = noise
+    noise = torch.randn((c, 1, box.height, box.width), generator=generator)  # (C, 1, h, w)
+    if clip.dtype == torch.uint8:
+        m = torch.tensor(mean, dtype=torch.float32).view(c, 1, 1, 1)
+        s = torch.tensor(std, dtype=torch.float32).view(c, 1, 1, 1)
+        noise = (noise.mul_(s).add_(m).mul_(255.0)).round_().clamp_(0, 255).to(torch.uint8)
+    clip[:, :, box.top : box.top + box.height, box.left : box.left + box.width] = noise.to(clip.dtype)
     return clip
 
 
@@ -211,9 +270,10 @@ def erase(clip: torch.Tensor, box: CropBox, generator: torch.Generator | None = 
 @dataclass(frozen=True)
 class TrainTransform:
     """Training augmentation: crop (scale jitter or random resized), flip, RandAugment,
-    normalise, random erasing.
+    random erasing; ``mean``/``std`` only shape the erasing noise (normalisation happens on the
+    device, see ``batch_to_device``).
 
-    Call with decoded frames (T, H, W, C) uint8 and an RNG; returns (C, T, S, S) float32.
+    Call with decoded frames (T, H, W, C) uint8 and an RNG; returns (C, T, S, S) uint8.
     """
 
     crop_size: int = 224
@@ -240,12 +300,12 @@ class TrainTransform:
             clip = clip.flip(-1)
         if self.rand_augment is not None:
             clip = self.rand_augment(clip, rng)
-        out = normalize(clip, self.mean, self.std)  # (C, T, S, S)
+        out = clip.permute(1, 0, 2, 3).contiguous()  # (C, T, S, S) uint8
         if self.erase_prob > 0 and rng.random() < self.erase_prob:
             box = random_erase_box(self.crop_size, self.crop_size, rng)
             if box is not None:
                 gen = torch.Generator().manual_seed(rng.getrandbits(62))
-                out = erase(out, box, gen)
+                out = erase(out, box, gen, self.mean, self.std)
         return out
 
 
@@ -253,7 +313,8 @@ class TrainTransform:
 class EvalTransform:
     """Test views of one clip: short side to ``crop_size``, then 1 or 3 crops along the long side.
 
-    Call with frames (T, H, W, C) uint8; returns (num_crops, C, T, S, S) float32.
+    Call with frames (T, H, W, C) uint8; returns (num_crops, C, T, S, S) uint8 (``mean``/``std``
+    are kept for users of the transform; normalise with ``normalize_clip``).
     """
 
     crop_size: int = 224
@@ -264,8 +325,8 @@ class EvalTransform:
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         clip = resize_short_side(frames.permute(0, 3, 1, 2), self.crop_size)  # (T, C, H', W')
         boxes = spatial_crop_boxes(clip.shape[-2], clip.shape[-1], self.crop_size, self.num_crops)
-        views = [normalize(crop_resize(clip, b, (self.crop_size, self.crop_size)), self.mean, self.std) for b in boxes]
-        return torch.stack(views)  # (num_crops, C, T, S, S)
+        views = [crop_resize(clip, b, (self.crop_size, self.crop_size)).permute(1, 0, 2, 3) for b in boxes]
+        return torch.stack(views)  # (num_crops, C, T, S, S) uint8
 
 
 # ----------------------------------------------------------------------------- mixup / cutmix

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from sfvideo.data.transforms import batch_to_device
 from sfvideo.utils.amp import autocast_context
 from sfvideo.utils.io import atomic_write
 from sfvideo.engine import distributed as du
@@ -74,12 +75,18 @@ def ensemble(logits: torch.Tensor, method: str = "softmax_mean") -> tuple[torch.
 
 @torch.no_grad()
 def forward_views(model: nn.Module, views: torch.Tensor, device: torch.device, max_views: int = 0,
-                  amp: str = "none") -> torch.Tensor:
-    """Logits (N, K) of N clips (N, C, T, H, W), run ``max_views`` at a time (0 = all at once)."""
+                  amp: str = "none", norm: tuple[Sequence[float], Sequence[float]] | None = None) -> torch.Tensor:
+    """Logits (N, K) of N clips (N, C, T, H, W), run ``max_views`` at a time (0 = all at once).
+
+    uint8 clips are normalised on the device with ``norm`` = (mean, std) (``DATA.MEAN``, ``DATA.STD``).
+    """
+    if views.dtype == torch.uint8 and norm is None:
+        raise ValueError("forward_views got uint8 clips but no norm=(mean, std) to normalise them with")
+    mean, std = norm if norm is not None else (None, None)
     chunk = max_views if max_views and max_views > 0 else views.shape[0]
     out = []
     for start in range(0, views.shape[0], chunk):
-        clip = views[start:start + chunk].to(device, non_blocking=True)  # (n, C, T, H, W)
+        clip, _ = batch_to_device(views[start:start + chunk], None, device, mean, std)  # (n, C, T, H, W) float
         with autocast_context(device, amp):
             out.append(model(clip).float().cpu())  # (n, K)
     return torch.cat(out, 0)
@@ -123,8 +130,12 @@ class VideoRecord:
 
 def score_dataset(model: nn.Module, dataset: Dataset, device: torch.device, *, batch_size: int,
                   num_workers: int = 0, max_views: int = 0, method: str = "softmax_mean",
-                  amp: str = "none", progress: bool = False, desc: str = "test") -> list[VideoRecord]:
-    """Score this process's shard of ``dataset``; returns its records (not gathered)."""
+                  amp: str = "none", progress: bool = False, desc: str = "test",
+                  norm: tuple[Sequence[float], Sequence[float]] | None = None) -> list[VideoRecord]:
+    """Score this process's shard of ``dataset``; returns its records (not gathered).
+
+    ``norm`` = (mean, std) normalises uint8 views on the device (see ``forward_views``).
+    """
     part = shard(dataset)
     loader = DataLoader(part, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=list_collate, pin_memory=False)
@@ -145,7 +156,7 @@ def score_dataset(model: nn.Module, dataset: Dataset, device: torch.device, *, b
         if good:
             views = [it["video"] if it["video"].ndim == 5 else it["video"].unsqueeze(0) for it in good]
             counts = [v.shape[0] for v in views]
-            logits = forward_views(model, torch.cat(views, 0), device, max_views, amp)  # (sum V, K)
+            logits = forward_views(model, torch.cat(views, 0), device, max_views, amp, norm)  # (sum V, K)
             for it, lg in zip(good, torch.split(logits, counts)):
                 label = int(it["label"])
                 scores, probs = ensemble(lg, method)
@@ -164,7 +175,8 @@ def score_dataset(model: nn.Module, dataset: Dataset, device: torch.device, *, b
 # ------------------------------------------------------------------------------------ validation
 @torch.no_grad()
 def validate(model: nn.Module, dataset: Dataset, device: torch.device, *, batch_size: int,
-             num_workers: int = 0, amp: str = "none", max_views: int = 0) -> dict[str, Any]:
+             num_workers: int = 0, amp: str = "none", max_views: int = 0,
+             norm: tuple[Sequence[float], Sequence[float]] | None = None) -> dict[str, Any]:
     """Single-view validation; sums all-reduced over processes. Same numbers on every rank.
 
     Returns:
@@ -172,7 +184,7 @@ def validate(model: nn.Module, dataset: Dataset, device: torch.device, *, batch_
         prediction), ``num_videos`` scored and ``failed_videos`` (count).
     """
     records = score_dataset(model, dataset, device, batch_size=batch_size, num_workers=num_workers,
-                            max_views=max_views, method="softmax_mean", amp=amp)
+                            max_views=max_views, method="softmax_mean", amp=amp, norm=norm)
     c1 = c5 = loss = n = failed = 0.0
     for r in records:
         if r.failed:
@@ -354,7 +366,7 @@ def run_test(cfg, config_name: str = "", model_fn=None, dataset_fn=None,
     records = score_dataset(model, dataset, device, batch_size=cfg.TEST.BATCH_SIZE,
                             num_workers=cfg.DATA.NUM_WORKERS, max_views=cfg.TEST.MAX_VIEWS_PER_BATCH,
                             method=cfg.TEST.ENSEMBLE_METHOD, amp=cfg.TRAIN.AMP,
-                            progress=progress and sys.stdout.isatty())
+                            progress=progress and sys.stdout.isatty(), norm=(cfg.DATA.MEAN, cfg.DATA.STD))
     merged = gather_records(records)
     if merged is None:
         du.barrier()
@@ -413,7 +425,8 @@ def predict_video(cfg, path: str, model: nn.Module | None = None, topk: int = 5)
         load_test_weights(model, cfg.TEST.CHECKPOINT, cfg.TEST.USE_EMA, log=logger.info)
     model.to(device).eval()
     views = test_views_for_path(cfg, path)  # (V, C, T, H, W)
-    logits = forward_views(model, views, device, cfg.TEST.MAX_VIEWS_PER_BATCH, cfg.TRAIN.AMP)  # (V, K)
+    logits = forward_views(model, views, device, cfg.TEST.MAX_VIEWS_PER_BATCH, cfg.TRAIN.AMP,
+                           norm=(cfg.DATA.MEAN, cfg.DATA.STD))  # (V, K)
     _, probs = ensemble(logits, cfg.TEST.ENSEMBLE_METHOD)  # (K,)
     names = load_class_names(cfg)
     top = probs.topk(min(topk, probs.numel()))

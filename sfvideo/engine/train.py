@@ -59,6 +59,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from sfvideo.checkpoint import atomic_save, safe_load
+from sfvideo.data.transforms import batch_to_device
 from sfvideo.engine import distributed as du
 from sfvideo.engine.evaluate import atomic_write_text, validate
 from sfvideo.utils.amp import autocast_context
@@ -594,8 +595,9 @@ class Trainer:
             nonfinite = 0.0
             for micro in range(accum):
                 batch = next(batches)
-                clips = batch["video"].to(self.device, non_blocking=True)  # (B, C, T, H, W)
-                labels = batch["label"].to(self.device, non_blocking=True)  # (B,)
+                # uint8 clips are normalised on the device (K clips per video flattened: B*K)
+                clips, labels = batch_to_device(batch["video"], batch["label"], self.device,
+                                                cfg.DATA.MEAN, cfg.DATA.STD)  # (B, C, T, H, W) float, (B,)
                 targets = labels
                 if self.mixup is not None:
                     clips, targets = self.mixup(clips, labels)  # targets (B, K)
@@ -686,6 +688,7 @@ class Trainer:
         last_epoch = done == cfg.SOLVER.MAX_EPOCH
         if self.val_set is not None and (done % cfg.TRAIN.EVAL_PERIOD == 0 or last_epoch):
             kw = dict(batch_size=cfg.TEST.BATCH_SIZE, num_workers=cfg.DATA.NUM_WORKERS, amp=cfg.TRAIN.AMP,
+                      norm=(cfg.DATA.MEAN, cfg.DATA.STD),
                       max_views=cfg.TEST.MAX_VIEWS_PER_BATCH)
             val = validate(self.model_without_ddp, self.val_set, self.device, **kw)
             record.update(val_top1=val["top1"], val_top5=val["top5"], val_loss=val["loss"],

@@ -430,7 +430,7 @@ def load_clip(path: str | os.PathLike, cfg) -> "torch.Tensor":  # noqa: F821
     """
     from sfvideo.data.decoding import decode_video
     from sfvideo.data.sampling import clip_spec, view_clips
-    from sfvideo.data.transforms import EvalTransform
+    from sfvideo.data.transforms import EvalTransform, normalize_clip
 
     d = cfg.DATA
 
@@ -438,9 +438,9 @@ def load_clip(path: str | os.PathLike, cfg) -> "torch.Tensor":  # noqa: F821
         spec = clip_spec(d.NUM_FRAMES, d.SAMPLING_RATE, meta.fps, float(d.TARGET_FPS))
         return view_clips(spec, meta.num_frames, 1, "uniform", d.PAD_MODE)[0].indices
 
-    frames, _ = decode_video(path, indices, d.DECODER)  # (T, H, W, C) uint8
+    frames, _ = decode_video(path, indices, d.DECODER, d.DECODER_FALLBACK, seek_mode=d.SEEK_MODE)  # (T, H, W, C)
     transform = EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=1, mean=tuple(d.MEAN), std=tuple(d.STD))
-    return transform(frames)[0]  # (C, T, S, S)
+    return normalize_clip(transform(frames)[0], d.MEAN, d.STD)  # (C, T, S, S) float
 
 
 def visualize_model_rois(
