@@ -1,5 +1,6 @@
-"""Helpers for ``tools/benchmark_loader.py``: Kinetics-like synthetic videos, loader timing,
-decode ceiling, and the memory (RSS) of a process tree sampled in the background."""
+"""Helpers for ``tools/benchmark_loader.py``: Kinetics-like synthetic videos (a smooth set and a
+high-entropy set), loader timing, decode-only replay of the pipeline's exact clip spans, and the
+memory (RSS) of a process tree sampled in the background."""
 
 from __future__ import annotations
 
@@ -48,20 +49,53 @@ def kinetics_like_frames(seconds: float, fps: float, height: int, width: int, se
     return frames
 
 
-def generate_videos(out_dir: str | os.PathLike, num_videos: int, seconds: float = 10.0, fps: float = 30.0,
-                    gop_seconds: tuple[float, float] = (2.0, 4.0), seed: int = 0) -> list[Path]:
-    """Kinetics-like H.264 mp4s (``seconds`` long, short side 240-320, keyframe every 2-4 s).
+def high_entropy_frames(seconds: float, fps: float, height: int, width: int, seed: int) -> np.ndarray:
+    """uint8 (T, H, W, 3): fine multi-scale texture panning at a few pixels per frame, plus
+    strong per-frame sensor noise: a hard file for the encoder and so for the decoder (about
+    10x the bitrate of ``kinetics_like_frames`` at the same quality setting)."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * fps))
+    th, tw = height + 4 * n // 3 + 8, width + 2 * n + 8  # room to pan
+    tex = rng.uniform(0, 255, (th, tw, 3)).astype(np.float32)
+    coarse = rng.uniform(0, 255, (th // 8 + 1, tw // 8 + 1, 3)).astype(np.float32)
+    tex = 0.5 * tex + 0.5 * np.kron(coarse, np.ones((8, 8, 1), np.float32))[:th, :tw]  # (TH, TW, 3)
+    frames = np.empty((n, height, width, 3), np.uint8)
+    for t in range(n):
+        y0, x0 = (4 * t) // 3, 2 * t
+        f = tex[y0 : y0 + height, x0 : x0 + width] + rng.normal(0, 12, (height, width, 3)).astype(np.float32)
+        frames[t] = np.clip(f, 0, 255).astype(np.uint8)
+    return frames
 
-    Existing files are reused, so a cache directory makes repeated runs start at once.
+
+FILE_SETS = ("smooth", "high_entropy")
+
+
+def generate_videos(out_dir: str | os.PathLike, num_videos: int, seconds: float = 10.0, fps: float = 30.0,
+                    gop_seconds: tuple[float, float] = (2.0, 4.0), seed: int = 0, kind: str = "smooth") -> list[Path]:
+    """Synthetic H.264 mp4s, ``seconds`` long at ``fps``.
+
+    ``kind="smooth"``: Kinetics-like (short side 240-320, keyframe every 2-4 s, a panning smooth
+    texture with a moving square). ``kind="high_entropy"``: textured and noisy, 256x340, a fixed
+    150-frame GOP (scene-cut keyframes off). Existing files are reused, so a cache directory makes
+    repeated runs start at once.
     """
+    if kind not in FILE_SETS:
+        raise ValueError(f"kind must be one of {FILE_SETS}, got {kind!r}")
     out_dir = Path(out_dir)
     paths = []
     for i in range(num_videos):
-        h, w = KINETICS_LIKE_SIZES[i % len(KINETICS_LIKE_SIZES)]
-        gop = int(round(fps * random.Random(seed + i).uniform(*gop_seconds)))
-        path = out_dir / f"video_{i:03d}_{h}x{w}_{seconds:g}s.mp4"
-        if not path.exists():
-            write_video(path, kinetics_like_frames(seconds, fps, h, w, seed + i), fps=fps, gop=gop, crf=23)
+        if kind == "smooth":
+            h, w = KINETICS_LIKE_SIZES[i % len(KINETICS_LIKE_SIZES)]
+            gop = int(round(fps * random.Random(seed + i).uniform(*gop_seconds)))
+            path = out_dir / f"video_{i:03d}_{h}x{w}_{seconds:g}s.mp4"
+            if not path.exists():
+                write_video(path, kinetics_like_frames(seconds, fps, h, w, seed + i), fps=fps, gop=gop, crf=23)
+        else:
+            h, w, gop = 256, 340, 150
+            path = out_dir / f"entropy_{i:03d}_{h}x{w}_{seconds:g}s_gop{gop}.mp4"
+            if not path.exists():
+                write_video(path, high_entropy_frames(seconds, fps, h, w, seed + 1000 + i), fps=fps, gop=gop, crf=23,
+                            options={"sc_threshold": "0"})
         paths.append(path)
     return paths
 

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
@@ -127,9 +128,94 @@ def _enhance(f: float, rng: random.Random) -> float:
     return 1.0 + _signed(0.9 * f, rng)
 
 
+# The ops below match torchvision's uint8 kernels (checked in tests/test_data_transforms.py) but
+# are written for whole clips in the channels-last layout the crop leaves them in: uint8
+# arithmetic where torchvision goes through float or ``torch.where`` (several times slower
+# here), a 3x3 box sum in int16 for Sharpness, and per-plane histograms for Equalize.
+def _blend(clip: torch.Tensor, other: torch.Tensor | float, f: float) -> torch.Tensor:
+    """``clamp(f * clip + (1 - f) * other)`` truncated to uint8, as torchvision's ``_blend``."""
+    out = clip.float().mul_(f)
+    if torch.is_tensor(other):
+        out.add_(other, alpha=1.0 - f)
+    elif other:
+        out.add_((1.0 - f) * other)
+    return out.clamp_(0, 255).to(torch.uint8)
+
+
+def _gray(clip: torch.Tensor) -> torch.Tensor:
+    """(T, C, H, W) uint8 -> (T, 1, H, W) float, ITU-R 601 luma floored (torchvision's uint8 rule)."""
+    r, g, b = clip.unbind(1)
+    return r.float().mul_(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).floor_().unsqueeze(1)
+
+
+def _contrast(clip: torch.Tensor, f: float) -> torch.Tensor:
+    return _blend(clip, _gray(clip).mean(dim=(1, 2, 3), keepdim=True), f)  # blend with each frame's mean luma
+
+
+def _autocontrast(clip: torch.Tensor) -> torch.Tensor:
+    """Stretch each frame's channels to 0-255."""
+    lo = clip.amin(dim=(2, 3), keepdim=True).float()  # (T, C, 1, 1)
+    hi = clip.amax(dim=(2, 3), keepdim=True).float()
+    flat = hi == lo
+    scale = torch.where(flat, torch.ones_like(hi), 255.0 / (hi - lo).clamp_(min=1.0))
+    lo = torch.where(flat, torch.zeros_like(lo), lo)
+    return clip.float().sub_(lo).mul_(scale).clamp_(0, 255).to(torch.uint8)
+
+
+def _equalize(clip: torch.Tensor) -> torch.Tensor:
+    """Histogram equalisation of each frame's channels (PIL's lookup table, as torchvision)."""
+    t, c, h, w = clip.shape
+    src = clip.numpy()
+    out = np.empty((t, c, h, w), np.uint8)
+    for i in range(t):
+        for j in range(c):
+            plane = src[i, j]  # (H, W)
+            hist = np.bincount(plane.ravel(), minlength=256)  # (256,)
+            step = (h * w - hist[np.flatnonzero(hist)[-1]]) // 255
+            if step == 0:
+                out[i, j] = plane
+                continue
+            lut = np.zeros(256, np.int64)
+            lut[1:] = (np.cumsum(hist)[:-1] + step // 2) // step
+            out[i, j] = np.clip(lut, 0, 255).astype(np.uint8)[plane]
+    return torch.from_numpy(out)
+
+
+def _solarize(clip: torch.Tensor, threshold: int) -> torch.Tensor:
+    """Invert pixels >= threshold: ``255 - x`` is ``x ^ 255`` on uint8."""
+    return clip ^ (clip >= threshold).to(torch.uint8).mul_(255)
+
+
 def _solarize_add(clip: torch.Tensor, add: int) -> torch.Tensor:
-    added = (clip.to(torch.int16) + add).clamp(0, 255).to(torch.uint8)
-    return torch.where(clip < 128, added, clip)
+    """Add ``add`` (saturating) to pixels below 128."""
+    room = (255 - clip).clamp_(max=add)  # what can be added without wrapping
+    return clip + room.mul_((clip < 128).to(torch.uint8))
+
+
+def _sharpness(clip: torch.Tensor, f: float) -> torch.Tensor:
+    """Blend with the 3x3 smoothed clip (kernel 1s around a 5, / 13); border pixels kept."""
+    h, w = clip.shape[-2:]
+    if h <= 2 or w <= 2:
+        return clip
+    x = clip.to(torch.int16)  # a 3x3 sum of uint8 fits easily
+    rows = x[..., :, :-2] + x[..., :, 1:-1] + x[..., :, 2:]  # (T, C, H, W-2)
+    box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]  # (T, C, H-2, W-2)
+    blurred = box.add_(x[..., 1:-1, 1:-1], alpha=4).float().div_(13.0).round_()
+    out = clip.float()
+    inner = out[..., 1:-1, 1:-1]
+    inner.add_(blurred.sub_(inner), alpha=1.0 - f)
+    return out.clamp_(0, 255).to(torch.uint8)
+
+
+def _translate(clip: torch.Tensor, dx: int, dy: int, fill: Sequence[int] = _FILL) -> torch.Tensor:
+    """Shift by whole pixels (right/down positive), ``fill`` where nothing maps: two slices."""
+    t, c, h, w = clip.shape
+    out = torch.empty_like(clip)
+    out.copy_(torch.tensor(list(fill)[:c], dtype=clip.dtype).view(1, c, 1, 1).expand_as(clip))
+    if abs(dx) < w and abs(dy) < h:
+        out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
+            clip[..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+    return out
 
 
 def affine_nearest(clip: torch.Tensor, angle: float = 0.0, shear: tuple[float, float] = (0.0, 0.0),
@@ -165,21 +251,21 @@ def affine_nearest(clip: torch.Tensor, angle: float = 0.0, shear: tuple[float, f
 
 # Each op: (clip (T, C, H, W) uint8, magnitude fraction in [0, 1], rng) -> clip.
 _OPS: dict[str, Callable[[torch.Tensor, float, random.Random], torch.Tensor]] = {
-    "AutoContrast": lambda x, f, r: TF.autocontrast(x),
-    "Equalize": lambda x, f, r: TF.equalize(x),
-    "Invert": lambda x, f, r: TF.invert(x),
+    "AutoContrast": lambda x, f, r: _autocontrast(x),
+    "Equalize": lambda x, f, r: _equalize(x),
+    "Invert": lambda x, f, r: 255 - x,
     "Rotate": lambda x, f, r: affine_nearest(x, angle=_signed(30.0 * f, r)),
-    "Posterize": lambda x, f, r: TF.posterize(x, max(1, 8 - int(4 * f))),
-    "Solarize": lambda x, f, r: TF.solarize(x, max(0, 256 - int(256 * f))),
+    "Posterize": lambda x, f, r: x & (0xFF << (8 - max(1, 8 - int(4 * f))) & 0xFF),
+    "Solarize": lambda x, f, r: _solarize(x, max(0, 256 - int(256 * f))),
     "SolarizeAdd": lambda x, f, r: _solarize_add(x, int(110 * f)),
-    "Color": lambda x, f, r: TF.adjust_saturation(x, _enhance(f, r)),
-    "Contrast": lambda x, f, r: TF.adjust_contrast(x, _enhance(f, r)),
-    "Brightness": lambda x, f, r: TF.adjust_brightness(x, _enhance(f, r)),
-    "Sharpness": lambda x, f, r: TF.adjust_sharpness(x, _enhance(f, r)),
+    "Color": lambda x, f, r: _blend(x, _gray(x), _enhance(f, r)),
+    "Contrast": lambda x, f, r: _contrast(x, _enhance(f, r)),
+    "Brightness": lambda x, f, r: _blend(x, 0.0, _enhance(f, r)),
+    "Sharpness": lambda x, f, r: _sharpness(x, _enhance(f, r)),
     "ShearX": lambda x, f, r: affine_nearest(x, shear=(math.degrees(math.atan(_signed(0.3 * f, r))), 0.0)),
     "ShearY": lambda x, f, r: affine_nearest(x, shear=(0.0, math.degrees(math.atan(_signed(0.3 * f, r))))),
-    "TranslateX": lambda x, f, r: affine_nearest(x, translate=(round(_signed(0.45 * f, r) * x.shape[-1]), 0)),
-    "TranslateY": lambda x, f, r: affine_nearest(x, translate=(0, round(_signed(0.45 * f, r) * x.shape[-2]))),
+    "TranslateX": lambda x, f, r: _translate(x, round(_signed(0.45 * f, r) * x.shape[-1]), 0),
+    "TranslateY": lambda x, f, r: _translate(x, 0, round(_signed(0.45 * f, r) * x.shape[-2])),
 }
 RAND_AUGMENT_OPS = tuple(_OPS)
 
