@@ -167,8 +167,9 @@ class Throughput(NamedTuple):
 
 
 def batch_size_of(batch) -> int:
+    """Clips in a batch: (B, C, T, H, W), or (B, K, C, T, H, W) with ``DATA.CLIPS_PER_DECODE`` K."""
     video = batch["video"] if isinstance(batch, dict) else batch[0]
-    return int(video.shape[0])
+    return int(video.shape[0] * (video.shape[1] if video.ndim == 6 else 1))
 
 
 def time_batches(batches: Iterable, num_clips: int, on_clips=None) -> Throughput:
@@ -185,6 +186,42 @@ def time_batches(batches: Iterable, num_clips: int, on_clips=None) -> Throughput
     return Throughput(clips, time.perf_counter() - t0)
 
 
+class SpanRecorder:
+    """Records the exact (path, frame indices) of every decode a ``VideoDataset`` makes, so the
+    decode-only rate can be measured on the very spans the pipeline asked for."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.spans: list[tuple[str, list[int]]] = []
+        self._decode = dataset._decode
+
+        def recording(record, index_fn):
+            path = dataset.full_path(record)
+
+            def fn(meta):
+                idx = [int(i) for i in index_fn(meta)]
+                self.spans.append((path, idx))
+                return idx
+
+            return self._decode(record, fn)
+
+        dataset._decode = recording  # this process only: run the loader with num_workers=0
+
+    def close(self) -> None:
+        del self.dataset._decode  # back to the class's method
+
+
+def decode_only(spans: Iterable[tuple[str, list[int]]], backend: str, seek_mode: str = "exact") -> Throughput:
+    """Decode each recorded span alone (no transforms, no collation): clips per second."""
+    from .decoding import decode_video
+
+    spans = list(spans)
+    t0 = time.perf_counter()
+    for path, idx in spans:
+        decode_video(path, lambda meta, idx=idx: idx, backend, fallback=False, seek_mode=seek_mode)
+    return Throughput(len(spans), time.perf_counter() - t0)
+
+
 def decode_ceiling(paths: Iterable[str | os.PathLike], backend: str) -> float:
     """Frames/s of a plain sequential full decode to RGB in this process (no seeking, no transforms)."""
     frames, t0 = 0, time.perf_counter()
@@ -196,6 +233,13 @@ def decode_ceiling(paths: Iterable[str | os.PathLike], backend: str) -> float:
             for start in range(0, len(vr), 64):
                 frames += vr.get_batch(list(range(start, min(start + 64, len(vr))))).shape[0]
             del vr
+        elif backend == "torchcodec":
+            from torchcodec.decoders import VideoDecoder
+
+            dec = VideoDecoder(str(path), num_ffmpeg_threads=0)
+            for start in range(0, len(dec), 64):
+                frames += dec.get_frames_in_range(start, min(start + 64, len(dec))).data.shape[0]
+            del dec
         else:
             import av
 
