@@ -165,7 +165,8 @@ class VideoDataset(Dataset):
     def _decode(self, record: VideoRecord, indices) -> torch.Tensor:
         frames, _ = decode_video(self.full_path(record), indices, self.decoder, self.decoder_fallback,
                                  seek_mode=self.seek_mode, device=self.decode_device)
-        return frames  # (T, H, W, C) uint8
+        # NVDEC frees the CPU of decoding; the augmentation still runs here on the host copy
+        return frames.cpu()  # (T, H, W, C) uint8
 
     def _train_clip(self, record: VideoRecord, rng: random.Random) -> torch.Tensor:
         s = self.sampling
