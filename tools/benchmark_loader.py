@@ -39,7 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "sfvideo_bench"),
                    help="where the synthetic videos are generated (reused across runs)")
-    p.add_argument("--sets", nargs="+", default=["smooth", "high_entropy"], choices=["smooth", "high_entropy"])
+    p.add_argument("--sets", nargs="*", default=["smooth", "high_entropy"], choices=["smooth", "high_entropy"],
+                   help="file sets to measure (none: only the --long run)")
     p.add_argument("--videos", type=int, default=6, help="videos per file set")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each video")
     p.add_argument("--clips", type=int, default=16, help="clips timed per measurement")
@@ -248,8 +249,6 @@ def main(argv=None) -> int:
     cache = Path(args.cache_dir)
     base_opts = ["DATA.PATH_TO_DATA_DIR", str(cache), "DATA.CLASS_NAMES", "", "OUTPUT_DIR", str(cache / "out")]
     cfg = load_config(args.cfg, base_opts + list(args.opts))
-    d = cfg.DATA
-    span = d.NUM_FRAMES * d.SAMPLING_RATE
     sets = {}
     for name in sorted(set(args.sets) | ({args.long_set} if args.long else set())):
         print(f"generating/reusing {args.videos} {name} videos in {cache} ...", flush=True)
@@ -259,6 +258,18 @@ def main(argv=None) -> int:
     for i, name in enumerate(args.sets):
         rows += _measure_set(args, name, sets[name], base_opts, seed=1000 * i)
 
+    if rows:
+        _print_table(args, cfg, rows)
+    if args.long:
+        print(f"\nlong run: {args.long} clips, {args.long_decoder}, {args.long_workers} workers ...", flush=True)
+        print()
+        print("\n".join(_long_run(args, sets[args.long_set], base_opts)))
+    return 0
+
+
+def _print_table(args, cfg, rows) -> None:
+    d = cfg.DATA
+    span = d.NUM_FRAMES * d.SAMPLING_RATE
     print()
     print(f"One process (loader num_workers 0), torch threads {args.threads}, batch {args.batch_size}; "
           f"clip = {d.NUM_FRAMES} frames at rate {d.SAMPLING_RATE} ({span} source frames), crop {d.TRAIN_CROP_SIZE}, "
@@ -271,11 +282,6 @@ def main(argv=None) -> int:
           "CLIPS_PER_DECODE 2 clips/s | 2 vs 1 | pipeline vs pytorchvideo |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
-    if args.long:
-        print(f"\nlong run: {args.long} clips, {args.long_decoder}, {args.long_workers} workers ...", flush=True)
-        print()
-        print("\n".join(_long_run(args, sets[args.long_set], base_opts)))
-    return 0
 
 
 if __name__ == "__main__":
