@@ -148,7 +148,7 @@ _C.DATA.DECODER_FALLBACK = True
 # files) or "approximate" (trusts the header's rate and count; only for constant-rate data).
 _C.DATA.SEEK_MODE = "exact"
 # Where torchcodec decodes: "cpu" or "cuda" (NVDEC; needs DATA.DECODER torchcodec or auto
-# resolving to it, and DATA.NUM_WORKERS 0 or spawned workers).
+# resolving to it, and DATA.NUM_WORKERS 0: the loops fork their workers, which cannot use CUDA).
 _C.DATA.DECODE_DEVICE = "cpu"
 # Training: clips sampled and augmented independently from one decode of a video (VideoMAE's
 # repeated augmentation). Each item then holds this many clips, stacked on the batch axis by
@@ -406,6 +406,10 @@ def validate(cfg: CfgNode) -> None:
         raise ConfigError("DATA.MEAN and DATA.STD need 3 values each, STD positive")
     if cfg.DATA.DECODE_DEVICE == "cuda" and cfg.DATA.DECODER not in ("torchcodec", "auto"):
         raise ConfigError(f"DATA.DECODE_DEVICE cuda needs DATA.DECODER torchcodec (or auto), got {cfg.DATA.DECODER!r}")
+    if cfg.DATA.DECODE_DEVICE == "cuda" and cfg.DATA.NUM_WORKERS > 0:
+        # the training/test loaders fork their workers, and a forked process cannot use CUDA
+        raise ConfigError("DATA.DECODE_DEVICE cuda needs DATA.NUM_WORKERS 0 (forked loader workers cannot use CUDA; "
+                          "build a DataLoader with multiprocessing_context='spawn' to decode on CUDA in workers)")
     if not 0.0 <= cfg.DATA.MAX_FAILURE_FRACTION <= 1.0:
         raise ConfigError("DATA.MAX_FAILURE_FRACTION must be in [0, 1]")
     if not 0.0 <= cfg.AUG.LABEL_SMOOTHING < 1.0:

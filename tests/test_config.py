@@ -115,3 +115,17 @@ def test_tool_parser_positionals_overrides_and_late_options(capsys):
     with pytest.raises(SystemExit) as exc:
         parse_config(parser, ["--cfg", "toy_tiny.yaml", "v.mp4", "DATA.NUM_FRAME", "4"])
     assert exc.value.code == 2 and "DATA.NUM_FRAMES" in capsys.readouterr().err
+
+
+def test_decoder_keys_validated():
+    from sfvideo.config import ConfigError, load_config
+
+    cfg = load_config(None, [])
+    assert cfg.DATA.DECODER == "auto" and cfg.DATA.SEEK_MODE == "exact" and cfg.DATA.CLIPS_PER_DECODE == 1
+    for opts, match in ((["DATA.DECODER", "opencv"], "DATA.DECODER"), (["DATA.SEEK_MODE", "fast"], "DATA.SEEK_MODE"),
+                        (["DATA.CLIPS_PER_DECODE", "0"], "CLIPS_PER_DECODE"),
+                        (["DATA.DECODE_DEVICE", "cuda", "DATA.DECODER", "pyav", "DATA.NUM_WORKERS", "0"], "torchcodec"),
+                        (["DATA.DECODE_DEVICE", "cuda"], "NUM_WORKERS 0")):
+        with pytest.raises(ConfigError, match=match):
+            load_config(None, opts)
+    assert load_config(None, ["DATA.DECODE_DEVICE", "cuda", "DATA.NUM_WORKERS", "0"]).DATA.DECODE_DEVICE == "cuda"

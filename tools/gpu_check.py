@@ -154,7 +154,8 @@ def check_loader(args) -> list[dict]:
     rows = []
     for device in ("cpu", "cuda"):
         cfg = load_config(None, ["DATA.PATH_TO_DATA_DIR", str(cache), "DATA.TRAIN_LIST", str(list_file),
-                                 "DATA.CLASS_NAMES", "", "DATA.DECODER", "torchcodec", "DATA.DECODE_DEVICE", device])
+                                 "DATA.CLASS_NAMES", "", "DATA.DECODER", "torchcodec", "DATA.DECODE_DEVICE", device,
+                                 "DATA.NUM_WORKERS", "0"])  # workers set below, spawned
         for w in args.workers:
             ds = build_dataset(cfg, "train")
             sampler = RandomSampler(ds, replacement=True, num_samples=args.clips + 64)
