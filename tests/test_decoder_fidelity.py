@@ -123,7 +123,7 @@ def test_fallback_that_changes_the_backend_warns_once(fidelity_dir, monkeypatch,
     _need("decord")
     kind = next(k for k in KINDS if k.codec == "libsvtav1")
     path = fidelity_dir / kind.name
-    decoding._warned_files().discard(str(path))
+    decoding._WARNED_FALLBACK.discard(str(path))
     with caplog.at_level(logging.WARNING, logger="sfvideo.data.decoding"):
         for _ in range(3):
             frames, _ = decode_video(path, lambda m: [4, 2], "decord", fallback=True)

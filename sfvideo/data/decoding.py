@@ -134,15 +134,13 @@ def _gather(unique: np.ndarray, frames: torch.Tensor, indices: np.ndarray) -> to
     return frames.index_select(0, pos.to(frames.device))  # (T, H, W, C)
 
 
-@functools.lru_cache(maxsize=1)
-def _warned_files() -> set[str]:
-    return set()
+_WARNED_FALLBACK: set[str] = set()  # files whose fallback was logged in this process
 
 
 def _warn_fallback(path: str, used: str, errors: list[str]) -> None:
-    if path in _warned_files():
+    if path in _WARNED_FALLBACK:
         return
-    _warned_files().add(path)
+    _WARNED_FALLBACK.add(path)
     logger.warning("%s: decoded with %s instead (%s); its frames may differ from the configured decoder's "
                    "by a level or two of colour conversion", path, used, "; ".join(errors))
 
@@ -252,7 +250,8 @@ def _decode_decord(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torc
     try:
         vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=num_threads)
     except Exception as err:  # decord raises its own DECORDError / RuntimeError
-        raise DecodeError(f"{path}: decord cannot open the file: {str(err).strip()[:300]}") from None
+        raise DecodeError(f"{path}: decord cannot open the file (its bundled FFmpeg lacks some codecs, e.g. AV1): "
+                          f"{str(err).strip()[:300]}") from None
     try:
         num_frames = len(vr)
         if num_frames <= 0:
@@ -444,7 +443,7 @@ def decode_video(
             else:
                 result = _decode_pyav(path, index_fn, num_threads)
         except DecodeError as err:
-            errors.append(f"{name}: {err}")
+            errors.append(f"{name}: {str(err).removeprefix(path + ': ')}")
             continue
         if name != primary:
             _warn_fallback(path, name, errors)
