@@ -109,7 +109,14 @@ def resolve_backend(backend: str) -> str:
     if not avail:
         reasons = "; ".join(backend_status(b) for b in AUTO_ORDER)
         raise DecodeError(f"no video decoder works in this environment ({reasons}); pip install torchcodec or av")
+    _log_auto_choice(avail[0])
     return avail[0]
+
+
+@functools.lru_cache(maxsize=None)
+def _log_auto_choice(name: str) -> None:
+    skipped = [backend_status(b) for b in AUTO_ORDER[: AUTO_ORDER.index(name)]]
+    logger.info("video decoder auto -> %s%s", name, f" ({'; '.join(skipped)})" if skipped else "")
 
 
 # ----------------------------------------------------------------------------- helpers
