@@ -6,14 +6,17 @@
 # The environment lives in .venv. torch/torchvision come from PyPI as the standard pair
 # (pytorchvideo needs torchvision, which only imports next to the standard torch build);
 # a machine-wide pip "find-links" pointing at a CPU-only torch wheel is bypassed on purpose.
+# torchcodec is pinned to the release built against that torch; it needs FFmpeg's shared
+# libraries, which tools/ensure_ffmpeg.sh installs when missing and allowed (root + apt-get),
+# or says in one line why torchcodec is skipped (decord/PyAV then serve DATA.DECODER auto).
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-TORCH_PIN = torch==2.13.0 torchvision==0.28.0
+TORCH_PIN = torch==2.13.0 torchvision==0.28.0 torchcodec==0.17.0
 STAMP   = $(VENV)/.installed
 
-.PHONY: install lint test demo clean-venv
+.PHONY: install ffmpeg lint test demo clean-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,15 +24,18 @@ $(STAMP): setup.cfg pyproject.toml
 	env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(PY) -m pip install -q --disable-pip-version-check -e ".[dev]" $(TORCH_PIN)
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) ffmpeg
+
+ffmpeg: $(STAMP)
+	@sh tools/ensure_ffmpeg.sh $(PY)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP)
+test: $(STAMP) ffmpeg
 	$(PY) -m pytest -q tests
 
-demo: $(STAMP)
+demo: $(STAMP) ffmpeg
 	$(PY) tools/demo.py --out demo_output
 
 clean-venv:

@@ -144,10 +144,23 @@ _C.DATA.TEST_LIST = "test.txt"
 # File of class names, one per line, in label-index order ("" = labels must be integers).
 # Relative paths are tried against PATH_TO_DATA_DIR, then the repository root.
 _C.DATA.CLASS_NAMES = "data_lists/kinetics400_classes.txt"
-# Video decoder: "decord" (default, fast seeking) or "pyav" (fallback).
-_C.DATA.DECODER = "decord"
-# When the chosen decoder cannot read a video, retry it with the other before counting it failed.
+# Video decoder: "auto" (the first of torchcodec, decord, pyav that imports and loads here),
+# "torchcodec" (maintained; needs FFmpeg 4-8 shared libraries), "decord" or "pyav".
+_C.DATA.DECODER = "auto"
+# When the chosen decoder cannot read a video, retry it with the other available ones before
+# counting it failed (a video read that way is logged once: its pixels may differ slightly).
 _C.DATA.DECODER_FALLBACK = True
+# torchcodec's seek mode: "exact" (scans the packets on open; right on variable-frame-rate
+# files) or "approximate" (trusts the header's rate and count; only for constant-rate data).
+_C.DATA.SEEK_MODE = "exact"
+# Where torchcodec decodes: "cpu" or "cuda" (NVDEC; needs DATA.DECODER torchcodec or auto
+# resolving to it, and DATA.NUM_WORKERS 0: the loops fork their workers, which cannot use CUDA).
+_C.DATA.DECODE_DEVICE = "cpu"
+# Training: clips sampled and augmented independently from one decode of a video (VideoMAE's
+# repeated augmentation). Each item then holds this many clips, stacked on the batch axis by
+# the collate, so a batch holds TRAIN.BATCH_SIZE x CLIPS_PER_DECODE clips and an epoch sees every
+# video once but CLIPS_PER_DECODE x as many clips.
+_C.DATA.CLIPS_PER_DECODE = 1
 # Frames per clip (T) and the stride between them, in frames at TARGET_FPS.
 _C.DATA.NUM_FRAMES = 32
 _C.DATA.SAMPLING_RATE = 2
@@ -278,7 +291,9 @@ _C.TEST.SPLIT = "test"
 _VALID_CHOICES = {
     "DEVICE": ("auto", "cpu", "cuda"),
     "MODEL.PADDING_MODE": ("zeros", "border"),
-    "DATA.DECODER": ("decord", "pyav"),
+    "DATA.DECODER": ("auto", "torchcodec", "decord", "pyav"),
+    "DATA.SEEK_MODE": ("exact", "approximate"),
+    "DATA.DECODE_DEVICE": ("cpu", "cuda"),
     "DATA.PAD_MODE": ("repeat_last", "loop"),
     "DATA.SAMPLING": ("dense", "segment"),
     "TRAIN.AMP": ("none", "bf16", "fp16"),
@@ -456,7 +471,7 @@ def validate(cfg: CfgNode) -> None:
     positive = [
         "MODEL.NUM_CLASSES", "DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS",
         "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "TRAIN.BATCH_SIZE", "TRAIN.ACCUM_STEPS",
-        "TEST.BATCH_SIZE", "TEST.NUM_ENSEMBLE_VIEWS", "SOLVER.LR_BASE_BATCH",
+        "TEST.BATCH_SIZE", "TEST.NUM_ENSEMBLE_VIEWS", "SOLVER.LR_BASE_BATCH", "DATA.CLIPS_PER_DECODE",
     ]
     for key in positive + _AT_LEAST_ONE:
         section, name = key.split(".")
@@ -483,6 +498,12 @@ def validate(cfg: CfgNode) -> None:
         )
     if len(cfg.DATA.MEAN) != 3 or len(cfg.DATA.STD) != 3 or min(cfg.DATA.STD) <= 0:
         raise ConfigError("DATA.MEAN and DATA.STD need 3 values each, STD positive")
+    if cfg.DATA.DECODE_DEVICE == "cuda" and cfg.DATA.DECODER not in ("torchcodec", "auto"):
+        raise ConfigError(f"DATA.DECODE_DEVICE cuda needs DATA.DECODER torchcodec (or auto), got {cfg.DATA.DECODER!r}")
+    if cfg.DATA.DECODE_DEVICE == "cuda" and cfg.DATA.NUM_WORKERS > 0:
+        # the training/test loaders fork their workers, and a forked process cannot use CUDA
+        raise ConfigError("DATA.DECODE_DEVICE cuda needs DATA.NUM_WORKERS 0 (forked loader workers cannot use CUDA; "
+                          "build a DataLoader with multiprocessing_context='spawn' to decode on CUDA in workers)")
     if not 0.0 <= cfg.DATA.MAX_FAILURE_FRACTION <= 1.0:
         raise ConfigError("DATA.MAX_FAILURE_FRACTION must be in [0, 1]")
     if not 0.0 <= cfg.AUG.LABEL_SMOOTHING < 1.0:

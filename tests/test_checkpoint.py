@@ -9,8 +9,14 @@ import pytest
 import torch
 
 from conftest import FIXTURES, ROOT, SMALL_ARCH
-from sfvideo.checkpoint import (CheckpointError, adapt_state_dict, atomic_save, extract_state_dict,
-                                load_pretrained, safe_load)
+from sfvideo.checkpoint import (
+    CheckpointError,
+    adapt_state_dict,
+    atomic_save,
+    extract_state_dict,
+    load_pretrained,
+    safe_load,
+)
 from sfvideo.models import SparseFormer, VideoSparseFormer, create_model
 
 

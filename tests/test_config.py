@@ -137,3 +137,17 @@ def test_retired_key_of_an_older_run_is_ignored_with_a_warning(tmp_path):
     assert cfg.TEST.BATCH_SIZE == 3 and "ENABLE" not in cfg.TEST
     with pytest.raises(ConfigError, match="TEST.ENABLED"):
         load_config(None, ["TEST.ENABLED", "true"])
+
+
+def test_decoder_keys_validated():
+    from sfvideo.config import ConfigError, load_config
+
+    cfg = load_config(None, [])
+    assert cfg.DATA.DECODER == "auto" and cfg.DATA.SEEK_MODE == "exact" and cfg.DATA.CLIPS_PER_DECODE == 1
+    for opts, match in ((["DATA.DECODER", "opencv"], "DATA.DECODER"), (["DATA.SEEK_MODE", "fast"], "DATA.SEEK_MODE"),
+                        (["DATA.CLIPS_PER_DECODE", "0"], "CLIPS_PER_DECODE"),
+                        (["DATA.DECODE_DEVICE", "cuda", "DATA.DECODER", "pyav", "DATA.NUM_WORKERS", "0"], "torchcodec"),
+                        (["DATA.DECODE_DEVICE", "cuda"], "NUM_WORKERS 0")):
+        with pytest.raises(ConfigError, match=match):
+            load_config(None, opts)
+    assert load_config(None, ["DATA.DECODE_DEVICE", "cuda", "DATA.NUM_WORKERS", "0"]).DATA.DECODE_DEVICE == "cuda"

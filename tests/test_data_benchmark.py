@@ -39,19 +39,42 @@ def test_bound_heap_growth_is_idempotent():
 
 @pytest.mark.slow
 def test_benchmark_tool_smoke(tmp_path):
-    """The whole tool on two 1-second videos and tiny clips, pytorchvideo shim and --long included."""
+    """The whole tool on 1-second videos and tiny clips: both file sets, every decoder, pytorchvideo
+    and the --long memory run."""
     import subprocess
     import sys
     from pathlib import Path
 
     tool = Path(__file__).resolve().parent.parent / "tools" / "benchmark_loader.py"
     cmd = [sys.executable, str(tool), "--videos", "2", "--seconds", "1", "--clips", "4", "--batch-size", "2",
-           "--workers", "0", "--decoders", "pyav", "--test-videos", "2", "--long", "4", "--long-workers", "1",
-           "--cache-dir", str(tmp_path),
-           "DATA.NUM_FRAMES", "4", "DATA.TRAIN_JITTER_SCALES", "[40, 48]", "DATA.TRAIN_CROP_SIZE", "32",
-           "DATA.TEST_CROP_SIZE", "32", "TEST.NUM_ENSEMBLE_VIEWS", "2"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+           "--rounds", "2", "--long", "4", "--long-workers", "1", "--long-decoder", "auto", "--cache-dir", str(tmp_path),
+           "DATA.NUM_FRAMES", "4", "DATA.TRAIN_JITTER_SCALES", "[40, 48]", "DATA.TRAIN_CROP_SIZE", "32"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "| pytorchvideo Kinetics (train) | pyav | 0 |" in out.stdout
-    assert "| sfvideo train (scale+crop+flip, as pytorchvideo) | pyav | 0 |" in out.stdout
+    for name in ("smooth", "high_entropy"):
+        assert f"| {name} | pytorchvideo Kinetics, pyav |" in out.stdout
+        for dec in ("torchcodec", "decord", "pyav"):
+            assert f"| {name} | sfvideo, {dec} |" in out.stdout
     assert "| long run |" in out.stdout
+
+
+def test_span_recorder_and_decode_only_replay(tmp_path):
+    from sfvideo.bench.loader import SpanRecorder, decode_only
+    from sfvideo.config import load_config
+    from sfvideo.data import build_dataset
+
+    paths = generate_videos(tmp_path, 1, seconds=1.0, fps=30.0)
+    (tmp_path / "list.txt").write_text(f"{paths[0]} 0\n")
+    cfg = load_config(None, ["DATA.PATH_TO_DATA_DIR", str(tmp_path), "DATA.TRAIN_LIST", "list.txt",
+                             "DATA.CLASS_NAMES", "", "DATA.NUM_FRAMES", "4", "DATA.TRAIN_CROP_SIZE", "32",
+                             "DATA.TRAIN_JITTER_SCALES", "[40, 48]"])
+    ds = build_dataset(cfg, "train")
+    rec = SpanRecorder(ds)
+    ds[0]
+    ds[0]
+    rec.close()
+    assert len(rec.spans) == 2 and all(len(idx) == 4 for _, idx in rec.spans)
+    assert rec.spans[0][0] == str(paths[0])
+    assert decode_only(rec.spans, "pyav").clips == 2
+    ds[0]
+    assert len(rec.spans) == 2  # closed: no longer recording

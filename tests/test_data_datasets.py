@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from _data_helpers import corrupt_variants, make_video
 from sfvideo.config import load_config
 from sfvideo.data import DataFailureError, build_dataset, build_mixup, check_failure_fraction, collate
+from sfvideo.data.transforms import batch_to_device, normalize_clip
 
 BASE = [
     "DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "2", "DATA.TRAIN_JITTER_SCALES", "[40, 48]",
@@ -37,12 +38,12 @@ def _cfg(data_dir, *opts):
     return load_config(None, ["DATA.PATH_TO_DATA_DIR", str(data_dir), *BASE, *opts])
 
 
-@pytest.mark.parametrize("decoder", ["decord", "pyav"])
+@pytest.mark.parametrize("decoder", ["auto", "torchcodec", "decord", "pyav"])
 def test_train_items(data_dir, decoder):
     ds = build_dataset(_cfg(data_dir, "DATA.DECODER", decoder), "train")
     assert len(ds) == 3
     item = ds[1]
-    assert item["video"].shape == (3, 4, 32, 32) and item["video"].dtype == torch.float32
+    assert item["video"].shape == (3, 4, 32, 32) and item["video"].dtype == torch.uint8
     assert item["label"] == 1 and item["index"] == 1
     assert item["num_failed"] == 0 and item["failed_path"] == ""
 
@@ -58,14 +59,16 @@ def test_test_items_views_clip_major(data_dir):
     assert item["video"].shape == (6, 3, 4, 32, 32)  # 2 clips x 3 crops
     assert item["path"] == "class 0/v0.mp4" and item["label"] == 0 and not item["failed"]
     # clip-major: views 0..2 are clip 0's left/centre/right crops; the red band is at the left.
-    red = [bool(((v[0] > 1.5) & (v[1] < -1.0)).any()) for v in item["video"]]  # v (C, T, H, W)
+    assert item["video"].dtype == torch.uint8
+    red = [bool(((v[0] > 230) & (v[1] < 30)).any()) for v in item["video"]]  # v (C, T, H, W)
     assert red == [True, False, False, True, False, False]
 
 
 def test_val_is_single_centre_view(data_dir):
     item = build_dataset(_cfg(data_dir), "val")[0]
     assert item["video"].shape == (1, 3, 4, 32, 32)
-    assert not bool(((item["video"][0, 0] > 1.5) & (item["video"][0, 1] < -1.0)).any())
+    assert item["video"].dtype == torch.uint8
+    assert not bool(((item["video"][0, 0] > 230) & (item["video"][0, 1] < 30)).any())
 
 
 def test_test_split_val_reads_val_list(data_dir):
@@ -129,7 +132,10 @@ def test_loader_with_workers_and_mixup(data_dir):
     batches = list(loader)
     assert sum(int(b["num_failed"].sum()) for b in batches) == 1  # aggregated across workers
     assert [p for b in batches for p in b["failed_path"] if p] == ["truncated.mp4"]
-    clips, targets = build_mixup(cfg)(batches[0]["video"], batches[0]["label"])
+    assert batches[0]["video"].dtype == torch.uint8  # a quarter of the bytes through the workers
+    clips, labels = batch_to_device(batches[0]["video"], batches[0]["label"], "cpu", cfg.DATA.MEAN, cfg.DATA.STD)
+    assert clips.dtype == torch.float32
+    clips, targets = build_mixup(cfg)(clips, labels)
     assert clips.shape == (2, 3, 4, 32, 32) and targets.shape == (2, 4)
     assert targets.sum(1).tolist() == pytest.approx([1.0, 1.0])
 
@@ -142,3 +148,34 @@ def test_build_test_views_equals_dataset_item(data_dir):
     assert torch.equal(views, build_dataset(cfg, "test")[1]["video"])
     with pytest.raises(DecodeError, match="zero.mp4"):
         build_test_views(cfg, data_dir / "zero.mp4")
+
+
+def test_clips_per_decode_decodes_once_and_augments_each_clip(data_dir, monkeypatch):
+    from sfvideo.data import kinetics
+
+    calls = []
+    real = kinetics.decode_video
+    monkeypatch.setattr(kinetics, "decode_video", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    cfg = _cfg(data_dir, "DATA.CLIPS_PER_DECODE", "3", "AUG.RAND_AUGMENT", "", "DATA.TRAIN_JITTER_SCALES", "[32, 64]")
+    ds = build_dataset(cfg, "train")
+    item = ds[0]
+    assert calls == [ds.full_path(ds.records[0])]  # one decode for the three clips
+    assert item["video"].shape == (3, 3, 4, 32, 32) and item["video"].dtype == torch.uint8
+    assert not (torch.equal(item["video"][0], item["video"][1]) and torch.equal(item["video"][1], item["video"][2]))
+    batch = next(iter(DataLoader(ds, batch_size=2, shuffle=False)))  # (B, K, C, T, H, W)
+    clips, labels = batch_to_device(batch["video"], batch["label"], "cpu", cfg.DATA.MEAN, cfg.DATA.STD)
+    assert clips.shape == (6, 3, 4, 32, 32) and labels.tolist() == [0, 0, 0, 1, 1, 1]
+    # validation and test items are unaffected
+    assert build_dataset(cfg, "val")[0]["video"].shape == (1, 3, 4, 32, 32)
+
+
+def test_normalize_clip_matches_the_formula(data_dir):
+    cfg = _cfg(data_dir)
+    views = build_dataset(cfg, "test")[0]["video"]  # (V, C, T, H, W) uint8
+    out = normalize_clip(views, cfg.DATA.MEAN, cfg.DATA.STD)
+    mean = torch.tensor(cfg.DATA.MEAN).view(3, 1, 1, 1)
+    std = torch.tensor(cfg.DATA.STD).view(3, 1, 1, 1)
+    assert out.dtype == torch.float32 and out.shape == views.shape
+    assert torch.allclose(out, (views.float() / 255 - mean) / std, atol=1e-5)
+    with pytest.raises(TypeError, match="uint8"):
+        normalize_clip(out, cfg.DATA.MEAN, cfg.DATA.STD)

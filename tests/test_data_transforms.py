@@ -7,20 +7,22 @@ import random
 import pytest
 import torch
 import torch.nn.functional as F
+from torchvision.transforms.v2 import functional as TF
 
+from sfvideo.data import transforms as T
 from sfvideo.data.sampling import CropBox
 from sfvideo.data.transforms import (
+    _OPS,
     RAND_AUGMENT_OPS,
     EvalTransform,
     MixupCutmix,
     RandAugment,
-    _OPS,
+    TrainTransform,
     cutmix_box,
     normalize,
     parse_rand_augment,
     resize_short_side,
     smooth_one_hot,
-    TrainTransform,
 )
 
 
@@ -39,8 +41,7 @@ def test_train_transform_shape_and_identical_frames(rrc):
                         rand_augment=RandAugment(num_ops=4, magnitude=9, prob=1.0), erase_prob=1.0)
     for seed in range(5):
         out = tf(_same_frames(), random.Random(seed))
-        assert out.shape == (3, 4, 32, 32) and out.dtype == torch.float32
-        assert torch.isfinite(out).all()
+        assert out.shape == (3, 4, 32, 32) and out.dtype == torch.uint8
         # every random choice is per clip, so identical input frames stay identical
         assert torch.equal(out[:, :1].expand_as(out), out)
 
@@ -100,8 +101,9 @@ def _marked(edge, t=2, h=48, w=80):
     return frames
 
 
-def _has_red(view):  # view (C, T, H, W) normalised with mean 0, std 1
-    return bool(((view[0] > 0.9) & (view[1] < 0.1)).any())
+def _has_red(view):  # view (C, T, H, W) uint8
+    assert view.dtype == torch.uint8
+    return bool(((view[0] > 230) & (view[1] < 25)).any())
 
 
 @pytest.mark.parametrize(
@@ -178,3 +180,54 @@ def test_affine_nearest_matches_torchvision(ours, theirs):
     clip = _frames(2, 40, 56).permute(0, 3, 1, 2)  # (T, C, H, W)
     expected = TF.affine(clip, scale=1.0, fill=[124, 116, 104], **theirs)
     assert torch.equal(affine_nearest(clip, **ours), expected)
+
+
+def test_uint8_erasing_matches_normalised_noise():
+    """Erasing on uint8 gives, once normalised, the N(0, 1) noise timm puts in normalised space."""
+    from sfvideo.data.transforms import erase, normalize_clip
+
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    clip = torch.full((3, 2, 64, 64), 7, dtype=torch.uint8)  # (C, T, H, W)
+    out = erase(clip.clone(), CropBox(8, 8, 40, 40), torch.Generator().manual_seed(0), mean, std)
+    assert out.dtype == torch.uint8
+    assert torch.equal(out[:, 0], out[:, 1])  # the same box and noise on every frame
+    assert torch.equal(out[:, :, :8], clip[:, :, :8])  # outside the box untouched
+    z = normalize_clip(out, mean, std)[:, 0, 8:48, 8:48]  # (C, h, w)
+    inside = z.abs() < 1.5  # clipping to 0-255 only cuts the tails
+    assert abs(float(z[inside].mean())) < 0.1 and 0.6 < float(z[inside].std()) < 0.9
+
+
+def _natural_clip():
+    """(T, C, H, W) uint8 in the channels-last layout the crop leaves, smooth like real frames."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 256, (3, 3, 20, 28), generator=g).float()
+    x = F.avg_pool2d(x, 5, 1, 2) * 0.8 + 20  # (T, C, H, W), values well inside 0-255
+    return x.to(torch.uint8).contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("name, ours, reference", [
+    ("AutoContrast", lambda x: T._autocontrast(x), lambda x: TF.autocontrast(x)),
+    ("Equalize", lambda x: T._equalize(x), lambda x: TF.equalize(x)),
+    ("Solarize", lambda x: T._solarize(x, 90), lambda x: TF.solarize(x, 90)),
+    ("Posterize", lambda x: T._OPS["Posterize"](x, 0.9, random.Random(0)), lambda x: TF.posterize(x, 5)),
+    ("Color", lambda x: T._blend(x, T._gray(x), 1.7), lambda x: TF.adjust_saturation(x, 1.7)),
+    ("Contrast", lambda x: T._contrast(x, 0.3), lambda x: TF.adjust_contrast(x, 0.3)),
+    ("Brightness", lambda x: T._blend(x, 0.0, 1.6), lambda x: TF.adjust_brightness(x, 1.6)),
+    ("Sharpness", lambda x: T._sharpness(x, 1.8), lambda x: TF.adjust_sharpness(x, 1.8)),
+    ("Invert", lambda x: T._OPS["Invert"](x, 0.5, random.Random(0)), lambda x: TF.invert(x)),
+])
+def test_fast_uint8_ops_match_torchvision(name, ours, reference):
+    x = _natural_clip()
+    a, b = ours(x), reference(x.contiguous())
+    assert a.dtype == torch.uint8 and a.shape == x.shape
+    diff = (a.int() - b.int()).abs()
+    assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 0.05, name  # float rounding only
+
+
+def test_solarize_add_and_translate():
+    x = _natural_clip()
+    ref = torch.where(x < 128, (x.int() + 100).clamp(max=255), x.int()).to(torch.uint8)
+    assert torch.equal(T._solarize_add(x, 100), ref)
+    moved = T._translate(x, 3, -2)
+    assert torch.equal(moved[..., :-2, 3:], x[..., 2:, :-3])
+    assert (moved[:, 0, :, :3] == 124).all() and (moved[:, 2, -2:, :] == 104).all()

@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from sfvideo.config import load_config
-from sfvideo.engine.optim import (WarmupCosineSchedule, build_optimizer, build_schedule, param_groups, scaled_lr,
-                                  total_batch_size)
+from sfvideo.engine.optim import (
+    WarmupCosineSchedule,
+    build_optimizer,
+    build_schedule,
+    param_groups,
+    scaled_lr,
+    total_batch_size,
+)
 from sfvideo.models import build_model
 
 

@@ -1,10 +1,9 @@
 """predict.py prints the top-5 classes of one video; failed test videos are reported."""
 
-import sys
 
 import pytest
 
-from engine_helpers import CLASS_NAMES, ROOT, make_video_dataset, tiny_opts
+from engine_helpers import CLASS_NAMES, make_video_dataset, tiny_opts
 from sfvideo.checkpoint import atomic_save, checkpoint_meta
 from sfvideo.cli import predict
 from sfvideo.config import load_config

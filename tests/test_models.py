@@ -5,8 +5,7 @@ import torch
 
 from conftest import FIXTURES, SMALL_ARCH
 from sfvideo.checkpoint import load_pretrained
-from sfvideo.models import SparseFormer, VideoSparseFormer, create_model, list_models
-from sfvideo.models import ops
+from sfvideo.models import SparseFormer, VideoSparseFormer, create_model, list_models, ops
 
 
 def _load(name):

@@ -80,7 +80,6 @@ def test_inflated_checkpoint_records_the_protocol(tmp_path):
 
 def test_training_checkpoints_record_model_protocol_and_class_names(tmp_path):
     from engine_helpers import CLASS_NAMES, make_video_dataset, tiny_opts
-
     from sfvideo.engine.train import train
 
     data = make_video_dataset(tmp_path / "videos", num_train=4, num_val=2)

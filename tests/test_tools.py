@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT
-
 from sfvideo.cli import COMMANDS
 
 TOOLS = sorted(p for p in (ROOT / "tools").glob("*.py") if not p.name.startswith("_"))

@@ -1,5 +1,6 @@
-"""Helpers for ``tools/benchmark_loader.py``: Kinetics-like synthetic videos, loader timing,
-decode ceiling, and the memory (RSS) of a process tree sampled in the background."""
+"""Helpers for ``tools/benchmark_loader.py``: Kinetics-like synthetic videos (a smooth set and a
+high-entropy set), loader timing, decode-only replay of the pipeline's exact clip spans, and the
+memory (RSS) of a process tree sampled in the background."""
 
 from __future__ import annotations
 
@@ -48,20 +49,53 @@ def kinetics_like_frames(seconds: float, fps: float, height: int, width: int, se
     return frames
 
 
-def generate_videos(out_dir: str | os.PathLike, num_videos: int, seconds: float = 10.0, fps: float = 30.0,
-                    gop_seconds: tuple[float, float] = (2.0, 4.0), seed: int = 0) -> list[Path]:
-    """Kinetics-like H.264 mp4s (``seconds`` long, short side 240-320, keyframe every 2-4 s).
+def high_entropy_frames(seconds: float, fps: float, height: int, width: int, seed: int) -> np.ndarray:
+    """uint8 (T, H, W, 3): fine multi-scale texture panning at a few pixels per frame, plus
+    strong per-frame sensor noise: a hard file for the encoder and so for the decoder (about
+    10x the bitrate of ``kinetics_like_frames`` at the same quality setting)."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * fps))
+    th, tw = height + 4 * n // 3 + 8, width + 2 * n + 8  # room to pan
+    tex = rng.uniform(0, 255, (th, tw, 3)).astype(np.float32)
+    coarse = rng.uniform(0, 255, (th // 8 + 1, tw // 8 + 1, 3)).astype(np.float32)
+    tex = 0.5 * tex + 0.5 * np.kron(coarse, np.ones((8, 8, 1), np.float32))[:th, :tw]  # (TH, TW, 3)
+    frames = np.empty((n, height, width, 3), np.uint8)
+    for t in range(n):
+        y0, x0 = (4 * t) // 3, 2 * t
+        f = tex[y0 : y0 + height, x0 : x0 + width] + rng.normal(0, 12, (height, width, 3)).astype(np.float32)
+        frames[t] = np.clip(f, 0, 255).astype(np.uint8)
+    return frames
 
-    Existing files are reused, so a cache directory makes repeated runs start at once.
+
+FILE_SETS = ("smooth", "high_entropy")
+
+
+def generate_videos(out_dir: str | os.PathLike, num_videos: int, seconds: float = 10.0, fps: float = 30.0,
+                    gop_seconds: tuple[float, float] = (2.0, 4.0), seed: int = 0, kind: str = "smooth") -> list[Path]:
+    """Synthetic H.264 mp4s, ``seconds`` long at ``fps``.
+
+    ``kind="smooth"``: Kinetics-like (short side 240-320, keyframe every 2-4 s, a panning smooth
+    texture with a moving square). ``kind="high_entropy"``: textured and noisy, 256x340, a fixed
+    150-frame GOP (scene-cut keyframes off). Existing files are reused, so a cache directory makes
+    repeated runs start at once.
     """
+    if kind not in FILE_SETS:
+        raise ValueError(f"kind must be one of {FILE_SETS}, got {kind!r}")
     out_dir = Path(out_dir)
     paths = []
     for i in range(num_videos):
-        h, w = KINETICS_LIKE_SIZES[i % len(KINETICS_LIKE_SIZES)]
-        gop = int(round(fps * random.Random(seed + i).uniform(*gop_seconds)))
-        path = out_dir / f"video_{i:03d}_{h}x{w}_{seconds:g}s.mp4"
-        if not path.exists():
-            write_video(path, kinetics_like_frames(seconds, fps, h, w, seed + i), fps=fps, gop=gop, crf=23)
+        if kind == "smooth":
+            h, w = KINETICS_LIKE_SIZES[i % len(KINETICS_LIKE_SIZES)]
+            gop = int(round(fps * random.Random(seed + i).uniform(*gop_seconds)))
+            path = out_dir / f"video_{i:03d}_{h}x{w}_{seconds:g}s.mp4"
+            if not path.exists():
+                write_video(path, kinetics_like_frames(seconds, fps, h, w, seed + i), fps=fps, gop=gop, crf=23)
+        else:
+            h, w, gop = 256, 340, 150
+            path = out_dir / f"entropy_{i:03d}_{h}x{w}_{seconds:g}s_gop{gop}.mp4"
+            if not path.exists():
+                write_video(path, high_entropy_frames(seconds, fps, h, w, seed + 1000 + i), fps=fps, gop=gop, crf=23,
+                            options={"sc_threshold": "0"})
         paths.append(path)
     return paths
 
@@ -133,8 +167,9 @@ class Throughput(NamedTuple):
 
 
 def batch_size_of(batch) -> int:
+    """Clips in a batch: (B, C, T, H, W), or (B, K, C, T, H, W) with ``DATA.CLIPS_PER_DECODE`` K."""
     video = batch["video"] if isinstance(batch, dict) else batch[0]
-    return int(video.shape[0])
+    return int(video.shape[0] * (video.shape[1] if video.ndim == 6 else 1))
 
 
 def time_batches(batches: Iterable, num_clips: int, on_clips=None) -> Throughput:
@@ -151,6 +186,42 @@ def time_batches(batches: Iterable, num_clips: int, on_clips=None) -> Throughput
     return Throughput(clips, time.perf_counter() - t0)
 
 
+class SpanRecorder:
+    """Records the exact (path, frame indices) of every decode a ``VideoDataset`` makes, so the
+    decode-only rate can be measured on the very spans the pipeline asked for."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.spans: list[tuple[str, list[int]]] = []
+        self._decode = dataset._decode
+
+        def recording(record, index_fn):
+            path = dataset.full_path(record)
+
+            def fn(meta):
+                idx = [int(i) for i in index_fn(meta)]
+                self.spans.append((path, idx))
+                return idx
+
+            return self._decode(record, fn)
+
+        dataset._decode = recording  # this process only: run the loader with num_workers=0
+
+    def close(self) -> None:
+        del self.dataset._decode  # back to the class's method
+
+
+def decode_only(spans: Iterable[tuple[str, list[int]]], backend: str, seek_mode: str = "exact") -> Throughput:
+    """Decode each recorded span alone (no transforms, no collation): clips per second."""
+    from ..data.decoding import decode_video
+
+    spans = list(spans)
+    t0 = time.perf_counter()
+    for path, idx in spans:
+        decode_video(path, lambda meta, idx=idx: idx, backend, fallback=False, seek_mode=seek_mode)
+    return Throughput(len(spans), time.perf_counter() - t0)
+
+
 def decode_ceiling(paths: Iterable[str | os.PathLike], backend: str) -> float:
     """Frames/s of a plain sequential full decode to RGB in this process (no seeking, no transforms)."""
     frames, t0 = 0, time.perf_counter()
@@ -162,6 +233,13 @@ def decode_ceiling(paths: Iterable[str | os.PathLike], backend: str) -> float:
             for start in range(0, len(vr), 64):
                 frames += vr.get_batch(list(range(start, min(start + 64, len(vr))))).shape[0]
             del vr
+        elif backend == "torchcodec":
+            from torchcodec.decoders import VideoDecoder
+
+            dec = VideoDecoder(str(path), num_ffmpeg_threads=0)
+            for start in range(0, len(dec), 64):
+                frames += dec.get_frames_in_range(start, min(start + 64, len(dec))).data.shape[0]
+            del dec
         else:
             import av
 

@@ -30,6 +30,8 @@ COMMANDS: dict[str, Command] = {
     "inflate": Command("inflate", "image checkpoint -> video checkpoint, with a key report", "inflate_checkpoint.py"),
     "flops": Command("flops", "GFLOPs per view and parameters", "count_flops.py"),
     "benchmark": Command("benchmark", "model speed/memory vs pytorchvideo's zoo or the official code", "benchmark.py"),
+    "benchmark-loader": Command("benchmark_loader", "data-loader throughput per decoder vs pytorchvideo's loader",
+                                "benchmark_loader.py"),
     "demo": Command("demo", "toy data -> train -> test -> predict -> pictures, on the CPU", "demo.py"),
     "make-toy": Command("make_toy", "write the embedded synthetic toy dataset", "make_toy_dataset.py"),
     "visualize": Command("visualize", "draw token RoIs and sampling points over a clip", "visualize_rois.py"),

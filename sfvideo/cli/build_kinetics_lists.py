@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
 
 from .args import config_from_args, config_parser  # no torch: --help stays fast
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
 
 FORMATS = ("folder", "ucf101", "hmdb51", "ssv2", "kinetics")  # sfvideo.data.formats.FORMATS (no import: fast --help)
 

@@ -9,12 +9,11 @@ OUT holds {"model": video_state_dict, "inflated_from": ..., "report": ...} and l
 torch.load(OUT, weights_only=True)["model"].
 """
 
-import sys
-from pathlib import Path
 
 
 from sfvideo.checkpoint import CheckpointError, inflate_checkpoint
 from sfvideo.models import build_model
+
 from .args import config_parser, fail, parse_config
 
 

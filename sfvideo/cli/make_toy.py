@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
-
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

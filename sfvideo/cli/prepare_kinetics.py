@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--src", required=True, help="folder of downloaded videos (any layout)")

@@ -1,6 +1,7 @@
 """Data pipeline: lists, decoding, sampling, transforms, datasets.
 
-Entry points: ``build_dataset(cfg, split)``, ``collate`` (test/val items), ``build_mixup(cfg)``
+Entry points: ``build_dataset(cfg, split)`` (uint8 clips; ``normalize_clip`` turns them into
+model inputs), ``collate`` (test/val items), ``build_mixup(cfg)``
 and ``check_failure_fraction`` (the training loop's end-of-epoch check of unreadable videos).
 
 Names are imported on first use, so tools that only need ``sfvideo.data.lists`` or
@@ -22,6 +23,8 @@ _EXPORTS = {
     "DataFailureError": "kinetics",
     "VideoDataset": "kinetics",
     "decode_video": "decoding",
+    "normalize_clip": "transforms",
+    "batch_to_device": "transforms",
     "DecodeError": "decoding",
     "ListFormatError": "lists",
     "VideoRecord": "lists",

@@ -61,6 +61,17 @@ def missing_report_path(cfg, split: str) -> Path | None:
 def build_dataset(cfg, split: str) -> VideoDataset:
     """A map-style dataset for ``split`` in ``train``, ``val``, ``test``.
 
+    Items are dicts. Clips are **uint8** (0-255, RGB), not normalised: pass them through
+    ``sfvideo.data.transforms.normalize_clip(x, cfg.DATA.MEAN, cfg.DATA.STD)`` (or
+    ``batch_to_device`` for a loader batch) to get the model's float input.
+
+    * ``train``: ``video`` (C, T, H, W) uint8, one random augmented clip, or (K, C, T, H, W)
+      with ``DATA.CLIPS_PER_DECODE`` K > 1 (K clips augmented independently from one decode;
+      a loader batch of B items then holds B x K clips); ``label`` int; ``index``,
+      ``num_failed``, ``failed_path`` (substitutes for unreadable videos).
+    * ``val`` / ``test``: ``video`` (V, C, T, H, W) uint8, all views of one video (None when it
+      failed), ``label``, ``path`` (as listed), ``index``, ``failed``, ``error``.
+
     ``train``: one random augmented clip per item. ``val``: the centre clip and centre crop
     (items shaped like test items, V = 1). ``test``: ``TEST.NUM_ENSEMBLE_VIEWS`` clips x
     ``TEST.NUM_SPATIAL_CROPS`` crops per item. Rows of a Kinetics CSV whose video is missing
@@ -109,6 +120,8 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     return VideoDataset(
         result.records, data_dir, mode, sampling, transform, decoder=d.DECODER,
         decoder_fallback=d.DECODER_FALLBACK, seed=cfg.RNG_SEED, max_failure_fraction=d.MAX_FAILURE_FRACTION,
+        seek_mode=d.SEEK_MODE, decode_device=d.DECODE_DEVICE,
+        clips_per_decode=d.CLIPS_PER_DECODE if split == "train" else 1,
     )
 
 
@@ -135,7 +148,8 @@ def build_test_views(cfg, path: str | os.PathLike, split: str = "test") -> torch
     """
     sampling, transform = eval_sampling_and_transform(cfg, split)
     dataset = VideoDataset([VideoRecord(str(Path(path).resolve()), 0)], "", "test", sampling, transform,
-                           decoder=cfg.DATA.DECODER, decoder_fallback=cfg.DATA.DECODER_FALLBACK)
+                           decoder=cfg.DATA.DECODER, decoder_fallback=cfg.DATA.DECODER_FALLBACK,
+                           seek_mode=cfg.DATA.SEEK_MODE, decode_device=cfg.DATA.DECODE_DEVICE)
     item = dataset[0]
     if item["failed"]:
         raise DecodeError(item["error"])

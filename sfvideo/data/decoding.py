@@ -1,29 +1,53 @@
-"""Video decoding behind one function: decord (default) or PyAV, same frames for the same indices.
+"""Video decoding behind one function: torchcodec, decord or PyAV, the same frames for the same indices.
 
 ``decode_video(path, index_fn, backend)`` opens the file once, reads its frame count and rate,
-asks ``index_fn`` which source frames are needed, and decodes only those:
+asks ``index_fn`` which source frames are needed, and decodes only those. A frame's index is
+its position in presentation (display) order, counted from the first displayed frame; every
+backend below returns the same source frame for the same index (``tests/test_decoder_fidelity.py``
+checks it on twelve codec/container kinds with barcoded frames):
 
-* decord: ``get_batch`` on the sorted unique indices (it seeks to the keyframe before each gap).
-* PyAV: one seek to the keyframe before the first index, then decode forward to the last index,
-  converting to RGB only the frames that are needed.
+* torchcodec: ``VideoDecoder(seek_mode="exact")`` scans the file's packets once, so frame
+  counts and positions are exact on variable-frame-rate files; ``get_frames_at`` then seeks to the
+  keyframe before each gap. ``seek_mode="approximate"`` skips the scan and trusts the header's
+  rate and count: faster to open, right only on constant-rate files whose header is honest.
+* decord: ``get_batch`` on the sorted unique indices.
+* PyAV: an index pass over the packets (demuxing only, no decoding) gives the exact frame count
+  and every frame's timestamp, sorted into presentation order; Matroska/WebM headers carry no
+  frame count and variable-rate files break ``round(pts * fps)``, the index pass needs neither.
+  Then one seek to the keyframe before the first index and a forward decode to the last,
+  converting to RGB only the frames asked for.
 
-Readers are opened per call and closed before returning. Decord's ``VideoReader`` is known to
-grow memory when one reader serves many ``get_batch`` calls; a reader per call keeps the
-memory of a long run flat (checked by ``tools/benchmark_loader.py --long``).
+``backend="auto"`` (the default) uses the first of torchcodec, decord, PyAV that imports and loads
+its native libraries in this process. With ``fallback=True`` a file the chosen backend cannot read
+is tried with the other available ones; when another backend succeeds a warning (once per file
+and process) says so, because its frames may differ by a level or two of colour conversion.
 
-Errors (missing, zero-byte, truncated or corrupt files) raise ``DecodeError`` naming the file.
+Display rotation (phone videos carry a display matrix instead of rotated pixels) is applied by
+every backend: torchcodec and decord apply it themselves, the PyAV backend rotates the frames by
+the frame's display matrix.
+
+Readers are opened per call and closed before returning, which keeps memory flat over long runs
+(decord's ``VideoReader`` grows when one reader serves many calls).
+
+Errors (missing, zero-byte, truncated or corrupt files, a codec the backend lacks) raise
+``DecodeError`` naming the file.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
-from fractions import Fraction
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
 
-BACKENDS = ("decord", "pyav")
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torchcodec", "decord", "pyav")  # the values of DATA.DECODER
+AUTO_ORDER = ("torchcodec", "decord", "pyav")  # what ``auto`` tries, first one that works wins
+SEEK_MODES = ("exact", "approximate")  # torchcodec's seek modes (DATA.SEEK_MODE)
 
 
 class DecodeError(RuntimeError):
@@ -40,6 +64,62 @@ class VideoMeta(NamedTuple):
 IndexFn = Callable[[VideoMeta], Sequence[int]]
 
 
+# ----------------------------------------------------------------------------- availability
+def _import_backend(name: str) -> None:
+    """Import ``name`` with its native libraries; raises ImportError/OSError/RuntimeError if it cannot."""
+    if name == "torchcodec":
+        # importing the decoders loads libtorchcodec and FFmpeg's shared libraries (4 to 8)
+        from torchcodec.decoders import VideoDecoder  # noqa: F401
+    elif name == "decord":
+        import decord  # noqa: F401
+    elif name == "pyav":
+        import av  # noqa: F401
+    else:
+        raise ValueError(f"unknown decoder {name!r}; expected one of {BACKENDS}")
+
+
+@functools.lru_cache(maxsize=None)
+def backend_status(name: str) -> str:
+    """``""`` when backend ``name`` imports and loads in this process, else why it does not."""
+    try:
+        _import_backend(name)
+    except (ImportError, OSError, RuntimeError) as err:  # torchcodec raises RuntimeError without FFmpeg
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"{name} unavailable: {first_line}"
+    return ""
+
+
+def available_backends() -> tuple[str, ...]:
+    """The concrete backends that import and load here, in ``auto``'s order."""
+    return tuple(b for b in AUTO_ORDER if not backend_status(b))
+
+
+def resolve_backend(backend: str) -> str:
+    """The concrete backend ``backend`` stands for (``auto``: the first available one).
+
+    Raises:
+        ValueError: an unknown name.
+        DecodeError: ``auto`` and no backend is installed.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown decoder {backend!r}; expected one of {BACKENDS}")
+    if backend != "auto":
+        return backend
+    avail = available_backends()
+    if not avail:
+        reasons = "; ".join(backend_status(b) for b in AUTO_ORDER)
+        raise DecodeError(f"no video decoder works in this environment ({reasons}); pip install torchcodec or av")
+    _log_auto_choice(avail[0])
+    return avail[0]
+
+
+@functools.lru_cache(maxsize=None)
+def _log_auto_choice(name: str) -> None:
+    skipped = [backend_status(b) for b in AUTO_ORDER[: AUTO_ORDER.index(name)]]
+    logger.info("video decoder auto -> %s%s", name, f" ({'; '.join(skipped)})" if skipped else "")
+
+
+# ----------------------------------------------------------------------------- helpers
 def _check_file(path: str) -> None:
     if not os.path.isfile(path):
         raise DecodeError(f"{path}: file not found")
@@ -47,10 +127,128 @@ def _check_file(path: str) -> None:
         raise DecodeError(f"{path}: file is empty (0 bytes)")
 
 
-def _gather(unique: np.ndarray, frames: np.ndarray, indices: np.ndarray) -> torch.Tensor:
-    """Frames for ``indices`` (with repeats, any order) from frames decoded at ``unique``."""
-    pos = np.searchsorted(unique, indices)  # (T,)
-    return torch.from_numpy(np.ascontiguousarray(frames[pos]))  # (T, H, W, C)
+def _indices(index_fn: IndexFn, meta: VideoMeta) -> tuple[np.ndarray, np.ndarray]:
+    """Requested indices clipped to the video (T,), and their sorted unique values (U,)."""
+    indices = np.clip(np.asarray(index_fn(meta), dtype=np.int64).reshape(-1), 0, meta.num_frames - 1)  # (T,)
+    return indices, np.unique(indices)
+
+
+def _gather(unique: np.ndarray, frames: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
+    """Frames for ``indices`` (with repeats, any order) from frames (U, H, W, C) decoded at ``unique``."""
+    pos = torch.from_numpy(np.searchsorted(unique, indices))  # (T,)
+    if frames.shape[0] == len(indices) and torch.equal(pos, torch.arange(len(indices))):
+        return frames.contiguous()
+    return frames.index_select(0, pos.to(frames.device))  # (T, H, W, C)
+
+
+_WARNED_FALLBACK: set[str] = set()  # files whose fallback was logged in this process
+
+
+def _warn_fallback(path: str, used: str, errors: list[str]) -> None:
+    if path in _WARNED_FALLBACK:
+        return
+    _WARNED_FALLBACK.add(path)
+    logger.warning("%s: decoded with %s instead (%s); its frames may differ from the configured decoder's "
+                   "by a level or two of colour conversion", path, used, "; ".join(errors))
+
+
+# ----------------------------------------------------------------------------- torchcodec
+def _decode_torchcodec(path: str, index_fn: IndexFn, num_threads: int, seek_mode: str,
+                       device: str) -> tuple[torch.Tensor, VideoMeta]:
+    from torchcodec.decoders import VideoDecoder
+
+    try:
+        decoder = VideoDecoder(path, dimension_order="NHWC", seek_mode=seek_mode,
+                               num_ffmpeg_threads=num_threads, device=device)
+        md = decoder.metadata
+        num_frames = int(md.num_frames or 0)
+        fps = float(md.average_fps or 0.0)
+    except Exception as err:  # torchcodec raises RuntimeError/ValueError from FFmpeg
+        raise DecodeError(f"{path}: torchcodec cannot open the file: {err}") from None
+    if num_frames <= 0:
+        raise DecodeError(f"{path}: no video frames")
+    meta = VideoMeta(num_frames, fps)
+    indices, unique = _indices(index_fn, meta)
+    try:
+        frames = decoder.get_frames_at(unique.tolist()).data  # (U, H, W, C) uint8, rotation applied
+    except Exception as err:
+        raise DecodeError(f"{path}: torchcodec failed to decode frames {unique[0]}..{unique[-1]}: {err}") from None
+    finally:
+        del decoder
+    if frames.shape[0] != unique.shape[0]:
+        raise DecodeError(f"{path}: torchcodec returned {frames.shape[0]} frames, expected {unique.shape[0]}")
+    return _gather(unique, frames, indices), meta
+
+
+# ----------------------------------------------------------------------------- decord
+class _DecordProbe(NamedTuple):
+    unsafe_keys: tuple[int, ...]  # decord's numbers of keyframes it would seek to wrongly
+    rotation: int  # display rotation, degrees counter-clockwise, a multiple of 90
+    coded_hw: tuple[int, int]  # frame size before rotation
+    mp4_family: bool  # container decord's FFmpeg reads display matrices from
+
+
+@functools.lru_cache(maxsize=4096)
+def _decord_probe(path: str, mtime_ns: int) -> _DecordProbe:
+    """What decord gets wrong about this file, from one PyAV demuxing pass and one decoded frame.
+
+    * decord numbers keyframes by their position in *decode* order. Where a keyframe has leading
+      pictures (open-GOP HEVC/H.264: frames shown before it but decoded after it), the two orders
+      differ and every frame decord returns after seeking there is shifted (measured: one frame
+      late on x265's default open GOP).
+    * decord's bundled FFmpeg applies the display matrix of MP4/MOV files but not Matroska's.
+
+    Cached per file and process.
+    """
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        packets = [(p.pts if p.pts is not None else p.dts, p.is_keyframe) for p in container.demux(stream)
+                   if p.size and not p.is_discard]
+        container.seek(0)
+        frame = next(container.decode(stream), None)
+        rotation = int(round((frame.rotation if frame is not None else 0) / 90.0)) * 90 % 360
+        coded = (stream.codec_context.height, stream.codec_context.width)
+        mp4 = "mp4" in container.format.name or "mov" in container.format.name
+    unsafe: tuple[int, ...] = ()
+    if packets and all(t is not None for t, _ in packets):
+        display = np.argsort(np.argsort([t for t, _ in packets], kind="stable"), kind="stable")  # decode -> display
+        unsafe = tuple(i for i, (_, key) in enumerate(packets) if key and display[i] != i)
+    return _DecordProbe(unsafe, rotation, coded, mp4)
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_decord_unchecked() -> None:
+    logger.warning("PyAV is not installed: decord's seeks on open-GOP files (frames shifted by one) and its "
+                   "missing display rotation on Matroska files cannot be corrected; pip install av")
+
+
+def _decord_batch(path: str, vr, unique: np.ndarray) -> np.ndarray:
+    """decord's frames at ``unique`` (U,), decoding through keyframes decord misnumbers and
+    applying the display rotation decord misses."""
+    try:
+        probe = _decord_probe(path, os.stat(path).st_mtime_ns)
+    except ImportError:
+        _warn_decord_unchecked()
+        probe = _DecordProbe((), 0, (0, 0), True)
+    except Exception as err:
+        raise DecodeError(f"{path}: cannot index packets: {err}") from None
+    first, last = int(unique[0]), int(unique[-1])
+    if not any(k <= last for k in probe.unsafe_keys):
+        frames = vr.get_batch(unique.tolist()).asnumpy()  # (U, H, W, C)
+    else:
+        # Start at the last correctly numbered keyframe at or before ``first`` and ask for every
+        # frame up to ``last``: contiguous requests make decord decode straight on, never seeking.
+        keys = [int(k) for k in vr.get_key_indices()]
+        start = max([k for k in keys if k <= first and k not in probe.unsafe_keys] or [0])
+        frames = vr.get_batch(list(range(start, last + 1))).asnumpy()[unique - start]  # (U, H, W, C)
+    if probe.rotation:
+        swapped = frames.shape[1:3] != probe.coded_hw
+        applied = swapped if probe.rotation in (90, 270) else probe.mp4_family
+        if not applied:
+            frames = np.ascontiguousarray(np.rot90(frames, probe.rotation // 90, axes=(1, 2)))
+    return frames
 
 
 def _decode_decord(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torch.Tensor, VideoMeta]:
@@ -59,33 +257,72 @@ def _decode_decord(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torc
     try:
         vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=num_threads)
     except Exception as err:  # decord raises its own DECORDError / RuntimeError
-        raise DecodeError(f"{path}: decord cannot open the file: {err}") from None
+        raise DecodeError(f"{path}: decord cannot open the file (its bundled FFmpeg lacks some codecs, e.g. AV1): "
+                          f"{str(err).strip()[:300]}") from None
     try:
         num_frames = len(vr)
         if num_frames <= 0:
             raise DecodeError(f"{path}: no video frames")
-        fps = float(vr.get_avg_fps() or 0.0)
-        meta = VideoMeta(num_frames, fps)
-        indices = np.clip(np.asarray(index_fn(meta), dtype=np.int64), 0, num_frames - 1)  # (T,)
-        unique = np.unique(indices)
+        meta = VideoMeta(num_frames, float(vr.get_avg_fps() or 0.0))
+        indices, unique = _indices(index_fn, meta)
         try:
-            frames = vr.get_batch(unique.tolist()).asnumpy()  # (U, H, W, C)
+            frames = _decord_batch(path, vr, unique)  # (U, H, W, C), rotation applied by decord
+        except DecodeError:
+            raise
         except Exception as err:
-            raise DecodeError(f"{path}: decord failed to decode frames {unique.min()}..{unique.max()}: {err}") from None
+            raise DecodeError(f"{path}: decord failed to decode frames {unique[0]}..{unique[-1]}: {err}") from None
     finally:
         del vr
     if frames.shape[0] != unique.shape[0]:
         raise DecodeError(f"{path}: decord returned {frames.shape[0]} frames, expected {unique.shape[0]}")
-    return _gather(unique, frames, indices), meta
+    return _gather(unique, torch.from_numpy(frames), indices), meta
 
 
-def _pyav_meta(stream) -> VideoMeta:
-    rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-    fps = float(rate)
-    num_frames = int(stream.frames or 0)
-    if num_frames <= 0 and stream.duration and stream.time_base:
-        num_frames = int(round(float(stream.duration * stream.time_base) * fps))
-    return VideoMeta(num_frames, fps)
+# ----------------------------------------------------------------------------- PyAV
+class _PacketIndex(NamedTuple):
+    pts: np.ndarray  # (N,) int64, every frame's timestamp in presentation order
+    fps: float
+
+
+def _pyav_index(path: str, container, stream) -> _PacketIndex:
+    """Every frame's timestamp from one demuxing pass (no decoding), in presentation order.
+
+    The count is exact where the header has none (Matroska/WebM) or a wrong one, and positions
+    stay exact on variable-frame-rate files.
+    """
+    pts, durations = [], []
+    for packet in container.demux(stream):
+        if packet.size == 0 or packet.is_discard:  # the flush packet; packets an edit list drops
+            continue
+        t = packet.pts if packet.pts is not None else packet.dts
+        if t is None:
+            raise DecodeError(f"{path}: a packet has no timestamp; cannot index frames")
+        pts.append(t)
+        durations.append(packet.duration or 0)
+    if not pts:
+        raise DecodeError(f"{path}: no video frames")
+    pts_arr = np.asarray(pts, dtype=np.int64)  # (N,) decode order
+    order = np.sort(pts_arr)  # (N,) presentation order
+    if len(order) > 1 and np.any(np.diff(order) == 0):
+        raise DecodeError(f"{path}: several frames share a timestamp; cannot index frames")
+    # rate = frames / the stream's duration, as torchcodec counts it (so ``auto`` and an explicit
+    # pyav sample the same indices on variable-rate files); without one, the content's span
+    dur = np.asarray(durations, dtype=np.int64)  # (N,) decode order
+    if stream.duration and stream.duration > 0:
+        end = int(order[0] + stream.duration)
+    elif dur.any():
+        end = int((pts_arr + dur).max())
+    else:  # no durations in the container: one average frame past the last
+        end = int(order[-1] + (order[-1] - order[0]) / max(len(order) - 1, 1))
+    span = (end - order[0]) * float(stream.time_base)
+    fps = len(order) / span if span > 0 else float(stream.guessed_rate or 30)
+    return _PacketIndex(order, fps)
+
+
+def _rotate(frame: np.ndarray, rotation: float) -> np.ndarray:
+    """Apply a display-matrix rotation (degrees counter-clockwise) to an (H, W, C) frame."""
+    k = int(round(rotation / 90.0)) % 4
+    return np.rot90(frame, k) if k else frame
 
 
 def _decode_pyav(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torch.Tensor, VideoMeta]:
@@ -102,96 +339,125 @@ def _decode_pyav(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torch.
         stream.thread_type = "AUTO"
         if num_threads > 0:
             stream.thread_count = num_threads
-        meta = _pyav_meta(stream)
-        if meta.num_frames <= 0:
-            raise DecodeError(f"{path}: no video frames")
-        indices = np.clip(np.asarray(index_fn(meta), dtype=np.int64), 0, meta.num_frames - 1)  # (T,)
-        unique = np.unique(indices)
-        tb = stream.time_base
-        t0 = stream.start_time or 0
-        first, last = int(unique[0]), int(unique[-1])
-        if first > 0:
-            # Seek to the keyframe at or before the first needed frame (half a frame early so
-            # rounding never lands after it).
-            target = t0 + int((first - 0.5) / meta.fps / tb)
-            container.seek(max(target, t0), stream=stream, backward=True, any_frame=False)
-        wanted = set(unique.tolist())
-        got: dict[int, np.ndarray] = {}
-        last_frame, last_frame_idx = None, -1
         try:
-            for frame in container.decode(stream):
-                if frame.pts is None:
-                    continue
-                idx = int(round(float((frame.pts - t0) * tb) * meta.fps))
-                if idx in wanted:
-                    got[idx] = frame.to_ndarray(format="rgb24")  # (H, W, C)
-                last_frame, last_frame_idx = frame, idx
-                if idx >= last:
-                    break
-        except DecodeError:
-            raise
-        except Exception as err:
-            if not got:
-                raise DecodeError(f"{path}: PyAV failed to decode: {err}") from None
-        if not got:
-            raise DecodeError(f"{path}: PyAV decoded no frames in {first}..{last}")
-        if last_frame is not None and last_frame_idx < last and last_frame_idx not in got:
-            # The header over-counted frames: the last frame decoded stands in for those past it.
-            got[last_frame_idx] = last_frame.to_ndarray(format="rgb24")
-        keys = np.array(sorted(got))
-        filled = []
-        for i in unique.tolist():
-            if i not in got:  # nearest decoded frame at or before i (or the first one)
-                i = int(keys[max(np.searchsorted(keys, i, side="right") - 1, 0)])
-            filled.append(got[i])
+            index = _pyav_index(path, container, stream)
+        except av.FFmpegError as err:
+            raise DecodeError(f"{path}: PyAV cannot read the packets: {err}") from None
+        meta = VideoMeta(len(index.pts), index.fps)
+        indices, unique = _indices(index_fn, meta)
+        first, last = int(unique[0]), int(unique[-1])
+        wanted = set(unique.tolist())
+        got = _pyav_decode_range(path, container, stream, index.pts, first, last, wanted)
+        if got is None:  # the seek landed after the first frame asked for: decode from the start
+            got = _pyav_decode_range(path, container, stream, index.pts, 0, last, wanted) or {}
+        missing = sorted(wanted - set(got))
+        if missing:
+            raise DecodeError(f"{path}: PyAV could not decode frames {missing[:8]} of {meta.num_frames}")
     finally:
         container.close()
-    frames = np.stack(filled)  # (U, H, W, C)
+    frames = torch.from_numpy(np.stack([got[i] for i in unique.tolist()]))  # (U, H, W, C)
     return _gather(unique, frames, indices), meta
 
 
+def _pyav_decode_range(path: str, container, stream, pts: np.ndarray, first: int, last: int,
+                       wanted: set[int]) -> dict[int, np.ndarray] | None:
+    """Frames in ``wanted`` (indices into ``pts``) decoded from the keyframe before ``first``
+    to ``last``; ``None`` when the first frame decoded after the seek is past ``first``."""
+    import av
+
+    container.seek(int(pts[first]), stream=stream, backward=True, any_frame=False)
+    got: dict[int, np.ndarray] = {}
+    started = False
+    try:
+        for frame in container.decode(stream):
+            t = frame.pts if frame.pts is not None else frame.dts
+            if t is None:
+                continue
+            i = int(np.searchsorted(pts, t))
+            if i >= len(pts) or pts[i] != t:
+                continue  # a frame the index does not list (dropped by an edit list)
+            if not started:
+                started = True
+                if i > first:
+                    return None
+            if i in wanted:
+                rgb = frame.to_ndarray(format="rgb24")  # (H, W, C)
+                got[i] = np.ascontiguousarray(_rotate(rgb, frame.rotation)) if frame.rotation else rgb
+            if i >= last:
+                break
+    except av.FFmpegError as err:
+        if not got:
+            raise DecodeError(f"{path}: PyAV failed to decode: {err}") from None
+    return got
+
+
+# ----------------------------------------------------------------------------- entry point
 def decode_video(
     path: str | os.PathLike,
     index_fn: IndexFn,
-    backend: str = "decord",
+    backend: str = "auto",
     fallback: bool = True,
     num_threads: int = 0,
+    seek_mode: str = "exact",
+    device: str = "cpu",
 ) -> tuple[torch.Tensor, VideoMeta]:
     """Decode the frames ``index_fn(meta)`` selects.
 
     Args:
         path: video file.
         index_fn: called with the video's ``VideoMeta``; returns source frame indices (any
-            order, repeats allowed; clipped to the video).
-        backend: ``"decord"`` or ``"pyav"``.
-        fallback: when the backend fails (or decord is not installed), try the other one
-            before giving up.
+            order, repeats allowed; clipped to the video), counted in presentation order.
+        backend: one of ``BACKENDS``; ``"auto"`` is the first of ``AUTO_ORDER`` that works here.
+        fallback: when the backend fails on this file (or is not installed), try the other
+            available ones before giving up; a success that way is logged once per file.
         num_threads: decoder threads (0: the decoder's default).
+        seek_mode: torchcodec's ``"exact"`` (default; right on every file) or ``"approximate"``
+            (trusts the header: constant-rate files only). Ignored by decord and PyAV.
+        device: ``"cpu"`` or a CUDA device (torchcodec only: NVDEC decoding, frames returned on
+            that device).
 
     Returns:
-        frames: uint8 tensor (T, H, W, C), RGB, in the order of the indices.
+        frames: uint8 tensor (T, H, W, C), RGB, upright, in the order of the indices.
         meta: frame count and rate of the video.
 
     Raises:
-        DecodeError: the file is missing, empty, truncated or corrupt (message names it).
+        DecodeError: the file is missing, empty, truncated or corrupt, or no backend can read
+            it (the message names the file and each backend's reason).
+        ValueError: an unknown backend or seek mode, or a CUDA device with another backend.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown decoder {backend!r}; expected one of {BACKENDS}")
+    if seek_mode not in SEEK_MODES:
+        raise ValueError(f"unknown seek mode {seek_mode!r}; expected one of {SEEK_MODES}")
+    primary = resolve_backend(backend)
+    on_cuda = str(device).startswith("cuda")
+    if on_cuda and primary != "torchcodec":
+        raise ValueError(f"decoding on {device} needs the torchcodec backend, not {primary!r}")
     path = os.fspath(path)
     _check_file(path)
-    order = [backend] + ([b for b in BACKENDS if b != backend] if fallback else [])
-    errors = []
+    order = [primary]
+    if fallback and not on_cuda:
+        order += [b for b in AUTO_ORDER if b != primary]
+    errors: list[str] = []
     for name in order:
-        fn = _decode_decord if name == "decord" else _decode_pyav
+        status = backend_status(name)
+        if status:
+            errors.append(status)
+            continue
         try:
-            return fn(path, index_fn, num_threads)
-        except ImportError as err:
-            errors.append(f"{name} not installed ({err})")
+            if name == "torchcodec":
+                result = _decode_torchcodec(path, index_fn, num_threads, seek_mode, str(device))
+            elif name == "decord":
+                result = _decode_decord(path, index_fn, num_threads)
+            else:
+                result = _decode_pyav(path, index_fn, num_threads)
         except DecodeError as err:
-            errors.append(str(err))
-    raise DecodeError("; ".join(errors))
+            errors.append(f"{name}: {str(err).removeprefix(path + ': ')}")
+            continue
+        if name != primary:
+            _warn_fallback(path, name, errors)
+        return result
+    raise DecodeError(f"{path}: cannot be decoded: " + "; ".join(errors))
 
 
-def probe_video(path: str | os.PathLike, backend: str = "pyav") -> VideoMeta:
+def probe_video(path: str | os.PathLike, backend: str = "auto") -> VideoMeta:
     """Frame count and rate, decoding a single frame."""
     return decode_video(path, lambda meta: [0], backend)[1]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 # With its default lookahead and macroblock tree, libx264 through PyAV gave different bytes
 # (pixels off by up to ~50 levels) for the same frames when several encoders ran at once, even
 # with threads=1: the toy dataset, and every number trained on it, changed from one generation
@@ -23,11 +22,13 @@ def write_video(
     codec: str = "libx264",
     gop: int = 12,
     crf: int = 18,
+    options: dict[str, str] | None = None,
 ) -> Path:
     """Encode uint8 RGB frames (T, H, W, 3) into a video file with PyAV.
 
     H and W must be even for yuv420p. ``gop`` is the keyframe interval in frames
     (YouTube uses about 2-5 s; decoders must seek from the previous keyframe).
+    ``options`` are extra encoder options (e.g. ``{"sc_threshold": "0"}`` for a fixed GOP).
     The file is written to a temporary name and renamed, so a crash never leaves a partial file.
     """
     import av  # local import: decoders are an optional dependency
@@ -47,9 +48,10 @@ def write_video(
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = w, h
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "g": str(gop), "keyint_min": str(gop), "preset": "veryfast"}
+        opts = {"crf": str(crf), "g": str(gop), "keyint_min": str(gop), "preset": "veryfast"}
         if codec == "libx264":  # the same bytes on every run (see X264_DETERMINISTIC)
-            stream.options["x264-params"] = X264_DETERMINISTIC
+            opts["x264-params"] = X264_DETERMINISTIC
+        stream.options = {**opts, **(options or {})}
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

@@ -3,7 +3,7 @@ sampling and transforms.
 
 Training items (dict)::
 
-    video        (C, T, H, W) float32, normalised
+    video        (C, T, H, W) uint8 (0-255); (K, C, T, H, W) when clips_per_decode K > 1
     label        int
     index        int, the item asked for (the video actually used may be a substitute)
     num_failed   int, videos that failed and were substituted while producing this item
@@ -11,12 +11,16 @@ Training items (dict)::
 
 Test / validation items (dict)::
 
-    video   (V, C, T, H, W) float32, V = clips x crops, clip-major; None when the video failed
+    video   (V, C, T, H, W) uint8, V = clips x crops, clip-major; None when the video failed
     label   int
     path    str, the path as listed
     index   int
     failed  bool
     error   str, why it failed ("" when it did not)
+
+Clips are uint8 so that workers, collation and host-to-device copies move a quarter of the
+bytes; ``transforms.batch_to_device`` (the loops) or ``transforms.normalize_clip`` (anyone else)
+turn them into the model's normalised float input.
 
 Bad input: a video that cannot be read is, in training, logged once per file (per process),
 replaced by another video chosen deterministically from (seed, epoch, index, attempt), and
@@ -96,8 +100,13 @@ class VideoDataset(Dataset):
         mode: ``"train"`` (one random augmented clip) or ``"test"`` (all views of a video).
         sampling: temporal settings.
         transform: ``TrainTransform`` for train, ``EvalTransform`` for test.
-        decoder: ``"decord"`` or ``"pyav"``.
-        decoder_fallback: retry a failing video with the other decoder before giving up.
+        decoder: one of ``decoding.BACKENDS`` (``"auto"``: the first of torchcodec, decord, PyAV that works).
+        decoder_fallback: retry a failing video with the other decoders before giving up.
+        seek_mode: torchcodec's ``"exact"`` or ``"approximate"`` seek mode.
+        decode_device: ``"cpu"`` or ``"cuda"`` (torchcodec's NVDEC path).
+        clips_per_decode: training clips per decoded span (K): the frames are decoded once and
+            augmented K times independently (VideoMAE's repeated augmentation); K > 1 items hold
+            (K, C, T, H, W).
         seed: base seed for substitute choice.
         max_failure_fraction: training stops when a process sees more failures than this
             fraction of the dataset in one epoch.
@@ -110,10 +119,13 @@ class VideoDataset(Dataset):
         mode: str,
         sampling: SamplingParams,
         transform: TrainTransform | EvalTransform,
-        decoder: str = "decord",
+        decoder: str = "auto",
         decoder_fallback: bool = True,
         seed: int = 0,
         max_failure_fraction: float = 0.05,
+        seek_mode: str = "exact",
+        decode_device: str = "cpu",
+        clips_per_decode: int = 1,
     ):
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
@@ -126,6 +138,11 @@ class VideoDataset(Dataset):
         self.transform = transform
         self.decoder = decoder
         self.decoder_fallback = decoder_fallback
+        self.seek_mode = seek_mode
+        self.decode_device = decode_device
+        if clips_per_decode < 1:
+            raise ValueError(f"clips_per_decode must be >= 1, got {clips_per_decode}")
+        self.clips_per_decode = clips_per_decode
         self.seed = seed
         self.max_failure_fraction = max_failure_fraction
         self.epoch = 0
@@ -151,14 +168,22 @@ class VideoDataset(Dataset):
     def _rng(self, index: int, attempt: int) -> random.Random:
         return random.Random(f"{self.seed}-{self.epoch}-{index}-{attempt}")
 
+    def _decode(self, record: VideoRecord, indices) -> torch.Tensor:
+        frames, _ = decode_video(self.full_path(record), indices, self.decoder, self.decoder_fallback,
+                                 seek_mode=self.seek_mode, device=self.decode_device)
+        # NVDEC frees the CPU of decoding; the augmentation still runs here on the host copy
+        return frames.cpu()  # (T, H, W, C) uint8
+
     def _train_clip(self, record: VideoRecord, rng: random.Random) -> torch.Tensor:
         s = self.sampling
 
         def indices(meta):
             return sample_train_indices(meta.num_frames, meta.fps, rng, **s.index_kwargs())
 
-        frames, _ = decode_video(self.full_path(record), indices, self.decoder, self.decoder_fallback)  # (T, H, W, C)
-        return self.transform(frames, rng)  # (C, T, S, S)
+        frames = self._decode(record, indices)  # (T, H, W, C)
+        if self.clips_per_decode == 1:
+            return self.transform(frames, rng)  # (C, T, S, S)
+        return torch.stack([self.transform(frames, rng) for _ in range(self.clips_per_decode)])  # (K, C, T, S, S)
 
     def _test_views(self, record: VideoRecord) -> torch.Tensor:
         s = self.sampling
@@ -167,7 +192,7 @@ class VideoDataset(Dataset):
             clips = sample_test_indices(meta.num_frames, meta.fps, num_clips=s.num_clips, **s.index_kwargs())
             return [i for c in clips for i in c]
 
-        frames, _ = decode_video(self.full_path(record), indices, self.decoder, self.decoder_fallback)  # (N*T, H, W, C)
+        frames = self._decode(record, indices)  # (N*T, H, W, C)
         clips = frames.view(s.num_clips, s.num_frames, *frames.shape[1:])  # (N, T, H, W, C)
         views = [self.transform(clip) for clip in clips]  # N x (crops, C, T, S, S)
         return torch.cat(views)  # (N*crops, C, T, S, S), clip-major

@@ -6,8 +6,14 @@ clip is resized in one ``F.interpolate`` call. Resizing runs on the uint8 tensor
 antialiased bilinear kernel has a uint8 path about 10x faster than on float, and agrees with
 the float result to within one grey level.
 
+Clips stay uint8 until they reach the device (a quarter of the bytes through worker IPC,
+collation and pinned host-to-device copies): the transforms return uint8, and the training and
+test loops call ``batch_to_device`` (normalise there, then mixup/cutmix). ``normalize_clip`` is
+the one public function that turns uint8 clips into the model's normalised float input.
+
 Shapes: decoded frames (T, H, W, C) uint8; a clip during augmentation (T, C, H, W) uint8;
-a model input clip (C, T, H, W) float32, normalised; test views (V, C, T, H, W).
+a dataset clip (C, T, H, W) uint8; test views (V, C, T, H, W) uint8; a model input clip
+(B, C, T, H, W) float32, normalised.
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.v2 import functional as TF
 
 from .sampling import CropBox, random_resized_box, scale_jitter_box, spatial_crop_boxes
 
@@ -66,6 +72,52 @@ def normalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -
     return out.sub_(m).mul_(inv_s)
 
 
+def normalize_clip(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 clips (..., C, T, H, W) -> float32 ``(x / 255 - mean) / std`` on ``x``'s device.
+
+    The public way to get model inputs from ``build_dataset`` items: a clip (C, T, H, W), test
+    views (V, C, T, H, W) or a batch (B, C, T, H, W) all work; the channel axis is the 4th from last.
+
+    Raises:
+        TypeError: ``x`` is not uint8 (floats are taken to be normalised already: see ``batch_to_device``).
+    """
+    if x.dtype != torch.uint8:
+        raise TypeError(f"normalize_clip expects uint8 clips (0-255), got {x.dtype}")
+    c = x.shape[-4]
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(c, 1, 1, 1) * 255.0
+    inv_s = 1.0 / (torch.tensor(std, dtype=torch.float32, device=x.device).view(c, 1, 1, 1) * 255.0)
+    return x.float().sub_(m).mul_(inv_s)  # (..., C, T, H, W)
+
+
+def batch_to_device(video: torch.Tensor, label: torch.Tensor | None, device: torch.device | str,
+                    mean: Sequence[float] | None, std: Sequence[float] | None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Move a loader batch to ``device`` and normalise it there.
+
+    Args:
+        video: (B, C, T, H, W) uint8 clips, (B, K, C, T, H, W) uint8 (``DATA.CLIPS_PER_DECODE``
+            K > 1: flattened to (B*K, ...) clip-major per video) or test views (B*V, C, T, H, W);
+            a float tensor is taken as already normalised (custom datasets) and only moved.
+        label: (B,) labels, repeated K times alongside the flattened clips; ``None`` to skip.
+
+    Returns:
+        clips (B', C, T, H, W) float32 normalised on ``device``, labels (B',) on ``device``.
+    """
+    if video.ndim == 6:  # (B, K, C, T, H, W): several clips per decoded video
+        k = video.shape[1]
+        video = video.flatten(0, 1)  # (B*K, C, T, H, W)
+        if label is not None:
+            label = label.repeat_interleave(k)  # (B*K,)
+    video = video.to(device, non_blocking=True)
+    if video.dtype == torch.uint8:
+        if mean is None or std is None:
+            raise ValueError("uint8 clips need the mean and std (DATA.MEAN, DATA.STD) to be normalised")
+        video = normalize_clip(video, mean, std)
+    if label is not None:
+        label = label.to(device, non_blocking=True)
+    return video, label
+
+
 # ----------------------------------------------------------------------------- RandAugment
 _FILL = [124, 116, 104]  # ImageNet mean in 0-255, the fill for geometric ops
 
@@ -78,9 +130,94 @@ def _enhance(f: float, rng: random.Random) -> float:
     return 1.0 + _signed(0.9 * f, rng)
 
 
+# The ops below match torchvision's uint8 kernels (checked in tests/test_data_transforms.py) but
+# are written for whole clips in the channels-last layout the crop leaves them in: uint8
+# arithmetic where torchvision goes through float or ``torch.where`` (several times slower
+# here), a 3x3 box sum in int16 for Sharpness, and per-plane histograms for Equalize.
+def _blend(clip: torch.Tensor, other: torch.Tensor | float, f: float) -> torch.Tensor:
+    """``clamp(f * clip + (1 - f) * other)`` truncated to uint8, as torchvision's ``_blend``."""
+    out = clip.float().mul_(f)
+    if torch.is_tensor(other):
+        out.add_(other, alpha=1.0 - f)
+    elif other:
+        out.add_((1.0 - f) * other)
+    return out.clamp_(0, 255).to(torch.uint8)
+
+
+def _gray(clip: torch.Tensor) -> torch.Tensor:
+    """(T, C, H, W) uint8 -> (T, 1, H, W) float, ITU-R 601 luma floored (torchvision's uint8 rule)."""
+    r, g, b = clip.unbind(1)
+    return r.float().mul_(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).floor_().unsqueeze(1)
+
+
+def _contrast(clip: torch.Tensor, f: float) -> torch.Tensor:
+    return _blend(clip, _gray(clip).mean(dim=(1, 2, 3), keepdim=True), f)  # blend with each frame's mean luma
+
+
+def _autocontrast(clip: torch.Tensor) -> torch.Tensor:
+    """Stretch each frame's channels to 0-255."""
+    lo = clip.amin(dim=(2, 3), keepdim=True).float()  # (T, C, 1, 1)
+    hi = clip.amax(dim=(2, 3), keepdim=True).float()
+    flat = hi == lo
+    scale = torch.where(flat, torch.ones_like(hi), 255.0 / (hi - lo).clamp_(min=1.0))
+    lo = torch.where(flat, torch.zeros_like(lo), lo)
+    return clip.float().sub_(lo).mul_(scale).clamp_(0, 255).to(torch.uint8)
+
+
+def _equalize(clip: torch.Tensor) -> torch.Tensor:
+    """Histogram equalisation of each frame's channels (PIL's lookup table, as torchvision)."""
+    t, c, h, w = clip.shape
+    src = clip.numpy()
+    out = np.empty((t, c, h, w), np.uint8)
+    for i in range(t):
+        for j in range(c):
+            plane = src[i, j]  # (H, W)
+            hist = np.bincount(plane.ravel(), minlength=256)  # (256,)
+            step = (h * w - hist[np.flatnonzero(hist)[-1]]) // 255
+            if step == 0:
+                out[i, j] = plane
+                continue
+            lut = np.zeros(256, np.int64)
+            lut[1:] = (np.cumsum(hist)[:-1] + step // 2) // step
+            out[i, j] = np.clip(lut, 0, 255).astype(np.uint8)[plane]
+    return torch.from_numpy(out)
+
+
+def _solarize(clip: torch.Tensor, threshold: int) -> torch.Tensor:
+    """Invert pixels >= threshold: ``255 - x`` is ``x ^ 255`` on uint8."""
+    return clip ^ (clip >= threshold).to(torch.uint8).mul_(255)
+
+
 def _solarize_add(clip: torch.Tensor, add: int) -> torch.Tensor:
-    added = (clip.to(torch.int16) + add).clamp(0, 255).to(torch.uint8)
-    return torch.where(clip < 128, added, clip)
+    """Add ``add`` (saturating) to pixels below 128."""
+    room = (255 - clip).clamp_(max=add)  # what can be added without wrapping
+    return clip + room.mul_((clip < 128).to(torch.uint8))
+
+
+def _sharpness(clip: torch.Tensor, f: float) -> torch.Tensor:
+    """Blend with the 3x3 smoothed clip (kernel 1s around a 5, / 13); border pixels kept."""
+    h, w = clip.shape[-2:]
+    if h <= 2 or w <= 2:
+        return clip
+    x = clip.to(torch.int16)  # a 3x3 sum of uint8 fits easily
+    rows = x[..., :, :-2] + x[..., :, 1:-1] + x[..., :, 2:]  # (T, C, H, W-2)
+    box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]  # (T, C, H-2, W-2)
+    blurred = box.add_(x[..., 1:-1, 1:-1], alpha=4).float().div_(13.0).round_()
+    out = clip.float()
+    inner = out[..., 1:-1, 1:-1]
+    inner.add_(blurred.sub_(inner), alpha=1.0 - f)
+    return out.clamp_(0, 255).to(torch.uint8)
+
+
+def _translate(clip: torch.Tensor, dx: int, dy: int, fill: Sequence[int] = _FILL) -> torch.Tensor:
+    """Shift by whole pixels (right/down positive), ``fill`` where nothing maps: two slices."""
+    t, c, h, w = clip.shape
+    out = torch.empty_like(clip)
+    out.copy_(torch.tensor(list(fill)[:c], dtype=clip.dtype).view(1, c, 1, 1).expand_as(clip))
+    if abs(dx) < w and abs(dy) < h:
+        out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
+            clip[..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+    return out
 
 
 def affine_nearest(clip: torch.Tensor, angle: float = 0.0, shear: tuple[float, float] = (0.0, 0.0),
@@ -116,21 +253,21 @@ def affine_nearest(clip: torch.Tensor, angle: float = 0.0, shear: tuple[float, f
 
 # Each op: (clip (T, C, H, W) uint8, magnitude fraction in [0, 1], rng) -> clip.
 _OPS: dict[str, Callable[[torch.Tensor, float, random.Random], torch.Tensor]] = {
-    "AutoContrast": lambda x, f, r: TF.autocontrast(x),
-    "Equalize": lambda x, f, r: TF.equalize(x),
-    "Invert": lambda x, f, r: TF.invert(x),
+    "AutoContrast": lambda x, f, r: _autocontrast(x),
+    "Equalize": lambda x, f, r: _equalize(x),
+    "Invert": lambda x, f, r: 255 - x,
     "Rotate": lambda x, f, r: affine_nearest(x, angle=_signed(30.0 * f, r)),
-    "Posterize": lambda x, f, r: TF.posterize(x, max(1, 8 - int(4 * f))),
-    "Solarize": lambda x, f, r: TF.solarize(x, max(0, 256 - int(256 * f))),
+    "Posterize": lambda x, f, r: x & (0xFF << (8 - max(1, 8 - int(4 * f))) & 0xFF),
+    "Solarize": lambda x, f, r: _solarize(x, max(0, 256 - int(256 * f))),
     "SolarizeAdd": lambda x, f, r: _solarize_add(x, int(110 * f)),
-    "Color": lambda x, f, r: TF.adjust_saturation(x, _enhance(f, r)),
-    "Contrast": lambda x, f, r: TF.adjust_contrast(x, _enhance(f, r)),
-    "Brightness": lambda x, f, r: TF.adjust_brightness(x, _enhance(f, r)),
-    "Sharpness": lambda x, f, r: TF.adjust_sharpness(x, _enhance(f, r)),
+    "Color": lambda x, f, r: _blend(x, _gray(x), _enhance(f, r)),
+    "Contrast": lambda x, f, r: _contrast(x, _enhance(f, r)),
+    "Brightness": lambda x, f, r: _blend(x, 0.0, _enhance(f, r)),
+    "Sharpness": lambda x, f, r: _sharpness(x, _enhance(f, r)),
     "ShearX": lambda x, f, r: affine_nearest(x, shear=(math.degrees(math.atan(_signed(0.3 * f, r))), 0.0)),
     "ShearY": lambda x, f, r: affine_nearest(x, shear=(0.0, math.degrees(math.atan(_signed(0.3 * f, r))))),
-    "TranslateX": lambda x, f, r: affine_nearest(x, translate=(round(_signed(0.45 * f, r) * x.shape[-1]), 0)),
-    "TranslateY": lambda x, f, r: affine_nearest(x, translate=(0, round(_signed(0.45 * f, r) * x.shape[-2]))),
+    "TranslateX": lambda x, f, r: _translate(x, round(_signed(0.45 * f, r) * x.shape[-1]), 0),
+    "TranslateY": lambda x, f, r: _translate(x, 0, round(_signed(0.45 * f, r) * x.shape[-2])),
 }
 RAND_AUGMENT_OPS = tuple(_OPS)
 
@@ -199,11 +336,21 @@ def random_erase_box(height: int, width: int, rng: random.Random,
     return None
 
 
-def erase(clip: torch.Tensor, box: CropBox, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Fill ``box`` of a normalised (C, T, H, W) clip with Gaussian noise, the same on every frame."""
+def erase(clip: torch.Tensor, box: CropBox, generator: torch.Generator | None = None,
+          mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)) -> torch.Tensor:
+    """Fill ``box`` of a (C, T, H, W) clip with Gaussian noise, the same on every frame.
+
+    On a normalised float clip the noise is N(0, 1) (timm's per-pixel mode); on a uint8 clip it is
+    the same noise in pixel units, ``255 * (mean + std * N(0, 1))`` rounded and clipped to 0-255,
+    so that after normalisation it matches the float version wherever it is not clipped.
+    """
     c = clip.shape[0]
-    noise = torch.randn((c, 1, box.height, box.width), generator=generator, dtype=clip.dtype)  # (C, 1, h, w)
-    clip[:, :, box.top : box.top + box.height, box.left : box.left + box.width] = noise
+    noise = torch.randn((c, 1, box.height, box.width), generator=generator)  # (C, 1, h, w)
+    if clip.dtype == torch.uint8:
+        m = torch.tensor(mean, dtype=torch.float32).view(c, 1, 1, 1)
+        s = torch.tensor(std, dtype=torch.float32).view(c, 1, 1, 1)
+        noise = (noise.mul_(s).add_(m).mul_(255.0)).round_().clamp_(0, 255).to(torch.uint8)
+    clip[:, :, box.top : box.top + box.height, box.left : box.left + box.width] = noise.to(clip.dtype)
     return clip
 
 
@@ -211,9 +358,10 @@ def erase(clip: torch.Tensor, box: CropBox, generator: torch.Generator | None = 
 @dataclass(frozen=True)
 class TrainTransform:
     """Training augmentation: crop (scale jitter or random resized), flip, RandAugment,
-    normalise, random erasing.
+    random erasing; ``mean``/``std`` only shape the erasing noise (normalisation happens on the
+    device, see ``batch_to_device``).
 
-    Call with decoded frames (T, H, W, C) uint8 and an RNG; returns (C, T, S, S) float32.
+    Call with decoded frames (T, H, W, C) uint8 and an RNG; returns (C, T, S, S) uint8.
     """
 
     crop_size: int = 224
@@ -240,12 +388,12 @@ class TrainTransform:
             clip = clip.flip(-1)
         if self.rand_augment is not None:
             clip = self.rand_augment(clip, rng)
-        out = normalize(clip, self.mean, self.std)  # (C, T, S, S)
+        out = clip.permute(1, 0, 2, 3).contiguous()  # (C, T, S, S) uint8
         if self.erase_prob > 0 and rng.random() < self.erase_prob:
             box = random_erase_box(self.crop_size, self.crop_size, rng)
             if box is not None:
                 gen = torch.Generator().manual_seed(rng.getrandbits(62))
-                out = erase(out, box, gen)
+                out = erase(out, box, gen, self.mean, self.std)
         return out
 
 
@@ -253,7 +401,8 @@ class TrainTransform:
 class EvalTransform:
     """Test views of one clip: short side to ``crop_size``, then 1 or 3 crops along the long side.
 
-    Call with frames (T, H, W, C) uint8; returns (num_crops, C, T, S, S) float32.
+    Call with frames (T, H, W, C) uint8; returns (num_crops, C, T, S, S) uint8 (``mean``/``std``
+    are kept for users of the transform; normalise with ``normalize_clip``).
     """
 
     crop_size: int = 224
@@ -264,8 +413,8 @@ class EvalTransform:
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         clip = resize_short_side(frames.permute(0, 3, 1, 2), self.crop_size)  # (T, C, H', W')
         boxes = spatial_crop_boxes(clip.shape[-2], clip.shape[-1], self.crop_size, self.num_crops)
-        views = [normalize(crop_resize(clip, b, (self.crop_size, self.crop_size)), self.mean, self.std) for b in boxes]
-        return torch.stack(views)  # (num_crops, C, T, S, S)
+        views = [crop_resize(clip, b, (self.crop_size, self.crop_size)).permute(1, 0, 2, 3) for b in boxes]
+        return torch.stack(views)  # (num_crops, C, T, S, S) uint8
 
 
 # ----------------------------------------------------------------------------- mixup / cutmix

@@ -32,7 +32,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from sfvideo.data.transforms import batch_to_device
 from sfvideo.engine import distributed as du
+from sfvideo.engine.loop import Norm
 from sfvideo.utils.amp import autocast_context
 from sfvideo.utils.io import atomic_write_text
 
@@ -72,12 +74,17 @@ def ensemble(logits: torch.Tensor, method: str = "softmax_mean") -> tuple[torch.
 
 @torch.no_grad()
 def forward_views(model: nn.Module, views: torch.Tensor, device: torch.device, max_views: int = 0,
-                  amp: str = "none") -> torch.Tensor:
-    """Logits (N, K) of N clips (N, C, T, H, W), run ``max_views`` at a time (0 = all at once)."""
+                  amp: str = "none", norm: Norm | None = None) -> torch.Tensor:
+    """Logits (N, K) of N clips (N, C, T, H, W), run ``max_views`` at a time (0 = all at once).
+
+    uint8 clips are normalised on the device with ``norm`` = (mean, std) (``DATA.MEAN``,
+    ``DATA.STD``); float clips are taken as normalised.
+    """
+    mean, std = norm if norm is not None else (None, None)
     chunk = max_views if max_views and max_views > 0 else views.shape[0]
     out = []
     for start in range(0, views.shape[0], chunk):
-        clip = views[start:start + chunk].to(device, non_blocking=True)  # (n, C, T, H, W)
+        clip, _ = batch_to_device(views[start:start + chunk], None, device, mean, std)  # (n, C, T, H, W) float
         with autocast_context(device, amp):
             out.append(model(clip).float().cpu())  # (n, K)
     return torch.cat(out, 0)
@@ -130,11 +137,11 @@ def _failed_score(item: dict) -> VideoScore:
 
 
 def _score_items(model: nn.Module, items: list[dict], device: torch.device, max_views: int, method: str,
-                 amp: str) -> list[VideoScore]:
+                 amp: str, norm: Norm | None) -> list[VideoScore]:
     """Run every view of the decodable ``items`` in one stacked forward; ensemble per video."""
     views = [it["video"] if it["video"].ndim == 5 else it["video"].unsqueeze(0) for it in items]  # (V, C, T, H, W)
     counts = [v.shape[0] for v in views]
-    logits = forward_views(model, torch.cat(views, 0), device, max_views, amp)  # (sum V, K)
+    logits = forward_views(model, torch.cat(views, 0), device, max_views, amp, norm)  # (sum V, K)
     scores = []
     for it, lg in zip(items, torch.split(logits, counts)):
         label = int(it["label"])
@@ -147,9 +154,10 @@ def _score_items(model: nn.Module, items: list[dict], device: torch.device, max_
 
 
 def score_videos(model: nn.Module, loader: Iterable[list[dict]], device: torch.device, *, max_views: int = 0,
-                 method: str = "softmax_mean", amp: str = "none", progress: bool = False,
+                 method: str = "softmax_mean", amp: str = "none", norm: Norm | None = None, progress: bool = False,
                  desc: str = "test") -> list[VideoScore]:
-    """Score the videos ``loader`` yields (from :func:`eval_loader`); returns this process's scores."""
+    """Score the videos ``loader`` yields (from :func:`eval_loader`); returns this process's scores.
+    ``norm`` = (mean, std) normalises uint8 views on the device (see :func:`forward_views`)."""
     was_training = model.training
     model.eval()
     records: list[VideoScore] = []
@@ -162,7 +170,7 @@ def score_videos(model: nn.Module, loader: Iterable[list[dict]], device: torch.d
         good = [it for it in items if not is_failed_item(it)]
         records += [_failed_score(it) for it in items if is_failed_item(it)]
         if good:
-            records += _score_items(model, good, device, max_views, method, amp)
+            records += _score_items(model, good, device, max_views, method, amp, norm)
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -174,7 +182,7 @@ def score_videos(model: nn.Module, loader: Iterable[list[dict]], device: torch.d
 # ------------------------------------------------------------------------------------ validation
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable[list[dict]], device: torch.device, *, amp: str = "none",
-             max_views: int = 0) -> dict[str, Any]:
+             max_views: int = 0, norm: Norm | None = None) -> dict[str, Any]:
     """Validation over ``loader`` (from :func:`eval_loader`); sums all-reduced over processes, so
     every rank gets the same numbers.
 
@@ -182,7 +190,7 @@ def evaluate(model: nn.Module, loader: Iterable[list[dict]], device: torch.devic
         ``top1``, ``top5`` (percent), ``loss`` (mean cross entropy of the softmax-mean
         prediction), ``num_videos`` scored and ``failed_videos`` (count).
     """
-    records = score_videos(model, loader, device, max_views=max_views, method="softmax_mean", amp=amp)
+    records = score_videos(model, loader, device, max_views=max_views, method="softmax_mean", amp=amp, norm=norm)
     c1 = c5 = loss = n = failed = 0.0
     for r in records:
         if r.failed:
@@ -341,7 +349,7 @@ def run_test(cfg, config_name: str = "", model_fn=None, dataset_fn=None,
                 len(dataset), cfg.TEST.SPLIT, views, cfg.TEST.ENSEMBLE_METHOD, du.get_world_size())
     loader = eval_loader(dataset, cfg.TEST.BATCH_SIZE, cfg.DATA.NUM_WORKERS)
     records = score_videos(model, loader, device, max_views=cfg.TEST.MAX_VIEWS_PER_BATCH,
-                           method=cfg.TEST.ENSEMBLE_METHOD, amp=cfg.TRAIN.AMP,
+                           method=cfg.TEST.ENSEMBLE_METHOD, amp=cfg.TRAIN.AMP, norm=(cfg.DATA.MEAN, cfg.DATA.STD),
                            progress=progress and sys.stdout.isatty())
     merged = gather_records(records)
     if merged is None:
@@ -375,7 +383,8 @@ def predict_video(cfg, path: str, model: nn.Module | None = None, topk: int = 5,
     device = du.resolve_device(cfg.DEVICE)
     model = _test_model(cfg, None, device) if model is None else model.to(device).eval()
     views = build_test_views(cfg, path)  # (V, C, T, H, W)
-    logits = forward_views(model, views, device, cfg.TEST.MAX_VIEWS_PER_BATCH, cfg.TRAIN.AMP)  # (V, K)
+    logits = forward_views(model, views, device, cfg.TEST.MAX_VIEWS_PER_BATCH, cfg.TRAIN.AMP,
+                           norm=(cfg.DATA.MEAN, cfg.DATA.STD))  # (V, K)
     _, probs = ensemble(logits, cfg.TEST.ENSEMBLE_METHOD)  # (K,)
     names = class_names or class_names_from_cfg(cfg)
     top = probs.topk(min(topk, probs.numel()))

@@ -16,15 +16,18 @@ import math
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 
+from sfvideo.data.transforms import batch_to_device
 from sfvideo.engine import distributed as du
 from sfvideo.engine.ema import ModelEma
 from sfvideo.engine.losses import LossFn
 from sfvideo.utils.amp import autocast_context
+
+Norm = tuple[Sequence[float], Sequence[float]]  # (mean, std) of uint8 clips scaled to [0, 1]
 
 logger = logging.getLogger("sfvideo.engine")
 
@@ -79,11 +82,12 @@ def count_substituted(batch: dict[str, Any]) -> int:
 
 
 def _micro_batch(model: nn.Module, batch: dict[str, Any], loss_fn: LossFn, *, device: torch.device,
-                 amp: str, scaler: torch.amp.GradScaler | None, mixup: Callable | None, accum_steps: int,
-                 sync_grads: bool) -> tuple[float, int]:
+                 norm: Norm | None, amp: str, scaler: torch.amp.GradScaler | None, mixup: Callable | None,
+                 accum_steps: int, sync_grads: bool) -> tuple[float, int]:
     """Forward and backward of one micro-batch; returns (loss value, clips in the batch)."""
-    clips = batch["video"].to(device, non_blocking=True)  # (B, C, T, H, W)
-    labels = batch["label"].to(device, non_blocking=True)  # (B,)
+    mean, std = norm if norm is not None else (None, None)
+    # uint8 clips become float on the device: a quarter of the bytes through the loader and the copy
+    clips, labels = batch_to_device(batch["video"], batch["label"], device, mean, std)  # (B, C, T, H, W), (B,)
     targets = labels
     if mixup is not None:
         clips, targets = mixup(clips, labels)  # targets (B, K)
@@ -154,6 +158,7 @@ def train_one_epoch(
     loss_fn: LossFn,
     *,
     device: torch.device,
+    norm: Norm | None = None,
     num_steps: int,
     start_step: int = 0,
     global_step: int = 0,
@@ -181,6 +186,9 @@ def train_one_epoch(
         optimizer, schedule: the optimiser and the per-step LR schedule (``.step()``, ``.get_lr()``).
         loss_fn: ``loss_fn(logits, targets)``; targets are labels (B,) or soft targets (B, K).
         device, amp, scaler: where to run, autocast mode, and the fp16 gradient scaler (or None).
+        norm: (mean, std) that normalise uint8 clips on ``device`` (``DATA.MEAN``, ``DATA.STD``);
+            float clips are taken as normalised. Several clips per video (B, K, C, T, H, W) are
+            flattened to B*K clips, labels repeated.
         num_steps, start_step, global_step: the epoch's step count, where to start, steps so far.
         accum_steps: micro-batches per optimiser step.
         mixup: ``mixup(clips, labels) -> (clips, soft targets)`` or None.
@@ -204,8 +212,8 @@ def train_one_epoch(
     t0, clips_here = time.perf_counter(), 0
     try:
         for step in range(start_step, num_steps):
-            value, nonfinite, n = _accumulate(model, batches, loss_fn, stats, device=device, amp=amp, scaler=scaler,
-                                              mixup=mixup, accum_steps=accum_steps)
+            value, nonfinite, n = _accumulate(model, batches, loss_fn, stats, device=device, norm=norm, amp=amp,
+                                              scaler=scaler, mixup=mixup, accum_steps=accum_steps)
             clips_here += n
             flags = du.all_reduce_max([nonfinite, float(should_stop())])
             if flags[0] > 0:

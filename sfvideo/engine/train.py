@@ -343,7 +343,8 @@ def run_epoch(run: TrainingRun, epoch: int) -> bool:
     try:
         outcome = train_one_epoch(
             run.model, loader, run.optimizer, run.schedule, classification_loss(cfg.AUG.LABEL_SMOOTHING),
-            device=run.device, num_steps=run.steps_per_epoch, start_step=first, global_step=st.global_step,
+            device=run.device, norm=(cfg.DATA.MEAN, cfg.DATA.STD), num_steps=run.steps_per_epoch, start_step=first,
+            global_step=st.global_step,
             accum_steps=cfg.TRAIN.ACCUM_STEPS, amp=cfg.TRAIN.AMP, scaler=run.scaler, mixup=run.mixup,
             clip_grad=cfg.TRAIN.CLIP_GRAD, ema=run.ema, stats=st.stats, should_stop=run.stop, epoch=epoch,
             num_epochs=cfg.SOLVER.MAX_EPOCH, log_period=cfg.TRAIN.LOG_PERIOD, writer=run.writer,
@@ -387,7 +388,7 @@ def save_checkpoint(run: TrainingRun, epoch: int, step_in_epoch: int = 0, number
 def _validate(run: TrainingRun, done: int, record: dict[str, Any]) -> bool:
     """Validate the model (and its EMA) into ``record``; True when the top-1 is the best so far."""
     cfg = run.cfg
-    kw = dict(amp=cfg.TRAIN.AMP, max_views=cfg.TEST.MAX_VIEWS_PER_BATCH)
+    kw = dict(amp=cfg.TRAIN.AMP, max_views=cfg.TEST.MAX_VIEWS_PER_BATCH, norm=(cfg.DATA.MEAN, cfg.DATA.STD))
     val = evaluate(unwrap(run.model), run.val_loader, run.device, **kw)
     record.update(val_top1=val["top1"], val_top5=val["top5"], val_loss=val["loss"],
                   val_failed_videos=val["failed_videos"])

@@ -424,10 +424,12 @@ def save_roi_visualization(
 # ---------------------------------------------------------------------------------------------
 def load_clip(path: str | os.PathLike, cfg) -> "torch.Tensor":  # noqa: F821
     """The centre clip and centre crop of a video, prepared exactly as validation prepares it
-    (``build_test_views(cfg, path, "val")``, decoder fallback included): (C, T, S, S)."""
+    (``build_test_views(cfg, path, "val")``, decoder fallback included), normalised with
+    ``DATA.MEAN``/``DATA.STD``: (C, T, S, S) float."""
     from sfvideo.data.build import build_test_views
+    from sfvideo.data.transforms import normalize_clip
 
-    return build_test_views(cfg, path, "val")[0]  # (C, T, S, S)
+    return normalize_clip(build_test_views(cfg, path, "val")[0], cfg.DATA.MEAN, cfg.DATA.STD)  # (C, T, S, S)
 
 
 def visualize_model_rois(
