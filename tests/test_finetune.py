@@ -93,8 +93,9 @@ def test_segment_sampling_reaches_the_dataset(tmp_path):
     # dense: a 4 x 2 test clip spans 7 frames, centred at (40 - 7) // 2 = 16
     for sampling, expected in (("segment", [4, 14, 24, 33]), ("dense", [16, 18, 20, 22])):
         cfg = load_config(None, opts + ["DATA.SAMPLING", sampling])
-        video = build_dataset(cfg, "test")[0]["video"]  # (1, C, T, H, W)
-        frames = (video[0].permute(1, 2, 3, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)  # (T, H, W, C)
+        video = build_dataset(cfg, "test")[0]["video"]  # (1, C, T, H, W) uint8
+        assert video.dtype == torch.uint8
+        frames = video[0].permute(1, 2, 3, 0).numpy()  # (T, H, W, C)
         assert [frame_code(f) for f in frames] == expected, sampling
 
 

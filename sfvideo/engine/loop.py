@@ -186,9 +186,8 @@ def train_one_epoch(
         optimizer, schedule: the optimiser and the per-step LR schedule (``.step()``, ``.get_lr()``).
         loss_fn: ``loss_fn(logits, targets)``; targets are labels (B,) or soft targets (B, K).
         device, amp, scaler: where to run, autocast mode, and the fp16 gradient scaler (or None).
-        norm: (mean, std) that normalise uint8 clips on ``device`` (``DATA.MEAN``, ``DATA.STD``);
-            float clips are taken as normalised. Several clips per video (B, K, C, T, H, W) are
-            flattened to B*K clips, labels repeated.
+        norm: (mean, std) normalising uint8 clips on ``device``; float clips pass as they are;
+            (B, K, C, T, H, W) batches (K clips per video) become B*K clips, labels repeated.
         num_steps, start_step, global_step: the epoch's step count, where to start, steps so far.
         accum_steps: micro-batches per optimiser step.
         mixup: ``mixup(clips, labels) -> (clips, soft targets)`` or None.
@@ -197,8 +196,7 @@ def train_one_epoch(
         stats: sums updated in place (loss, clips, substituted videos).
         should_stop: polled at every step boundary; any rank's True stops every rank.
         epoch, num_epochs: for messages and the progress bar.
-        log_period, writer, world_size, is_main: logging every ``log_period`` steps (rank 0),
-            TensorBoard writer (or None), process count for the clips/s rate.
+        log_period, writer, world_size, is_main: log every ``log_period`` steps (rank 0), TensorBoard.
 
     Raises:
         NonFiniteLossError: the loss was NaN/inf on some rank (no weights were updated by that step).
@@ -223,17 +221,24 @@ def train_one_epoch(
             _optimizer_step(model, optimizer, schedule, scaler, clip_grad, ema)
             global_step += 1
             rate = clips_here * world_size / max(time.perf_counter() - t0, 1e-9)
-            lr = optimizer.param_groups[-1]["lr"]
-            bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}", refresh=False)
-            bar.update(1)
-            if is_main and ((step + 1) % log_period == 0 or step + 1 == num_steps):
-                _log_step(desc, step, num_steps, value, lr, rate, global_step, writer, console=not show_bar)
+            log_now = is_main and ((step + 1) % log_period == 0 or step + 1 == num_steps)
+            _report_step(bar, desc, step, num_steps, value, optimizer.param_groups[-1]["lr"], rate, global_step,
+                         writer, log=log_now, console=not show_bar)
             if flags[1] > 0 and step + 1 < num_steps:
                 return EpochOutcome(step + 1, True, global_step, time.perf_counter() - t0, rate)
     finally:
         bar.close()
     seconds = time.perf_counter() - t0
     return EpochOutcome(num_steps, False, global_step, seconds, clips_here * world_size / max(seconds, 1e-9))
+
+
+def _report_step(bar: Any, desc: str, step: int, num_steps: int, loss: float, lr: float, rate: float,
+                 global_step: int, writer: Any, log: bool, console: bool) -> None:
+    """Advance the progress bar; every ``log_period`` steps also log (``log``) the step."""
+    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}", refresh=False)
+    bar.update(1)
+    if log:
+        _log_step(desc, step, num_steps, loss, lr, rate, global_step, writer, console=console)
 
 
 def _log_step(desc: str, step: int, num_steps: int, loss: float, lr: float, rate: float, global_step: int,
