@@ -5,10 +5,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from engine_helpers import ROOT, make_video_dataset, tiny_opts, tool_env
 from sfvideo.checkpoint import atomic_save
 from sfvideo.utils import io as sfio
 
@@ -219,3 +222,72 @@ def test_tensors_claiming_more_memory_than_they_hold_are_refused(tmp_path):
     torch.save(big, path)
     with pytest.raises(CheckpointError, match=r"big\.pth.*MB"):
         load_pretrained(model, path, log=None)
+
+
+# ------------------------------------------------------------------ foreign weights: every tool refuses, exit status 1
+def _tool(tool: str, *args: str, timeout: float = 240):
+    return subprocess.run([sys.executable, str(ROOT / "tools" / tool), *args], cwd=ROOT, env=tool_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return make_video_dataset(tmp_path_factory.mktemp("videos"), num_train=4, num_val=2)
+
+
+@pytest.fixture(scope="module")
+def foreign_ckpt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("foreign") / "resnet18.pth"
+    torch.save(_resnet_like(), path)
+    return path
+
+
+def test_test_tool_refuses_foreign_weights(tiny_data, foreign_ckpt, tmp_path):
+    proc = _tool("test_video.py", "--cfg", "k400_tiny.yaml",
+                 *tiny_opts(tiny_data, tmp_path / "out", **{"TEST.CHECKPOINT": foreign_ckpt}))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{foreign_ckpt}: 0 of" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "out" / "test_results.json").exists()
+
+
+def test_test_tool_refuses_a_checkpoint_with_another_class_count(tiny_data, tmp_path, capsys):
+    from sfvideo.cli import test as test_cli
+    from sfvideo.models import create_model
+
+    ten = tmp_path / "ten.pth"
+    torch.save({"model": create_model("video_test", num_classes=10).state_dict()}, ten)
+    with pytest.raises(SystemExit) as exc:
+        test_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(tiny_data, tmp_path / "out", **{
+            "TEST.CHECKPOINT": ten, "MODEL.NUM_CLASSES": 8, "DATA.CLASS_NAMES": ""})])
+    assert exc.value.code == 1
+    assert "ten.pth" in capsys.readouterr().err and not (tmp_path / "out" / "test_results.json").exists()
+
+
+def test_predict_refuses_foreign_weights(tiny_data, foreign_ckpt, tmp_path, capsys):
+    from sfvideo.cli import predict
+
+    with pytest.raises(SystemExit) as exc:
+        predict.main(["--cfg", "k400_tiny.yaml", str(tiny_data / "val" / "v00.mp4"),
+                      *tiny_opts(tiny_data, tmp_path, **{"TEST.CHECKPOINT": foreign_ckpt})])
+    out = capsys.readouterr()
+    assert exc.value.code == 1 and f"{foreign_ckpt}: 0 of" in out.err
+    assert "1." not in out.out  # no top-5 printed
+
+
+def test_inflate_refuses_foreign_weights_and_writes_nothing(foreign_ckpt, tmp_path, capsys):
+    from sfvideo.cli import inflate
+
+    out = tmp_path / "inflated.pth"
+    with pytest.raises(SystemExit) as exc:
+        inflate.main(["--cfg", "k400_tiny.yaml", "--image-ckpt", str(foreign_ckpt), "--out", str(out),
+                      "MODEL.ARCH", "video_test"])
+    assert exc.value.code == 1 and "resnet18.pth" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_tool_refuses_foreign_start_weights_before_training(tiny_data, foreign_ckpt, tmp_path):
+    proc = _tool("train_video.py", "--cfg", "k400_tiny.yaml",
+                 *tiny_opts(tiny_data, tmp_path, **{"TRAIN.CHECKPOINT": foreign_ckpt}))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{foreign_ckpt}: 0 of" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "checkpoints" / "last.pth").exists() and not (tmp_path / "metrics.jsonl").exists()
