@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 import subprocess
@@ -291,3 +292,70 @@ def test_train_tool_refuses_foreign_start_weights_before_training(tiny_data, for
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"{foreign_ckpt}: 0 of" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "checkpoints" / "last.pth").exists() and not (tmp_path / "metrics.jsonl").exists()
+
+
+# ------------------------------------------------------------------ lists and CSVs saved with a UTF-8 BOM
+BOM = "\ufeff"
+KINETICS_HEADER = "label,youtube_id,time_start,time_end,split"
+
+
+def test_a_bom_at_the_start_of_a_list_is_not_part_of_the_first_path(tmp_path):
+    from sfvideo.data.lists import load_video_list, read_class_names
+
+    (tmp_path / "classes.txt").write_text(BOM + "left\nright\n", encoding="utf-8")
+    (tmp_path / "train.txt").write_text(BOM + "a.mp4 0\nb.mp4 right\n", encoding="utf-8")
+    names = read_class_names(tmp_path / "classes.txt")
+    assert names == ["left", "right"]
+    records = load_video_list(tmp_path / "train.txt", tmp_path, names).records
+    assert [(r.path, r.label) for r in records] == [("a.mp4", 0), ("b.mp4", 1)]
+
+
+def test_a_bom_kinetics_csv_is_detected_and_read(tmp_path):
+    from sfvideo.data.lists import is_kinetics_csv, load_video_list
+
+    (tmp_path / "val" / "abseiling").mkdir(parents=True)
+    (tmp_path / "val" / "abseiling" / "abc_000001_000011.mp4").write_bytes(b"")
+    csv_path = tmp_path / "val.csv"
+    csv_path.write_text(BOM + KINETICS_HEADER + "\nabseiling,abc,1,11,val\n", encoding="utf-8")
+    assert is_kinetics_csv(csv_path)
+    result = load_video_list(csv_path, tmp_path, ["abseiling"])
+    assert [r.path for r in result.records] == ["val/abseiling/abc_000001_000011.mp4"]
+
+
+def test_a_bom_in_a_ucf101_class_index_is_ignored(tmp_path):
+    from sfvideo.data.formats import read_ucf_class_index
+
+    path = tmp_path / "classInd.txt"
+    path.write_text(BOM + "1 ApplyEyeMakeup\n2 Archery\n", encoding="utf-8")
+    assert read_ucf_class_index(path) == ["ApplyEyeMakeup", "Archery"]
+
+
+@pytest.mark.parametrize("start", ["inf", "nan", "-inf", "1e400"])
+def test_kinetics_csv_times_that_are_not_finite_name_file_and_line(tmp_path, start):
+    from sfvideo.data.lists import ListFormatError, read_kinetics_csv
+
+    csv_path = tmp_path / "train.csv"
+    csv_path.write_text(f"{KINETICS_HEADER}\nabseiling,abc,1,11,train\nabseiling,def,{start},11,train\n")
+    with pytest.raises(ListFormatError, match=r"train\.csv:3: .*time"):
+        read_kinetics_csv(csv_path, tmp_path, ["abseiling"])
+
+
+# ------------------------------------------------------------------ a test in which every video fails
+def test_a_test_run_in_which_every_video_fails_exits_non_zero_naming_them(tmp_path, capsys):
+    from sfvideo.cli import test as test_cli
+    from sfvideo.config import load_config
+    from sfvideo.models import build_model
+
+    data = make_video_dataset(tmp_path / "videos", num_train=1, num_val=2)
+    for name in ("v00.mp4", "v01.mp4"):
+        (data / "val" / name).write_bytes(b"not a video")
+    opts = tiny_opts(data, tmp_path / "out")
+    ckpt = tmp_path / "video.pth"
+    atomic_save({"model": build_model(load_config("k400_tiny.yaml", opts)).state_dict()}, ckpt)
+    with pytest.raises(SystemExit) as exc:
+        test_cli.main(["--cfg", "k400_tiny.yaml", *opts, "TEST.CHECKPOINT", str(ckpt)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 1
+    assert "every test video failed" in err and "val/v00.mp4" in err and "val/v01.mp4" in err, err
+    results = json.loads((tmp_path / "out" / "test_results.json").read_text())  # the record is still written
+    assert results["num_videos"] == 0 and results["failed_videos"] == ["val/v00.mp4", "val/v01.mp4"]
