@@ -36,10 +36,18 @@ sums. Randomness is made independent of where a run was interrupted:
 
 SIGINT/SIGTERM set a flag; at the next optimiser-step boundary every rank agrees to stop, a
 checkpoint recording the step within the epoch is written (with the RNG states at that
-point), and :func:`train` returns. Resuming skips the batches already done in that epoch (the
+point), and :func:`train` returns a result with ``status == "interrupted"`` and ``signal`` set;
+``tools/train_video.py`` then exits with ``result.exit_status``, 128 + the signal number (130
+for SIGINT, 143 for SIGTERM), so a scheduler can tell an interrupted run from a finished one.
+Resuming skips the batches already done in that epoch (the
 sampler starts after them), so the resumed run takes exactly the steps the uninterrupted run
 would have taken. A non-finite loss raises :class:`NonFiniteLossError` before the optimiser
 step, without writing a checkpoint: ``last.pth`` stays the last good one.
+
+Run directory (:mod:`sfvideo.engine.rundir`): rank 0 locks ``OUTPUT_DIR``; ``last.pth`` is checked
+against the config before anything is written; a resume repairs what a SIGKILL interrupted.
+Resuming with another world size keeps the run's LR curve as a function of epochs (the schedule
+is placed by epochs done, the peak LR stays the first start's).
 """
 
 from __future__ import annotations
@@ -84,7 +92,8 @@ from sfvideo.engine.rundir import (
 from sfvideo.utils.lock import DirLock
 from sfvideo.utils.logging import setup_logging
 
-__all__ = ["NonFiniteLossError", "RunDirError", "TrainResult", "append_metrics", "TrainingRun", "build_training", "run_training", "train"]
+__all__ = ["NonFiniteLossError", "RunDirError", "TrainResult", "TrainingRun", "append_metrics", "build_training",
+           "run_training", "train"]
 
 logger = logging.getLogger("sfvideo.engine")
 

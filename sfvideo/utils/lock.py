@@ -91,7 +91,8 @@ class DirLock:
                     f"running any more" + (" (it is on another host, so this process cannot check)"
                                            if host != socket.gethostname() else "") + f" - delete {self.path}")
             if log is not None and not mine:
-                log(f"taking over the stale lock {self.path} ({'unreadable' if not owner else f'process {pid} is gone'})")
+                why = "unreadable" if not owner else f"process {pid} is gone"
+                log(f"taking over the stale lock {self.path} ({why})")
             self.path.unlink(missing_ok=True)
         raise LockedError(f"could not take the lock {self.path} (other processes keep taking it)")
 
