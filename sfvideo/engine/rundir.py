@@ -41,8 +41,8 @@ TRAINING_KEYS = ("model", "optimizer", "scheduler", "epoch", "step")
 # Model keys that may change between the starts of one run (regularisation, not the weights' shapes).
 RESUMABLE_MODEL_KEYS = {"MODEL.DROP_PATH_RATE"}
 # Temporaries of sfvideo.utils.io.atomic_write (".NAME.RANDOM.tmp") for the files a run writes.
-_TEMPORARY = re.compile(r"^\.(last\.pth|best\.pth|epoch_\d+\.pth|metrics\.jsonl|config\.yaml|config\.[\w-]+\.yaml"
-                        r"|train\.lock\.\d+)\..*tmp$")
+_TEMPORARY = re.compile(r"^\.(last\.pth|best\.pth|epoch_\d+\.pth|metrics\.jsonl|config\.yaml|config\.[\w-]+\.yaml)"
+                        r"\..+\.tmp$")
 
 
 class RunDirError(RuntimeError):
