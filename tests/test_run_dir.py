@@ -142,6 +142,42 @@ def test_resume_restores_what_a_kill_lost_and_removes_temporaries(data_dir, run_
     assert "restored the metrics line of epoch 1" in (run_dir / "train.log").read_text()
 
 
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs (not even ``except Exception`` handlers)."""
+
+
+@pytest.mark.parametrize("kill_point", ["metrics line", "numbered copy"])
+def test_a_kill_at_the_end_of_an_epoch_loses_nothing(data_dir, tmp_path, monkeypatch, kill_point):
+    import sfvideo.engine.checkpointing as checkpointing
+    import sfvideo.engine.train as train_module
+
+    cfg = load_config("k400_tiny.yaml", opts(data_dir, tmp_path))
+    run = build_training(cfg)
+    assert run_epoch(run, 0)
+
+    def kill_in_copy(src, dst):
+        (dst.parent / f".{dst.name}.q1w2e3.tmp").write_bytes(src.read_bytes()[:100])  # half a copy
+        raise _Killed
+
+    def kill(*args, **kwargs):
+        raise _Killed
+
+    if kill_point == "metrics line":
+        monkeypatch.setattr(train_module, "append_metrics", kill)
+    else:
+        monkeypatch.setattr(checkpointing, "copy_atomic", kill_in_copy)
+    with pytest.raises(_Killed):
+        end_epoch(run, 0, time.time())  # last.pth is written, then the process "dies" (its lock stays)
+    monkeypatch.undo()
+    result = train(cfg)
+    assert result.status == "finished" and result.epoch == 2
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2] and lines[0]["train_loss"] > 0
+    ckpts = tmp_path / "checkpoints"
+    assert safe_load(ckpts / "epoch_0001.pth")["epoch"] == 1
+    assert not [p.name for p in ckpts.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_a_copy_older_than_last_is_remade(data_dir, run_dir):
     ckpts = run_dir / "checkpoints"
     stale = ckpts / "epoch_0001.pth"
