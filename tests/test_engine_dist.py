@@ -1,8 +1,11 @@
 """torchrun on loopback with gloo: 2-process training equals 1 process with the same global
-batch; a 2-process multi-view test scores every video exactly once, with 1-process metrics."""
+batch; a 2-process multi-view test scores every video exactly once, with 1-process metrics; a run
+resumed with another number of processes stays on its LR curve (a function of epochs)."""
 
 import csv
 import json
+import re
+import shutil
 
 import pytest
 import torch
@@ -28,10 +31,18 @@ def single_run(data_dir, tmp_path_factory):
     return out
 
 
-def test_two_process_training_matches_one_process(data_dir, single_run, tmp_path):
+@pytest.fixture(scope="module")
+def two_proc_run(data_dir, tmp_path_factory):
+    """2 processes x batch 2: 2 steps per epoch."""
+    out = tmp_path_factory.mktemp("train2")
     proc = run_tool("train_video.py", ["--cfg", "k400_tiny.yaml",
-                                       *tiny_opts(data_dir, tmp_path, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})], nproc=2)
+                                       *tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})], nproc=2)
     assert "total batch 4 (2 x 2 processes" in proc.stdout + proc.stderr
+    return out
+
+
+def test_two_process_training_matches_one_process(single_run, two_proc_run):
+    tmp_path = two_proc_run
     one = safe_load(single_run / "checkpoints" / "last.pth")
     two = safe_load(tmp_path / "checkpoints" / "last.pth")
     assert one["step"] == two["step"] == 4 and two["world_size"] == 2 and len(two["rng"]) == 2
@@ -65,3 +76,42 @@ def test_two_process_test_scores_each_video_once(data_dir, single_run, tmp_path)
         assert r1[key] == r2[key], key
     assert r1["num_videos"] == 7 and r1["views_per_video"] == 2 and r1["failed_videos"] == []
     assert r1["checkpoint"] == ckpt and r1["config"] == "k400_tiny.yaml" and "per_class_accuracy" in r1
+
+
+# ------------------------------------------------------------------ resume with another world size
+@pytest.fixture(scope="module")
+def one_proc_run(data_dir, tmp_path_factory):
+    """1 process x batch 2 (the same command as two_proc_run without torchrun): 4 steps per epoch."""
+    out = tmp_path_factory.mktemp("train1b2")
+    run_tool("train_video.py", ["--cfg", "k400_tiny.yaml", *tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})])
+    return out
+
+
+def logged_lrs(out) -> dict[float, float]:
+    """{epochs of progress after the step: LR logged} from train.log's step lines."""
+    found = re.findall(r"epoch (\d+)/\d+ step (\d+)/(\d+) loss \S+ lr (\S+)", (out / "train.log").read_text())
+    return {int(e) - 1 + int(s) / int(n): float(lr) for e, s, n, lr in found}
+
+
+def metrics(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
+def test_resume_with_another_world_size_follows_the_same_lr_curve(data_dir, one_proc_run, two_proc_run, tmp_path,
+                                                                   first, then):
+    original = {1: one_proc_run, 2: two_proc_run}[first]
+    (tmp_path / "checkpoints").mkdir()
+    shutil.copy2(original / "checkpoints" / "epoch_0001.pth", tmp_path / "checkpoints" / "last.pth")  # killed here
+    proc = run_tool("train_video.py", ["--cfg", "k400_tiny.yaml",
+                                       *tiny_opts(data_dir, tmp_path, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})], nproc=then)
+    assert "its LR curve is kept" in proc.stdout + proc.stderr
+    steps = {1: 4, 2: 2}  # steps per epoch with 1 or 2 processes of batch 2
+    resumed, done = safe_load(tmp_path / "checkpoints" / "last.pth"), safe_load(original / "checkpoints" / "last.pth")
+    assert resumed["epoch"] == 2 and resumed["step"] == steps[first] + steps[then]
+    assert resumed["scheduler"]["peak_lr"] == done["scheduler"]["peak_lr"]  # not halved or doubled
+    assert resumed["scheduler"]["last_step"] == resumed["scheduler"]["total_steps"] == 2 * steps[then]
+    assert metrics(tmp_path)[-1]["lr"] == pytest.approx(metrics(original)[-1]["lr"])  # ends at SOLVER.MIN_LR
+    a, b = logged_lrs(original), logged_lrs(tmp_path)
+    common = [p for p in b if p in a and p > 1]
+    assert common and all(b[p] == pytest.approx(a[p], rel=1e-3) for p in common), (a, b)

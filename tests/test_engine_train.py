@@ -90,7 +90,7 @@ def test_sigterm_mid_epoch_writes_resumable_checkpoint(data_dir, reference, tmp_
             break
     rest, _ = proc.communicate(timeout=120)
     log = "".join(lines) + rest
-    assert proc.returncode == 0, log
+    assert proc.returncode == 128 + signal.SIGTERM, log  # interrupted, not finished: a scheduler may requeue
     assert "stopped by SIGTERM" in log, log
     ckpt = final_state(tmp_path)
     assert ckpt["epoch"] == 1 and 0 < ckpt["step_in_epoch"] < 4, (ckpt["epoch"], ckpt["step_in_epoch"])

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from engine_helpers import ROOT, make_video_dataset, tiny_opts, tool_env
 from sfvideo.checkpoint import atomic_save
 from sfvideo.utils import io as sfio
 
@@ -219,3 +223,139 @@ def test_tensors_claiming_more_memory_than_they_hold_are_refused(tmp_path):
     torch.save(big, path)
     with pytest.raises(CheckpointError, match=r"big\.pth.*MB"):
         load_pretrained(model, path, log=None)
+
+
+# ------------------------------------------------------------------ foreign weights: every tool refuses, exit status 1
+def _tool(tool: str, *args: str, timeout: float = 240):
+    return subprocess.run([sys.executable, str(ROOT / "tools" / tool), *args], cwd=ROOT, env=tool_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return make_video_dataset(tmp_path_factory.mktemp("videos"), num_train=4, num_val=2)
+
+
+@pytest.fixture(scope="module")
+def foreign_ckpt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("foreign") / "resnet18.pth"
+    torch.save(_resnet_like(), path)
+    return path
+
+
+def test_test_tool_refuses_foreign_weights(tiny_data, foreign_ckpt, tmp_path):
+    proc = _tool("test_video.py", "--cfg", "k400_tiny.yaml",
+                 *tiny_opts(tiny_data, tmp_path / "out", **{"TEST.CHECKPOINT": foreign_ckpt}))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{foreign_ckpt}: 0 of" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "out" / "test_results.json").exists()
+
+
+def test_test_tool_refuses_a_checkpoint_with_another_class_count(tiny_data, tmp_path, capsys):
+    from sfvideo.cli import test as test_cli
+    from sfvideo.models import create_model
+
+    ten = tmp_path / "ten.pth"
+    torch.save({"model": create_model("video_test", num_classes=10).state_dict()}, ten)
+    with pytest.raises(SystemExit) as exc:
+        test_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(tiny_data, tmp_path / "out", **{
+            "TEST.CHECKPOINT": ten, "MODEL.NUM_CLASSES": 8, "DATA.CLASS_NAMES": ""})])
+    assert exc.value.code == 1
+    assert "ten.pth" in capsys.readouterr().err and not (tmp_path / "out" / "test_results.json").exists()
+
+
+def test_predict_refuses_foreign_weights(tiny_data, foreign_ckpt, tmp_path, capsys):
+    from sfvideo.cli import predict
+
+    with pytest.raises(SystemExit) as exc:
+        predict.main(["--cfg", "k400_tiny.yaml", str(tiny_data / "val" / "v00.mp4"),
+                      *tiny_opts(tiny_data, tmp_path, **{"TEST.CHECKPOINT": foreign_ckpt})])
+    out = capsys.readouterr()
+    assert exc.value.code == 1 and f"{foreign_ckpt}: 0 of" in out.err
+    assert "1." not in out.out  # no top-5 printed
+
+
+def test_inflate_refuses_foreign_weights_and_writes_nothing(foreign_ckpt, tmp_path, capsys):
+    from sfvideo.cli import inflate
+
+    out = tmp_path / "inflated.pth"
+    with pytest.raises(SystemExit) as exc:
+        inflate.main(["--cfg", "k400_tiny.yaml", "--image-ckpt", str(foreign_ckpt), "--out", str(out),
+                      "MODEL.ARCH", "video_test"])
+    assert exc.value.code == 1 and "resnet18.pth" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_tool_refuses_foreign_start_weights_before_training(tiny_data, foreign_ckpt, tmp_path):
+    proc = _tool("train_video.py", "--cfg", "k400_tiny.yaml",
+                 *tiny_opts(tiny_data, tmp_path, **{"TRAIN.CHECKPOINT": foreign_ckpt}))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{foreign_ckpt}: 0 of" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "checkpoints" / "last.pth").exists() and not (tmp_path / "metrics.jsonl").exists()
+
+
+# ------------------------------------------------------------------ lists and CSVs saved with a UTF-8 BOM
+BOM = "\ufeff"
+KINETICS_HEADER = "label,youtube_id,time_start,time_end,split"
+
+
+def test_a_bom_at_the_start_of_a_list_is_not_part_of_the_first_path(tmp_path):
+    from sfvideo.data.lists import load_video_list, read_class_names
+
+    (tmp_path / "classes.txt").write_text(BOM + "left\nright\n", encoding="utf-8")
+    (tmp_path / "train.txt").write_text(BOM + "a.mp4 0\nb.mp4 right\n", encoding="utf-8")
+    names = read_class_names(tmp_path / "classes.txt")
+    assert names == ["left", "right"]
+    records = load_video_list(tmp_path / "train.txt", tmp_path, names).records
+    assert [(r.path, r.label) for r in records] == [("a.mp4", 0), ("b.mp4", 1)]
+
+
+def test_a_bom_kinetics_csv_is_detected_and_read(tmp_path):
+    from sfvideo.data.lists import is_kinetics_csv, load_video_list
+
+    (tmp_path / "val" / "abseiling").mkdir(parents=True)
+    (tmp_path / "val" / "abseiling" / "abc_000001_000011.mp4").write_bytes(b"")
+    csv_path = tmp_path / "val.csv"
+    csv_path.write_text(BOM + KINETICS_HEADER + "\nabseiling,abc,1,11,val\n", encoding="utf-8")
+    assert is_kinetics_csv(csv_path)
+    result = load_video_list(csv_path, tmp_path, ["abseiling"])
+    assert [r.path for r in result.records] == ["val/abseiling/abc_000001_000011.mp4"]
+
+
+def test_a_bom_in_a_ucf101_class_index_is_ignored(tmp_path):
+    from sfvideo.data.formats import read_ucf_class_index
+
+    path = tmp_path / "classInd.txt"
+    path.write_text(BOM + "1 ApplyEyeMakeup\n2 Archery\n", encoding="utf-8")
+    assert read_ucf_class_index(path) == ["ApplyEyeMakeup", "Archery"]
+
+
+@pytest.mark.parametrize("start", ["inf", "nan", "-inf", "1e400"])
+def test_kinetics_csv_times_that_are_not_finite_name_file_and_line(tmp_path, start):
+    from sfvideo.data.lists import ListFormatError, read_kinetics_csv
+
+    csv_path = tmp_path / "train.csv"
+    csv_path.write_text(f"{KINETICS_HEADER}\nabseiling,abc,1,11,train\nabseiling,def,{start},11,train\n")
+    with pytest.raises(ListFormatError, match=r"train\.csv:3: .*time"):
+        read_kinetics_csv(csv_path, tmp_path, ["abseiling"])
+
+
+# ------------------------------------------------------------------ a test in which every video fails
+def test_a_test_run_in_which_every_video_fails_exits_non_zero_naming_them(tmp_path, capsys):
+    from sfvideo.cli import test as test_cli
+    from sfvideo.config import load_config
+    from sfvideo.models import build_model
+
+    data = make_video_dataset(tmp_path / "videos", num_train=1, num_val=2)
+    for name in ("v00.mp4", "v01.mp4"):
+        (data / "val" / name).write_bytes(b"not a video")
+    opts = tiny_opts(data, tmp_path / "out")
+    ckpt = tmp_path / "video.pth"
+    atomic_save({"model": build_model(load_config("k400_tiny.yaml", opts)).state_dict()}, ckpt)
+    with pytest.raises(SystemExit) as exc:
+        test_cli.main(["--cfg", "k400_tiny.yaml", *opts, "TEST.CHECKPOINT", str(ckpt)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 1
+    assert "every test video failed" in err and "val/v00.mp4" in err and "val/v01.mp4" in err, err
+    results = json.loads((tmp_path / "out" / "test_results.json").read_text())  # the record is still written
+    assert results["num_videos"] == 0 and results["failed_videos"] == ["val/v00.mp4", "val/v01.mp4"]

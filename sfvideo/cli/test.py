@@ -9,6 +9,10 @@ mean_class_accuracy, clip_top1 in percent, failed_videos, per-class accuracy) an
 OUTPUT_DIR/predictions.csv (video, label, pred, top5, score, class names). Under torchrun every
 video is scored exactly once. TEST.CHECKPOINT may be a training checkpoint (TEST.USE_EMA picks
 its EMA weights), a video checkpoint or an image checkpoint (inflated).
+
+Exit status: 0 when videos were scored (videos that fail to decode are listed in failed_videos,
+never substituted); 1 when the checkpoint does not fit the config (CheckpointError: no output
+written) or when every video failed (test_results.json is still written, naming them).
 """
 
 import os
@@ -36,6 +40,11 @@ def main(argv=None) -> None:
         print(f"top1 {results['top1']:.2f}  top5 {results['top5']:.2f}  mean class acc "
               f"{results['mean_class_accuracy']:.2f}  clip top1 {results['clip_top1']:.2f}  "
               f"({results['num_videos']} videos, {len(results['failed_videos'])} failed) -> {cfg.OUTPUT_DIR}")
+        if results["num_videos"] == 0:  # nothing was scored: the metrics above mean nothing
+            failed = results["failed_videos"]
+            named = ", ".join(failed[:10]) + (f", ... ({len(failed) - 10} more)" if len(failed) > 10 else "")
+            fail(f"every test video failed to load ({len(failed)}): {named}; no metrics (the list is in "
+                 f"{cfg.OUTPUT_DIR}/test_results.json under failed_videos)" if failed else "the test list is empty")
 
 
 if __name__ == "__main__":

@@ -14,18 +14,24 @@ of them, reachable by all; OUTPUT_DIR on a shared file system):
 
 Writes OUTPUT_DIR/config.yaml, train.log, metrics.jsonl (one JSON line per epoch) and
 checkpoints/{last,best,epoch_XXXX}.pth. With TRAIN.AUTO_RESUME (default) the same command
-continues from checkpoints/last.pth. SIGINT/SIGTERM save a resumable checkpoint and exit.
+continues from checkpoints/last.pth.
+
+Exit status: 0 when training finished; 128 + the signal number when SIGINT (130) or SIGTERM (143)
+stopped it after writing a resumable checkpoint (a scheduler can requeue on these); 1 when it
+failed with a message (weights that do not fit, a run directory in use or holding an incompatible
+run, a non-finite loss, no space left on device; the previous checkpoint is kept); 2 for a bad
+command line or config.
 
 --benchmark-steps N instead times N training steps on random clips (no data needed) and prints
 clips/s and the peak resident memory.
 """
 
-
+import errno
 
 from .args import config_parser, fail, parse_config
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = config_parser(__doc__)
     parser.add_argument("--benchmark-steps", type=int, default=0, metavar="N",
                         help="time N training steps on random clips instead of training")
@@ -34,23 +40,30 @@ def main(argv=None) -> None:
     args, cfg = parse_config(parser, argv)
 
     from sfvideo.bench.training import benchmark_training
+    from sfvideo.checkpoint import CheckpointError
     from sfvideo.engine import distributed as du
+    from sfvideo.engine.rundir import RunDirError
     from sfvideo.engine.train import NonFiniteLossError, train
 
     if args.benchmark_steps > 0:
         result = benchmark_training(cfg, args.benchmark_steps, args.benchmark_warmup)
         print(result.format())
-        return
+        return 0
     if not cfg.TRAIN.ENABLE:
         print("TRAIN.ENABLE is false: nothing to do")
-        return
+        return 0
     try:
         result = train(cfg)
-    except NonFiniteLossError as err:
+    except (NonFiniteLossError, CheckpointError, RunDirError) as err:
         fail(str(err))
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        fail(err.strerror if "while writing" in (err.strerror or "") else str(err))
     finally:
         du.cleanup()
     print(f"{result.status}: {result.epoch} epochs, {result.step} steps; outputs in {result.output_dir}")
+    return result.exit_status
 
 
 if __name__ == "__main__":

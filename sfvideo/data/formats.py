@@ -97,7 +97,7 @@ def _unlisted(root: Path, folder: Path, listed: Iterable[str]) -> list[str]:
 
 def _lines(path: Path) -> Iterable[tuple[int, str]]:
     """(1-based line number, line without its CR/LF) for the non-blank lines of ``path``."""
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:
         for lineno, raw in enumerate(f, start=1):
             line = raw.rstrip("\r\n")
             if line.strip():
@@ -296,7 +296,7 @@ _BRACKETS = re.compile(r"[\[\]]")
 
 def _load_json(path: Path):
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             return json.load(f)
     except json.JSONDecodeError as err:
         raise ListFormatError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from None
@@ -370,7 +370,7 @@ KINETICS_CSVS = {"train": ["train.csv"], "val": ["validate.csv", "val.csv", "val
 def _csv_labels(path: Path) -> list[str]:
     import csv
 
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
         header = [h.strip().lower() for h in next(reader, [])]
         if not header or header[0] != "label":

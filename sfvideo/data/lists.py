@@ -4,6 +4,7 @@ Two formats are read:
 
 * ``path label`` lines. The label is a class index or a class name; the path may contain
   spaces, so a line is split on its *last* whitespace. Blank lines and ``#`` comments are skipped.
+  Files are UTF-8; a byte-order mark at the start (Windows editors write one) is ignored.
 * The official Kinetics CSV, ``label,youtube_id,time_start,time_end,split[,is_cc]`` with a header.
   Each row's video is looked for under the data directory in both common download layouts::
 
@@ -19,6 +20,7 @@ A malformed line raises ``ListFormatError`` naming the file and the line number.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -68,7 +70,7 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     """
     names: list[str] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for lineno, raw in enumerate(f, start=1):
             name = raw.strip()
             if not name:
@@ -134,7 +136,7 @@ def read_path_label_list(
     classes = class_index(class_names) if class_names else None
     num_classes = len(class_names) if class_names else None
     records = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
@@ -147,7 +149,7 @@ def read_path_label_list(
 
 def is_kinetics_csv(path: str | os.PathLike) -> bool:
     """True when the file's first line is the official Kinetics CSV header."""
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         header = f.readline().strip().lower().replace(" ", "")
     return header.startswith(",".join(KINETICS_CSV_COLUMNS[:4]))
 
@@ -174,7 +176,11 @@ _SPLIT_FOLDER_ALIASES = {"validate": ("val",), "val": ("validate",), "valid": ("
 
 
 def _csv_time(text: str) -> int:
-    return int(float(text))
+    """A CSV time in whole seconds; ValueError (not OverflowError) for inf/nan or a non-number."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"time {text!r} is not a finite number of seconds")
+    return int(value)
 
 
 def read_kinetics_csv(
@@ -196,7 +202,7 @@ def read_kinetics_csv(
     data_dir = Path(data_dir)
     records: list[VideoRecord] = []
     missing: list[MissingVideo] = []
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
         header = [h.strip().lower() for h in next(reader, [])]
         if tuple(header[:5]) != KINETICS_CSV_COLUMNS:

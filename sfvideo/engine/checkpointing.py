@@ -5,8 +5,11 @@ The file is a plain dict (loadable with ``torch.load(..., weights_only=True)``):
 in total), ``step_in_epoch`` (steps done in epoch ``epoch`` when stopped mid-epoch, else 0),
 ``epoch_stats`` (the partial epoch's sums), ``best_top1``, ``rng`` (every rank's RNG states),
 ``world_size``, ``cfg`` and ``meta`` (the model, input protocol and class names, so the
-checkpoint runs without its config: ``sfvideo.checkpoint.checkpoint_meta``). ``last.pth`` is always replaced atomically; per-epoch and best copies
-are made from it.
+checkpoint runs without its config: ``sfvideo.checkpoint.checkpoint_meta``). An end-of-epoch
+checkpoint also holds ``metrics`` (its epoch's ``metrics.jsonl`` line) and ``copies`` (the
+per-epoch/best copies made from it), so a resume after a SIGKILL can restore them
+(:mod:`sfvideo.engine.rundir`). ``last.pth`` is always replaced atomically; per-epoch and best
+copies are made from it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sfvideo.checkpoint import atomic_save, safe_load
+from sfvideo.checkpoint import CheckpointError, atomic_save, safe_load
 from sfvideo.engine.determinism import get_private_rng_state, get_rng_state, set_private_rng_state, set_rng_state
 from sfvideo.engine.ema import ModelEma
 from sfvideo.utils.io import atomic_write
@@ -53,7 +56,7 @@ def training_state(*, model: nn.Module, optimizer: torch.optim.Optimizer, schedu
                    scaler: torch.amp.GradScaler | None, ema: ModelEma | None, epoch: int, global_step: int,
                    step_in_epoch: int, epoch_stats: dict[str, float], best_top1: float | None,
                    rng: list[dict[str, Any]], world_size: int, cfg: dict[str, Any],
-                   meta: dict[str, Any] | None = None) -> dict[str, Any]:
+                   meta: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
     """The dict written to ``last.pth`` (see the module docstring for the keys)."""
     return {
         "model": model.state_dict(),
@@ -70,16 +73,20 @@ def training_state(*, model: nn.Module, optimizer: torch.optim.Optimizer, schedu
         "world_size": world_size,
         "cfg": cfg,
         "meta": meta,
+        "metrics": metrics,
     }
 
 
 def write_checkpoint(state: dict[str, Any], ckpt_dir: Path, numbered: bool = False, best: bool = False) -> Path:
-    """Write ``ckpt_dir/last.pth`` atomically, then copy it to ``epoch_NNNN.pth`` and/or ``best.pth``."""
+    """Write ``ckpt_dir/last.pth`` atomically, then copy it to ``epoch_NNNN.pth`` and/or ``best.pth``.
+
+    ``state["copies"]`` records the copies' names first, so a resume can remake one a kill prevented.
+    """
+    copies = ([epoch_checkpoint_name(state["epoch"])] if numbered else []) + ([BEST] if best else [])
+    state["copies"] = copies
     last = atomic_save(state, Path(ckpt_dir) / LAST)
-    if numbered:
-        copy_atomic(last, Path(ckpt_dir) / epoch_checkpoint_name(state["epoch"]))
-    if best:
-        copy_atomic(last, Path(ckpt_dir) / BEST)
+    for name in copies:
+        copy_atomic(last, Path(ckpt_dir) / name)
     return last
 
 
@@ -106,14 +113,21 @@ def _restore_rng(ckpt: dict[str, Any], path: Path, rank: int, world: int, mixup:
 
 def restore_training_state(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
                            scaler: torch.amp.GradScaler | None, ema: ModelEma | None, mixup: Any, rank: int,
-                           world: int) -> ResumePoint:
-    """Load ``path`` (a ``last.pth``) into the run's objects and RNGs; returns where to continue.
+                           world: int, ckpt: dict[str, Any] | None = None) -> ResumePoint:
+    """Load ``path`` (a ``last.pth``; ``ckpt`` when already loaded) into the run's objects and RNGs.
 
-    An EMA missing from the checkpoint restarts from the loaded weights (a warning says so). A
-    mid-epoch checkpoint written by a different number of processes restarts that epoch.
+    Returns where to continue. An EMA missing from the checkpoint restarts from the loaded weights
+    (a warning says so). A mid-epoch checkpoint written by a different number of processes
+    restarts that epoch.
+
+    Raises:
+        CheckpointError: the checkpoint's model does not fit ``model`` (the file is named).
     """
-    ckpt = safe_load(path)
-    model.load_state_dict(ckpt["model"])
+    ckpt = safe_load(path) if ckpt is None else ckpt
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} cannot be resumed into the model of this config: {err}") from None
     optimizer.load_state_dict(ckpt["optimizer"])
     schedule.load_state_dict(ckpt["scheduler"])
     if scaler is not None and ckpt.get("scaler"):

@@ -95,16 +95,24 @@ class WarmupCosineSchedule:
     ``min + (peak - min) * (1 + cos(pi * (s - W) / (S - W))) / 2`` for ``W <= s <= S``,
     held at ``min_lr`` beyond ``S`` (``W`` warmup steps, ``S`` total steps).
     ``step()`` advances the counter; the state is the counter alone.
+
+    Built by :func:`build_schedule`, the steps are a resolution of training progress in epochs
+    (``steps_per_epoch`` per epoch): :meth:`seek` places the schedule at a point of progress, so
+    a run resumed with another number of steps per epoch (another world size or batch) stays on
+    the same curve of LR against epochs. ``total_batch`` is the batch ``peak_lr`` was scaled for.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer | None, peak_lr: float, total_steps: int,
-                 warmup_steps: int = 0, start_lr: float = 0.0, min_lr: float = 0.0):
+                 warmup_steps: int = 0, start_lr: float = 0.0, min_lr: float = 0.0,
+                 steps_per_epoch: int | None = None, total_batch: int | None = None):
         self.optimizer = optimizer
         self.peak_lr = peak_lr
         self.total_steps = max(1, int(total_steps))
         self.warmup_steps = max(0, min(int(warmup_steps), self.total_steps))
         self.start_lr = start_lr
         self.min_lr = min_lr
+        self.steps_per_epoch = steps_per_epoch
+        self.total_batch = total_batch
         self.last_step = 0
         self.apply()
 
@@ -132,9 +140,17 @@ class WarmupCosineSchedule:
         self.last_step += 1
         self.apply()
 
+    def seek(self, epoch: int, step_in_epoch: int = 0) -> None:
+        """Place the schedule after ``epoch`` epochs and ``step_in_epoch`` steps of the next."""
+        if not self.steps_per_epoch:
+            raise ValueError("seek() needs steps_per_epoch")
+        self.last_step = epoch * self.steps_per_epoch + step_in_epoch
+        self.apply()
+
     def state_dict(self) -> dict[str, Any]:
         return {"last_step": self.last_step, "peak_lr": self.peak_lr, "total_steps": self.total_steps,
-                "warmup_steps": self.warmup_steps, "start_lr": self.start_lr, "min_lr": self.min_lr}
+                "warmup_steps": self.warmup_steps, "start_lr": self.start_lr, "min_lr": self.min_lr,
+                "steps_per_epoch": self.steps_per_epoch, "total_batch": self.total_batch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # Only the position is restored; the shape follows the current config (a resumed run with
@@ -144,8 +160,9 @@ class WarmupCosineSchedule:
 
 
 def build_schedule(cfg, optimizer: torch.optim.Optimizer | None, steps_per_epoch: int,
-                   peak_lr: float) -> WarmupCosineSchedule:
-    """The schedule of ``cfg.SOLVER`` for ``steps_per_epoch`` optimiser steps per epoch."""
+                   peak_lr: float, total_batch: int | None = None) -> WarmupCosineSchedule:
+    """The schedule of ``cfg.SOLVER`` for ``steps_per_epoch`` optimiser steps per epoch
+    (``total_batch``: the clips per step ``peak_lr`` was scaled for)."""
     s = cfg.SOLVER
     return WarmupCosineSchedule(
         optimizer,
@@ -154,4 +171,6 @@ def build_schedule(cfg, optimizer: torch.optim.Optimizer | None, steps_per_epoch
         warmup_steps=round(s.WARMUP_EPOCHS * steps_per_epoch),
         start_lr=s.WARMUP_START_LR,
         min_lr=s.MIN_LR,
+        steps_per_epoch=steps_per_epoch,
+        total_batch=total_batch,
     )

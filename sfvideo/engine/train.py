@@ -36,15 +36,22 @@ sums. Randomness is made independent of where a run was interrupted:
 
 SIGINT/SIGTERM set a flag; at the next optimiser-step boundary every rank agrees to stop, a
 checkpoint recording the step within the epoch is written (with the RNG states at that
-point), and :func:`train` returns. Resuming skips the batches already done in that epoch (the
+point), and :func:`train` returns a result with ``status == "interrupted"`` and ``signal`` set;
+``tools/train_video.py`` then exits with ``result.exit_status``, 128 + the signal number (130
+for SIGINT, 143 for SIGTERM), so a scheduler can tell an interrupted run from a finished one.
+Resuming skips the batches already done in that epoch (the
 sampler starts after them), so the resumed run takes exactly the steps the uninterrupted run
 would have taken. A non-finite loss raises :class:`NonFiniteLossError` before the optimiser
 step, without writing a checkpoint: ``last.pth`` stays the last good one.
+
+Run directory (:mod:`sfvideo.engine.rundir`): rank 0 locks ``OUTPUT_DIR``; ``last.pth`` is checked
+against the config before anything is written; a resume repairs what a SIGKILL interrupted.
+Resuming with another world size keeps the run's LR curve as a function of epochs (the schedule
+is placed by epochs done, the peak LR stays the first start's).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -74,10 +81,19 @@ from sfvideo.engine.evaluate import eval_loader, evaluate
 from sfvideo.engine.loop import EpochStats, NonFiniteLossError, train_one_epoch, unwrap
 from sfvideo.engine.losses import classification_loss
 from sfvideo.engine.optim import build_optimizer, build_schedule, scaled_lr, total_batch_size
-from sfvideo.utils.io import atomic_write_text
+from sfvideo.engine.rundir import (
+    RunDirError,
+    append_metrics,
+    load_resume_checkpoint,
+    lock_run_dir,
+    record_config,
+    repair_run_dir,
+)
+from sfvideo.utils.lock import DirLock
 from sfvideo.utils.logging import setup_logging
 
-__all__ = ["NonFiniteLossError", "TrainResult", "TrainingRun", "build_training", "run_training", "train"]
+__all__ = ["NonFiniteLossError", "RunDirError", "TrainResult", "TrainingRun", "append_metrics", "build_training",
+           "run_training", "train"]
 
 logger = logging.getLogger("sfvideo.engine")
 
@@ -93,6 +109,12 @@ class TrainResult:
     best_top1: float | None
     output_dir: Path
     history: list[dict[str, Any]] = field(default_factory=list)
+    signal: int | None = None  # the signal that interrupted the run (any rank's), else None
+
+    @property
+    def exit_status(self) -> int:
+        """0 when finished; 128 + the signal number when interrupted (the shell's convention)."""
+        return 0 if self.signal is None else 128 + self.signal
 
 
 class StopFlag:
@@ -164,6 +186,7 @@ class TrainingRun:
     state: TrainState = field(default_factory=TrainState)
     stop: StopFlag = field(default_factory=StopFlag)
     writer: Any = None
+    lock: DirLock | None = None  # rank 0's lock on OUTPUT_DIR, released when the run ends
 
     @property
     def main(self) -> bool:
@@ -225,7 +248,7 @@ def _build_optimization(cfg, model: nn.Module, steps_per_epoch: int, world: int)
     total_batch = total_batch_size(bs, world, accum)
     peak_lr = scaled_lr(cfg.SOLVER.BASE_LR, total_batch, cfg.SOLVER.LR_BASE_BATCH)
     optimizer = build_optimizer(model, peak_lr, cfg.SOLVER.WEIGHT_DECAY, cfg.SOLVER.BETAS, cfg.SOLVER.LAYER_DECAY)
-    schedule = build_schedule(cfg, optimizer, steps_per_epoch, peak_lr)
+    schedule = build_schedule(cfg, optimizer, steps_per_epoch, peak_lr, total_batch)
     logger.info("total batch %d (%d x %d processes x %d accumulation), peak LR %.3g, %d steps/epoch",
                 total_batch, bs, world, accum, peak_lr, steps_per_epoch)
     return optimizer, schedule
@@ -249,17 +272,41 @@ def _open_writer(out: Path) -> Any:
         return None
 
 
-def _prepare_output(cfg, out: Path, rank: int) -> None:
-    """Checkpoint folder and the merged ``config.yaml`` (rank 0), then the log handlers."""
+def _prepare_output(cfg, out: Path, rank: int, ckpt: dict[str, Any] | None) -> None:
+    """Rank 0: checkpoint folder, ``config.yaml`` (with history), repairs after a kill; then the log."""
+    notes = []
     if rank == 0:
         (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "config.yaml", cfg.dump())
+        notes.append(record_config(out, cfg.dump()))
+        notes += repair_run_dir(out, ckpt) if ckpt is not None else []
     setup_logging(out, rank)
+    for note in filter(None, notes):
+        logger.warning("%s", note)
 
 
-def _resume(run: TrainingRun, path: Path) -> None:
+def _align_schedule(run: TrainingRun, point, saved: dict[str, Any], ckpt_world: int | None) -> None:
+    """The LR is a function of progress in epochs, on the curve of the run's first start.
+
+    A resume with another world size (or batch) has another number of steps per epoch: the
+    schedule is placed by epochs done, and the peak LR stays the one the run started with.
+    """
+    cfg, sch = run.cfg, run.schedule
+    sch.seek(point.epoch, point.step_in_epoch)
+    ref = saved.get("total_batch") or (ckpt_world or run.world) * cfg.TRAIN.BATCH_SIZE * cfg.TRAIN.ACCUM_STEPS
+    if ref != sch.total_batch:
+        peak = scaled_lr(cfg.SOLVER.BASE_LR, ref, cfg.SOLVER.LR_BASE_BATCH)
+        logger.warning("the run started with a total batch of %d clips, this start has %d: its LR curve is kept "
+                       "(peak %.3g, not %.3g), as a function of epochs (%d steps per epoch now)", ref,
+                       sch.total_batch, peak, sch.peak_lr, run.steps_per_epoch)
+        sch.peak_lr, sch.total_batch = peak, ref
+        sch.apply()
+
+
+def _resume(run: TrainingRun, path: Path, ckpt: dict[str, Any]) -> None:
     point = restore_training_state(path, model=unwrap(run.model), optimizer=run.optimizer, schedule=run.schedule,
-                                   scaler=run.scaler, ema=run.ema, mixup=run.mixup, rank=run.rank, world=run.world)
+                                   scaler=run.scaler, ema=run.ema, mixup=run.mixup, rank=run.rank, world=run.world,
+                                   ckpt=ckpt)
+    _align_schedule(run, point, ckpt.get("scheduler") or {}, ckpt.get("world_size"))
     st = run.state
     st.start_epoch, st.start_step, st.global_step, st.best_top1 = (point.epoch, point.step_in_epoch,
                                                                    point.global_step, point.best_top1)
@@ -270,17 +317,35 @@ def _resume(run: TrainingRun, path: Path) -> None:
 
 def build_training(cfg, model_fn: Callable | None = None, dataset_fn: Callable | None = None,
                    mixup_fn: Callable | None = None) -> TrainingRun:
-    """Turn ``cfg`` into the run's objects (resuming from ``last.pth`` when ``TRAIN.AUTO_RESUME`` allows)."""
+    """Turn ``cfg`` into the run's objects (resuming from ``last.pth`` when ``TRAIN.AUTO_RESUME`` allows).
+
+    Before writing anything into ``OUTPUT_DIR``, rank 0 locks it and every rank checks that
+    ``last.pth`` fits ``cfg`` (:mod:`sfvideo.engine.rundir`); the lock is released when the run ends.
+    """
     device = du.resolve_device(cfg.DEVICE)
     du.set_num_threads(cfg.NUM_THREADS)
     du.init_distributed(device)
     rank, world, out = du.get_rank(), du.get_world_size(), Path(cfg.OUTPUT_DIR)
-    _prepare_output(cfg, out, rank)
+    lock = lock_run_dir(out) if rank == 0 else None
+    try:
+        run = _build_run(cfg, device, rank, world, out, model_fn, dataset_fn, mixup_fn)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    run.lock = lock
+    return run
+
+
+def _build_run(cfg, device: torch.device, rank: int, world: int, out: Path, model_fn: Callable | None,
+               dataset_fn: Callable | None, mixup_fn: Callable | None) -> TrainingRun:
+    resume_path = out / "checkpoints" / LAST
+    resuming = bool(cfg.TRAIN.AUTO_RESUME) and resume_path.is_file()
+    ckpt = load_resume_checkpoint(resume_path, cfg, out) if resuming else None
+    _prepare_output(cfg, out, rank, ckpt)
     logger.info("output dir %s, world size %d, device %s", out, world, device)
     if cfg.TRAIN.AMP == "fp16" and device.type != "cuda":
         raise ValueError("TRAIN.AMP fp16 needs CUDA; use TRAIN.AMP bf16 or none on the CPU")
-    resume_path = out / "checkpoints" / LAST
-    resuming = bool(cfg.TRAIN.AUTO_RESUME) and resume_path.is_file()
     model = _build_model(cfg, model_fn or _default_model_fn, device, resuming, rank == 0)
     dataset_fn = dataset_fn or _default_dataset_fn
     train_set = SeededDataset(dataset_fn(cfg, "train"), cfg.RNG_SEED)
@@ -298,8 +363,8 @@ def build_training(cfg, model_fn: Callable | None = None, dataset_fn: Callable |
         ema=ModelEma(model, cfg.TRAIN.EMA_DECAY) if cfg.TRAIN.EMA_DECAY > 0 else None, steps_per_epoch=steps,
         meta=checkpoint_meta(cfg, class_names_from_cfg(cfg)))
     run.model = _wrap_ddp(cfg, model, device, world)
-    if resuming:
-        _resume(run, resume_path)
+    if ckpt is not None:
+        _resume(run, resume_path, ckpt)
     if run.main:
         run.writer = _open_writer(out)
     return run
@@ -350,8 +415,11 @@ def run_epoch(run: TrainingRun, epoch: int) -> bool:
             num_epochs=cfg.SOLVER.MAX_EPOCH, log_period=cfg.TRAIN.LOG_PERIOD, writer=run.writer,
             world_size=run.world, is_main=run.main)
     except NonFiniteLossError as err:
-        raise NonFiniteLossError(f"{err} {run.ckpt_dir / LAST} is the last good checkpoint (epoch {epoch}); "
-                                 "try a lower SOLVER.BASE_LR, TRAIN.CLIP_GRAD, or TRAIN.AMP none") from None
+        last = run.ckpt_dir / LAST
+        kept = (f"{last} is the last good checkpoint" if last.is_file()
+                else f"no checkpoint was written yet ({last} does not exist)")
+        raise NonFiniteLossError(f"{err} {kept}; try a lower SOLVER.BASE_LR, TRAIN.CLIP_GRAD, or TRAIN.AMP none") \
+            from None
     st.global_step = outcome.global_step
     if outcome.stopped:
         save_checkpoint(run, epoch, step_in_epoch=outcome.next_step)
@@ -363,12 +431,13 @@ def run_epoch(run: TrainingRun, epoch: int) -> bool:
 
 
 def save_checkpoint(run: TrainingRun, epoch: int, step_in_epoch: int = 0, numbered: bool = False,
-                    best: bool = False) -> None:
+                    best: bool = False, record: dict[str, Any] | None = None) -> None:
     """Collective: every rank contributes its RNG state; rank 0 writes ``last.pth`` atomically.
 
     Args:
         epoch: completed epochs.
         step_in_epoch: optimiser steps already done in epoch ``epoch`` (mid-epoch stop), else 0.
+        record: the epoch's metrics line, kept in the checkpoint (restored if a kill loses it).
     """
     rng = du.all_gather_object(rng_snapshot(run.mixup))
     stats = run.state.stats
@@ -380,7 +449,8 @@ def save_checkpoint(run: TrainingRun, epoch: int, step_in_epoch: int = 0, number
     state = training_state(
         model=unwrap(run.model), optimizer=run.optimizer, schedule=run.schedule, scaler=run.scaler, ema=run.ema,
         epoch=epoch, global_step=run.state.global_step, step_in_epoch=step_in_epoch, epoch_stats=stats.as_dict(),
-        best_top1=run.state.best_top1, rng=rng, world_size=run.world, cfg=run.cfg.to_dict(), meta=run.meta)
+        best_top1=run.state.best_top1, rng=rng, world_size=run.world, cfg=run.cfg.to_dict(), meta=run.meta,
+        metrics=record)
     write_checkpoint(state, run.ckpt_dir, numbered=numbered, best=best)
     du.barrier()
 
@@ -433,26 +503,17 @@ def end_epoch(run: TrainingRun, epoch: int, t_start: float) -> None:
     if run.val_loader is not None and (done % cfg.TRAIN.EVAL_PERIOD == 0 or last_epoch):
         is_best = _validate(run, done, record)
     numbered = cfg.TRAIN.CHECKPOINT_PERIOD > 0 and (done % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last_epoch)
-    save_checkpoint(run, done, 0, numbered=numbered, best=is_best)
     record["time"] = time.time() - t_start
+    save_checkpoint(run, done, 0, numbered=numbered, best=is_best, record=record)
     st.history.append(record)
     if run.main:
         _write_epoch_record(run, record)
 
 
-def append_metrics(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line per epoch; a line for the same epoch (a re-run after a crash) is replaced."""
-    lines = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                if json.loads(line).get("epoch") == record["epoch"]:
-                    continue
-            except json.JSONDecodeError:
-                continue
-            lines.append(line)
-    lines.append(json.dumps(record))
-    atomic_write_text(path, "\n".join(lines) + "\n")
+def _agreed_signal(run: TrainingRun) -> int:
+    """Collective: the signal that stopped the run on some rank (SIGTERM if none is known)."""
+    signum = int(du.all_reduce_max([float(run.stop.signum or 0)])[0])
+    return signum or int(signal.SIGTERM)
 
 
 def run_training(run: TrainingRun) -> TrainResult:
@@ -474,11 +535,14 @@ def run_training(run: TrainingRun) -> TrainResult:
                                completed)
                 status = "interrupted"
                 break
-        return TrainResult(status, completed, st.global_step, st.best_top1, run.out, st.history)
+        signum = _agreed_signal(run) if status == "interrupted" else None
+        return TrainResult(status, completed, st.global_step, st.best_top1, run.out, st.history, signum)
     finally:
         run.stop.restore()
         if run.writer is not None:
             run.writer.close()
+        if run.lock is not None:
+            run.lock.release()
 
 
 def train(cfg, model_fn: Callable | None = None, dataset_fn: Callable | None = None,
