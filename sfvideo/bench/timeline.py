@@ -25,7 +25,8 @@ def _encode(path: Path, frames: Iterator[np.ndarray], width: int, height: int, f
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # a crash never leaves a short video to reuse
+    with av.open(str(tmp), mode="w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "23", "g": str(gop), "preset": "ultrafast"}
@@ -34,6 +35,7 @@ def _encode(path: Path, frames: Iterator[np.ndarray], width: int, height: int, f
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    os.replace(tmp, path)
     return path
 
 

@@ -44,6 +44,8 @@ def main(argv=None) -> int:
         runner.class_names = (Path(args.toy_data) / "classes.txt").read_text().split()
     start = time.perf_counter()
     result = run_timeline(str(video), runner.classify, runner.protocol, class_names=runner.class_names)
+    result["truth"] = [{"start_s": s["start_s"], "end_s": s["end_s"], "index": s["label"], "label": s["name"]}
+                       for s in segments]
     write_timeline(result, work / "segments_timeline")
     acc = window_accuracy(result, segments)
     report = {"video_s": segments[-1]["end_s"], "segments": len(segments), "runtime": runner.runtime,
