@@ -34,7 +34,9 @@ def _parser():
     parser.add_argument("--out", default="timeline", help="timeline: output folder (default ./timeline)")
     parser.add_argument("--timeline", action="store_true", help="timeline with the default window and stride")
     parser.add_argument("--runtime", default="auto", choices=["auto", "eager", "onnxruntime"],
-                        help="auto (default): onnxruntime when --onnx is given, else PyTorch eager")
+                        help="auto (default): the fastest measured: onnxruntime for --onnx files and, on CPU, for "
+                             "video_tiny/small/base checkpoints (exported once into ~/.cache/sfvideo/onnx), "
+                             "else PyTorch eager")
     parser.add_argument("--onnx", help="an .onnx file from `sfvideo export` (--runtime onnxruntime)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: the runtime's own)")
     parser.add_argument("--batch", type=int, default=8, help="timeline: windows per forward pass (default 8)")
@@ -42,12 +44,11 @@ def _parser():
 
 
 def _runner(parser, args):
-    from sfvideo.deploy.run import onnx_runner, torch_runner
+    from sfvideo.deploy.run import auto_runtime, cached_onnx_export, onnx_runner, torch_runner
 
-    runtime = args.runtime if args.runtime != "auto" else ("onnxruntime" if args.onnx else "eager")
-    if runtime == "onnxruntime":
-        if not args.onnx:
-            parser.error("--runtime onnxruntime needs --onnx FILE (from `sfvideo export`)")
+    if args.onnx:
+        if args.runtime == "eager":
+            parser.error("--onnx runs in onnxruntime; drop --runtime eager or --onnx")
         return onnx_runner(args.onnx, args.threads)
     if args.checkpoint:
         args.opts += ["TEST.CHECKPOINT", args.checkpoint]
@@ -60,7 +61,20 @@ def _runner(parser, args):
         if not ckpt:
             parser.error("give --cfg, or --checkpoint with a checkpoint written by sfvideo, or --onnx")
         cfg, names = config_from_checkpoint(ckpt, args.opts)
+    runtime = auto_runtime(cfg) if args.runtime == "auto" else args.runtime
+    if runtime == "onnxruntime":  # the checkpoint exported once into a cache, then run from the .onnx
+        return onnx_runner(str(cached_onnx_export(cfg, names or _names(cfg))), args.threads)
     return torch_runner(cfg, names, args.threads)
+
+
+def _names(cfg) -> list[str] | None:
+    from sfvideo.data.build import class_names_from_cfg
+
+    try:
+        names = class_names_from_cfg(cfg)
+    except FileNotFoundError:
+        return None
+    return names if names and len(names) == cfg.MODEL.NUM_CLASSES else None
 
 
 def main(argv=None) -> None:

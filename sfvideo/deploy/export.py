@@ -59,8 +59,13 @@ def _batch_dim():
     return {0: torch.export.Dim("batch", min=1, max=4096)}
 
 
-def export_onnx(model: nn.Module, out: str | os.PathLike, metadata: dict[str, str], opset: int = 20) -> Path:
-    """Write ``model`` (eval mode, fp32) as ONNX with a dynamic batch axis and ``metadata``."""
+def export_onnx(model: nn.Module, out: str | os.PathLike, metadata: dict[str, str], opset: int = 20,
+                sampling: str | None = None) -> Path:
+    """Write ``model`` (eval mode, fp32) as ONNX with a dynamic batch axis and ``metadata``.
+
+    ``sampling``: how the feature volume is read (``sfvideo.models.ops.VOLUME_SAMPLING``); default
+    ``volume_sampling_for(opset)``. ``frame_pairs`` at opset 20 is a speed choice: onnxruntime's
+    4-D GridSample kernel is faster than its 5-D one on CPU."""
     import warnings
 
     import onnx
@@ -71,7 +76,10 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, metadata: dict[str, st
     clip = example_clip(model.protocol)  # batch 2: a batch of 1 could be specialised away
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with ops.volume_sampling(volume_sampling_for(opset)), torch.no_grad(), warnings.catch_warnings():
+    mode = volume_sampling_for(opset) if sampling is None else sampling
+    if mode == "trilinear" and opset < MIN_VOLUME_OPSET:
+        raise ValueError(f"trilinear (5-D) sampling needs opset {MIN_VOLUME_OPSET}+, not {opset}")
+    with ops.volume_sampling(mode), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if opset >= DYNAMO_MIN_OPSET:
             torch.onnx.export(model, (clip,), str(out), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
@@ -157,7 +165,7 @@ def _onnx_runner(path: Path):
 
 def run_export(cfg, out: str | os.PathLike, *, fmt: str = "onnx", opset: int = 20,
                class_names: Sequence[str] | None = None, videos: Sequence[str] = (), tolerance: float = 1e-4,
-               log=print) -> dict[str, Any]:
+               sampling: str | None = None, log=print) -> dict[str, Any]:
     """Export the model of ``cfg`` (weights ``TEST.CHECKPOINT``) and check the exported model against
     PyTorch on random clips (batch 1 and 3) and on the test views of ``videos``.
 
@@ -174,7 +182,7 @@ def run_export(cfg, out: str | os.PathLike, *, fmt: str = "onnx", opset: int = 2
     model = model_for_export(cfg, log)
     meta = export_metadata(model.protocol, class_names, {k: cfg.MODEL[k] for k in _MODEL_KEYS})
     if fmt == "onnx":
-        path = export_onnx(model, out, meta, opset)
+        path = export_onnx(model, out, meta, opset, sampling)
         run = _onnx_runner(path)
     else:
         path = export_torch_program(model, out, meta)

@@ -9,7 +9,11 @@ else with ``deploy.resize`` (numpy).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -61,6 +65,52 @@ def torch_runner(cfg, class_names: list[str] | None = None, threads: int | None 
         names = None
     return Runner(TorchClassifier(model, protocol["mean"], protocol["std"], str(device)), protocol, names, "eager",
                   cfg, model)
+
+
+# Variants for which onnxruntime (frame-pair sampling, opset 20) measured fastest on CPU
+# (tools/benchmark.py --runtimes eager onnxruntime); the tiny test/toy variants stay eager, where
+# an export would cost more than it saves.
+ORT_FASTEST = ("video_tiny", "video_small", "video_base")
+
+
+def onnx_cache_dir() -> Path:
+    return Path(os.environ.get("SFVIDEO_CACHE", Path.home() / ".cache" / "sfvideo")) / "onnx"
+
+
+def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> Path:
+    """The checkpoint of ``cfg`` exported to ONNX once (parity-checked against PyTorch, 1e-4), then
+    reused: the cache key covers the checkpoint file (path, size, mtime), the model and protocol."""
+    from ..models.protocol import InputProtocol
+    from .export import run_export
+
+    ckpt = Path(cfg.TEST.CHECKPOINT).resolve()
+    st = ckpt.stat()
+    ident = json.dumps([str(ckpt), st.st_size, st.st_mtime_ns, cfg.TEST.USE_EMA, dict(cfg.MODEL),
+                        InputProtocol.from_config(cfg).to_dict(), class_names], sort_keys=True, default=str)
+    path = onnx_cache_dir() / f"{ckpt.stem}-{hashlib.sha1(ident.encode()).hexdigest()[:16]}.onnx"
+    if not path.is_file():
+        log(f"exporting {ckpt.name} to {path} for onnxruntime (once; later runs reuse it)")
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.onnx")
+        run_export(cfg, tmp, class_names=class_names, sampling="frame_pairs", log=log)
+        os.replace(tmp, path)
+    return path
+
+
+def auto_runtime(cfg) -> str:
+    """``onnxruntime`` where it is the fastest path (CPU, a K400-size variant, onnxruntime
+    installed, a checkpoint to export), else ``eager``."""
+    import importlib.util
+
+    if cfg.MODEL.ARCH not in ORT_FASTEST or not cfg.TEST.CHECKPOINT or str(cfg.DEVICE) not in ("cpu", "auto"):
+        return "eager"
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnxscript") is None:
+        return "eager"
+    if str(cfg.DEVICE) == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return "eager"
+    return "onnxruntime"
 
 
 def top_classes(runner: Runner, video: str, topk: int = 5) -> list[tuple[int, str, float]]:
