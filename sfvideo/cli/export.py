@@ -27,6 +27,9 @@ def main(argv=None) -> None:
                                              "checkpoints written by sfvideo")
     parser.add_argument("--video", action="append", default=[], help="a video whose test views join the parity "
                                                                       "check (repeatable)")
+    parser.add_argument("--sampling", default="auto", choices=["auto", "trilinear", "frame_pairs"],
+                        help="how the feature volume is read: auto (trilinear at opset 20+, frame pairs below); "
+                             "frame_pairs runs faster in onnxruntime on CPU")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="largest logit difference allowed")
     args = parser.parse_args(argv)
 
@@ -50,6 +53,6 @@ def main(argv=None) -> None:
                 parser.error("give --cfg, or --checkpoint with a checkpoint written by sfvideo")
             cfg, names = config_from_checkpoint(ckpt, args.opts)
         run_export(cfg, args.out, fmt=args.format, opset=args.opset, class_names=names, videos=args.video,
-                   tolerance=args.tolerance)
+                   tolerance=args.tolerance, sampling=None if args.sampling == "auto" else args.sampling)
     except (CheckpointError, RuntimeError, ValueError) as err:
         fail(str(err))
