@@ -85,3 +85,26 @@ def test_torch_export_program_saves_runs_and_keeps_metadata(tmp_path):
     with torch.no_grad():
         assert (program.module()(clip) - model(clip)).abs().max().item() < 1e-5
     assert json.loads(extra["sfvideo.protocol"])["num_frames"] == model.protocol.num_frames
+
+
+def test_auto_runtime_takes_onnxruntime_only_where_it_measured_fastest():
+    from sfvideo.config import load_config
+    from sfvideo.deploy.run import auto_runtime
+
+    fast = load_config("k400_tiny.yaml", ["TEST.CHECKPOINT", "x.pth", "DEVICE", "cpu"])
+    assert fast.MODEL.ARCH == "video_tiny" and auto_runtime(fast) == "onnxruntime"
+    assert auto_runtime(load_config("k400_tiny.yaml", ["TEST.CHECKPOINT", "x.pth", "MODEL.ARCH", "video_test",
+                                                       "MODEL.NUM_CLASSES", "4"])) == "eager"
+    assert auto_runtime(load_config("k400_tiny.yaml", ["DEVICE", "cpu"])) == "eager"  # nothing to export
+
+
+@pytest.mark.slow
+def test_export_fails_when_the_exported_logits_differ(tmp_path):
+    from sfvideo.config import load_config
+
+    cfg = load_config("k400_tiny.yaml", ["MODEL.ARCH", "video_test", "MODEL.NUM_CLASSES", "4", "DATA.NUM_FRAMES", "4",
+                                         "DATA.TEST_CROP_SIZE", "32"])
+    result = ex.run_export(cfg, tmp_path / "ok.onnx", tolerance=1e-4, log=lambda s: None)
+    assert 0 <= result["max_abs_diff"] < 1e-4 and "batch 1 and 3" in result["checked"]
+    with pytest.raises(RuntimeError, match="differ from PyTorch"):
+        ex.run_export(cfg, tmp_path / "strict.onnx", tolerance=-1.0, log=lambda s: None)

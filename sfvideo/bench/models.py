@@ -340,10 +340,11 @@ def runtime_step(model: nn.Module, clip: torch.Tensor, runtime: str, threads: in
     ``compiled`` (``torch.compile``), ``onnxruntime`` (exported to ONNX opset 20 with frame-pair
     sampling, which onnxruntime runs faster than its 5-D GridSample, into ``workdir``, run by
     ``sfvideo.deploy.onnx_runtime``); eval mode, fp32."""
+    # eval mode set at every call: the eager training step of the same model runs between them
     if runtime == "eager":
-        return inference_step(model, clip)
+        return _in_mode(model, False, inference_step(model, clip))
     if runtime == "compiled":
-        return inference_step(torch.compile(model.eval()), clip)
+        return _in_mode(model, False, inference_step(torch.compile(model), clip))
     if runtime != "onnxruntime":
         raise ValueError(f"runtime {runtime!r}; expected one of {RUNTIMES}")
     import tempfile
