@@ -42,8 +42,21 @@ def test_quick_table_has_the_columns(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[0] == "video_test" and cells[1] == f"{bench.QUICK_FRAMES} x {bench.QUICK_SIZE}^2"
     assert len(cells) == len(bench.BENCHMARK_COLUMNS)
-    assert all(float(c) > 0 for c in cells[2:6])  # GFLOPs, params, clips/s
-    assert all(float(c) >= 0 for c in cells[6:])  # memory above the baseline, measured in a child
+    assert cells[2] == "eager" and cells[6] == "n/a"  # runtime; no slow_r50 row to compare with
+    assert all(float(c) > 0 for c in cells[3:6] + cells[7:8])  # GFLOPs, params, clips/s, train clips/s
+    assert all(float(c) >= 0 for c in cells[8:])  # memory above the baseline, measured in a child
+
+
+def test_runtime_rows_and_ratios_to_slow_r50():
+    pytest.importorskip("onnxruntime")
+    rows = bench.benchmark_models(["video_test"], frames=[4, 8], quick=True, iters=1, warmup=0, memory=False,
+                                  runtimes=("eager", "onnxruntime"), log=None)
+    assert [(r["key"], r["runtime"]) for r in rows] == [("video_test@4", "eager"), ("video_test@4", "onnxruntime"),
+                                                        ("video_test@8", "eager"), ("video_test@8", "onnxruntime")]
+    assert all(r["infer_clips_s"] > 0 for r in rows) and rows[1]["train_clips_s"] != rows[1]["train_clips_s"]  # NaN
+    fake = [{"model": "slow_r50", "key": "slow_r50", "runtime": "eager", "infer_times": [2.0, 4.0, 2.0]},
+            {"model": "m", "key": "m@8", "runtime": "onnxruntime", "infer_times": [1.0, 1.0, 2.0]}]
+    assert bench.ratio_to(fake) == {"slow_r50/eager": 1.0, "m@8/onnxruntime": 2.0}  # median of per-round ratios
 
 
 def test_unknown_model_is_a_usage_error():

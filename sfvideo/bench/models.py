@@ -322,51 +322,122 @@ def measure_memory_subprocess(name: str, **kwargs) -> dict[str, float]:
         return pool.submit(measure_memory, name, **kwargs).result()
 
 
+RUNTIMES = ("eager", "compiled", "onnxruntime")
+
+
+def _specs(names: list[str], frames: int | list[int] | None, size: int | None, quick: bool) -> list[ModelSpec]:
+    """One spec per zoo model, one per (sfvideo model, frame count)."""
+    counts = frames if isinstance(frames, (list, tuple)) else [frames]
+    specs = []
+    for n in names:
+        specs += [model_spec(n, t, size, quick) for t in counts] if n not in ZOO_MODELS else [model_spec(n, quick=quick)]
+    return specs
+
+
+def runtime_step(model: nn.Module, clip: torch.Tensor, runtime: str, threads: int | None = None,
+                 workdir: str | None = None) -> Callable[[], None]:
+    """An inference closure of ``model`` on ``clip`` in ``runtime``: ``eager`` (PyTorch),
+    ``compiled`` (``torch.compile``), ``onnxruntime`` (exported to ONNX opset 20 with frame-pair
+    sampling, which onnxruntime runs faster than its 5-D GridSample, into ``workdir``, run by
+    ``sfvideo.deploy.onnx_runtime``); eval mode, fp32."""
+    # eval mode set at every call: the eager training step of the same model runs between them
+    if runtime == "eager":
+        return _in_mode(model, False, inference_step(model, clip))
+    if runtime == "compiled":
+        return _in_mode(model, False, inference_step(torch.compile(model), clip))
+    if runtime != "onnxruntime":
+        raise ValueError(f"runtime {runtime!r}; expected one of {RUNTIMES}")
+    import tempfile
+
+    from ..deploy.export import export_metadata, export_onnx
+    from ..deploy.onnx_runtime import OnnxVideoModel
+
+    model.protocol = dataclasses.replace(model.protocol, num_frames=clip.shape[2], crop_size=clip.shape[-1])
+    path = Path(workdir or tempfile.mkdtemp(prefix="sfvideo_bench_")) / f"model_{clip.shape[2]}x{clip.shape[-1]}.onnx"
+    export_onnx(model, path, export_metadata(model.protocol, None, {}), sampling="frame_pairs")  # faster in ORT
+    session = OnnxVideoModel(path, threads=threads or torch.get_num_threads())
+    x = clip.cpu().numpy()
+    return lambda: session(x)
+
+
+def _measure_all(specs, batch, device, amp, quick, threads, log) -> dict[str, dict[str, float]]:
+    mem = {}
+    for spec in specs:
+        kw = dict(batch=batch, device=device, amp=amp, frames=spec.frames, size=spec.size if spec.source == "sfvideo"
+                  else None, quick=quick, threads=threads)
+        mem[spec_key(spec)] = measure_memory_subprocess(spec.name, **kw) if device == "cpu" \
+            else measure_memory(spec.name, **kw)
+        log(f"[memory] {spec_key(spec)}: infer {mem[spec_key(spec)]['infer']:.0f} MB, "
+            f"train {mem[spec_key(spec)]['train']:.0f} MB")
+    return mem
+
+
+def spec_key(spec: ModelSpec) -> str:
+    return f"{spec.name}@{spec.frames}" if spec.source == "sfvideo" else spec.name
+
+
 def benchmark_models(names: list[str], batch: int = 1, iters: int = 2, warmup: int = 1, device: str = "cpu",
-                     amp: str = "none", compile: bool = False, frames: int | None = None, size: int | None = None,
-                     quick: bool = False, memory: bool = True, threads: int | None = None,
-                     log: Callable[[str], None] | None = print) -> list[dict]:
+                     amp: str = "none", compile: bool = False, frames: int | list[int] | None = None,
+                     size: int | None = None, quick: bool = False, memory: bool = True, threads: int | None = None,
+                     runtimes: tuple[str, ...] = ("eager",), log: Callable[[str], None] | None = print) -> list[dict]:
     """GFLOPs per view, parameters, inference and training-step clips/s and peak memory of each model.
 
     All models are timed in one process, their inference and training steps interleaved
     (``time_interleaved``), on the same input size and batch. GFLOPs come from one counter
     (``count_gflops``: multiply-adds of matmuls, convolutions and attention) at batch 1.
+    ``frames`` may list several frame counts (one row per sfvideo model and count); ``runtimes``
+    adds inference-only rows of the sfvideo models in ``compiled`` / ``onnxruntime``.
     """
     from ..utils.flops import count_gflops, count_params
 
     log = log or (lambda _msg: None)
     dev = torch.device(device)
-    specs = [model_spec(n, frames, size, quick) for n in names]
-    mem: dict[str, dict[str, float]] = {}
-    if memory:  # before timing: on CPU the child processes would otherwise compete with it
-        for spec in specs:
-            kw = dict(batch=batch, device=device, amp=amp, frames=frames, size=size, quick=quick, threads=threads)
-            mem[spec.name] = measure_memory_subprocess(spec.name, **kw) if dev.type == "cpu" \
-                else measure_memory(spec.name, **kw)
-            log(f"[memory] {spec.name}: infer {mem[spec.name]['infer']:.0f} MB, train {mem[spec.name]['train']:.0f} MB")
+    specs = _specs(names, frames, size, quick)
+    mem = _measure_all(specs, batch, device, amp, quick, threads, log) if memory else {}
     rows, steps = [], {}
     for spec in specs:
         log(f"[build] {spec.name} ({spec.input_desc})")
         model = spec.build().to(dev)
         gflops = count_gflops(model, make_clip(spec, 1, dev))
         timed = torch.compile(model) if compile else model
-        for kind, fn in model_steps(timed, make_clip(spec, batch, dev), amp).items():
-            steps[f"{spec.name}/{kind}"] = fn
-        rows.append({"model": spec.name, "source": spec.source, "input": spec.input_desc, "gflops": gflops,
-                     "params_m": count_params(model) / 1e6})
+        clip = make_clip(spec, batch, dev)
+        base = {"model": spec.name, "source": spec.source, "input": spec.input_desc, "gflops": gflops,
+                "params_m": count_params(model) / 1e6, "key": spec_key(spec)}
+        for kind, fn in model_steps(timed, clip, amp).items():
+            steps[f"{spec_key(spec)}/eager/{kind}"] = fn
+        rows.append({**base, "runtime": "eager" if not compile else "compiled"})
+        for runtime in runtimes if spec.source == "sfvideo" else ():
+            if runtime != "eager":
+                steps[f"{spec_key(spec)}/{runtime}/infer"] = runtime_step(model, clip, runtime, threads)
+                rows.append({**base, "runtime": runtime})
     log(f"[time] {len(steps)} steps interleaved, {warmup} warmup + {iters} timed calls each")
-    sec = time_interleaved(steps, iters=iters, warmup=warmup)
+    times = time_rounds(steps, iters=iters, warmup=warmup)
+    sec = {k: statistics.median(v) for k, v in times.items()}
     log("[time] s/call: " + ", ".join(f"{k} {v:.3f}" for k, v in sec.items()))
     for row in rows:
-        row["infer_clips_s"] = batch / sec[f"{row['model']}/infer"]
-        row["train_clips_s"] = batch / sec[f"{row['model']}/train"]
-        row["infer_mem_mb"] = mem.get(row["model"], {}).get("infer", float("nan"))
-        row["train_mem_mb"] = mem.get(row["model"], {}).get("train", float("nan"))
+        step = f"{row['key']}/{'eager' if row['runtime'] == 'compiled' and compile else row['runtime']}"
+        row["infer_clips_s"] = batch / sec[f"{step}/infer"]
+        row["train_clips_s"] = batch / sec[f"{step}/train"] if f"{step}/train" in sec else float("nan")
+        row["infer_mem_mb"] = mem.get(row["key"], {}).get("infer", float("nan")) if row["runtime"] == "eager" \
+            else float("nan")
+        row["train_mem_mb"] = mem.get(row["key"], {}).get("train", float("nan")) if row["runtime"] == "eager" \
+            else float("nan")
+        row["infer_times"] = times[f"{step}/infer"]
     return rows
 
 
-BENCHMARK_COLUMNS = ("model", "input (T x H x W)", "GFLOPs / view", "params (M)", "infer clips/s",
-                     "train clips/s", "infer peak mem (MB)", "train peak mem (MB)")
+def ratio_to(rows: list[dict], reference: str = "slow_r50") -> dict[str, float]:
+    """Each row's inference speed over ``reference``'s, the median of per-round time ratios
+    (``paired_ratio``): > 1 faster than the reference."""
+    ref = next((r for r in rows if r["model"] == reference), None)
+    if ref is None:
+        return {}
+    return {f"{r['key']}/{r['runtime']}": statistics.median(a / b for a, b in zip(ref["infer_times"], r["infer_times"]))
+            for r in rows}
+
+
+BENCHMARK_COLUMNS = ("model", "input (T x H x W)", "runtime", "GFLOPs / view", "params (M)", "infer clips/s",
+                     "infer speed vs slow_r50", "train clips/s", "infer peak mem (MB)", "train peak mem (MB)")
 
 
 def machine_description(device: str = "cpu") -> str:
@@ -394,9 +465,13 @@ def format_benchmark_table(rows: list[dict], header: str) -> str:
         return "n/a" if v != v else f"{v:.0f}" if v >= 10 else f"{v:.1f}"  # NaN: not measured
 
     lines = [header, "", "| " + " | ".join(BENCHMARK_COLUMNS) + " |", "|" + "---|" * len(BENCHMARK_COLUMNS)]
+    ratios = ratio_to(rows)
     for r in rows:
-        lines.append(f"| {r['model']} | {r['input']} | {r['gflops']:.2f} | {r['params_m']:.2f} | "
-                     f"{r['infer_clips_s']:.3f} | {r['train_clips_s']:.3f} | {mem(r['infer_mem_mb'])} | "
+        ratio = ratios.get(f"{r.get('key', r['model'])}/{r.get('runtime', 'eager')}")
+        train = "n/a" if r["train_clips_s"] != r["train_clips_s"] else f"{r['train_clips_s']:.3f}"
+        lines.append(f"| {r['model']} | {r['input']} | {r.get('runtime', 'eager')} | {r['gflops']:.2f} | "
+                     f"{r['params_m']:.2f} | {r['infer_clips_s']:.3f} | "
+                     f"{'n/a' if ratio is None else f'{ratio:.2f}x'} | {train} | {mem(r['infer_mem_mb'])} | "
                      f"{mem(r['train_mem_mb'])} |")
     return "\n".join(lines)
 

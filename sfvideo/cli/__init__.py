@@ -26,8 +26,12 @@ class Command(NamedTuple):
 COMMANDS: dict[str, Command] = {
     "train": Command("train", "train a model (resumable; single process or torchrun)", "train_video.py"),
     "test": Command("test", "multi-view test -> test_results.json, predictions.csv", "test_video.py"),
-    "predict": Command("predict", "top-k classes of one video", "predict.py"),
+    "predict": Command("predict", "top-k classes of one video, or a timeline over it (--window)", "predict.py"),
     "inflate": Command("inflate", "image checkpoint -> video checkpoint, with a key report", "inflate_checkpoint.py"),
+    "export": Command("export", "ONNX / torch.export of a model, checked against PyTorch (metadata inside)",
+                      "export.py"),
+    "extract-features": Command("extract_features", "pooled token embeddings per video (.npy + index.csv)",
+                                "extract_features.py"),
     "flops": Command("flops", "GFLOPs per view and parameters", "count_flops.py"),
     "benchmark": Command("benchmark", "model speed/memory vs pytorchvideo's zoo or the official code", "benchmark.py"),
     "benchmark-loader": Command("benchmark_loader", "data-loader throughput per decoder vs pytorchvideo's loader",

@@ -47,7 +47,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="autocast dtype for the model table")
     p.add_argument("--compile", action="store_true", help="torch.compile the timed models (helps on GPU)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
-    p.add_argument("--frames", type=int, default=None, help="frames of the sfvideo models' clip (default 32)")
+    p.add_argument("--frames", type=int, nargs="+", default=None,
+                   help="frames of the sfvideo models' clip (default 32); several: one row per count")
+    p.add_argument("--runtimes", nargs="+", default=["eager"], choices=list(bench.RUNTIMES),
+                   help="runtimes of the sfvideo models' inference rows (default eager; zoo models: eager)")
     p.add_argument("--size", type=int, default=None,
                    help="crop size of the sfvideo models' clip and of --official (default 224)")
     p.add_argument("--quick", action="store_true",
@@ -95,7 +98,7 @@ def main(argv=None) -> None:
         rows = bench.benchmark_models(args.models or DEFAULT_MODELS, batch=batch, iters=args.iters,
                                       warmup=args.warmup, device=args.device, amp=args.amp, compile=args.compile,
                                       frames=args.frames, size=args.size, quick=args.quick,
-                                      memory=not args.no_memory, threads=args.threads)
+                                      memory=not args.no_memory, threads=args.threads, runtimes=tuple(args.runtimes))
         header = (f"**Model benchmark**, {stamp}, {machine}, batch {batch}, amp {args.amp}"
                   f"{', torch.compile' if args.compile else ''}, "
                   f"{args.warmup} warmup + {args.iters} timed calls (median)")

@@ -1,12 +1,20 @@
-"""Top-5 classes of one video file.
+"""Top-5 classes of one video file, or an action timeline over the whole of it (--window).
 
     python tools/predict.py --cfg k400_tiny.yaml VIDEO TEST.CHECKPOINT PATH [KEY VALUE ...]
     sfvideo predict --checkpoint runs/k400_tiny/checkpoints/best.pth VIDEO
+    sfvideo predict --checkpoint best.pth --window 2 --stride 1 --out timeline/ VIDEO
+    sfvideo predict --runtime onnxruntime --onnx model.onnx [--window 2 --out timeline/] VIDEO
 
 Uses the test views of the config (TEST.NUM_ENSEMBLE_VIEWS x TEST.NUM_SPATIAL_CROPS), the
 weights in TEST.CHECKPOINT (or --checkpoint) and the class names in DATA.CLASS_NAMES. Without
 --cfg, a checkpoint written by sfvideo supplies its own model, input protocol (frames, rate,
-crop, mean/std, test views) and class names.
+crop, mean/std, test views) and class names; an .onnx file from `sfvideo export` does the same
+for --runtime onnxruntime (no PyTorch model code involved).
+
+--window S slides a clip window of S seconds every --stride seconds (default: the clip span and
+half of it) over the whole video, decoding it once as a stream, and writes OUT/timeline.csv
+(start_s,end_s,top1,top1_prob, then the top-k), timeline.json (+ a smoothed per-second label
+track) and timeline.png. Options go before the positional arguments.
 """
 
 from __future__ import annotations
@@ -16,33 +24,84 @@ from pathlib import Path
 from .args import config_from_args, config_parser, fail
 
 
-def main(argv=None) -> None:
+def _parser():
     parser = config_parser(__doc__, cfg_required=False, positionals=[("video", "video file")])
     parser.add_argument("--topk", type=int, default=5, help="how many classes to print (default 5)")
     parser.add_argument("--checkpoint", help="weights to run (default TEST.CHECKPOINT); enough on its own "
                                              "for checkpoints written by sfvideo")
+    parser.add_argument("--window", type=float, help="timeline: window length in seconds (default: clip span)")
+    parser.add_argument("--stride", type=float, help="timeline: seconds between windows (default: half a window)")
+    parser.add_argument("--out", default="timeline", help="timeline: output folder (default ./timeline)")
+    parser.add_argument("--timeline", action="store_true", help="timeline with the default window and stride")
+    parser.add_argument("--runtime", default="auto", choices=["auto", "eager", "onnxruntime"],
+                        help="auto (default): the fastest measured: onnxruntime for --onnx files and, on CPU, for "
+                             "video_tiny/small/base checkpoints (exported once into ~/.cache/sfvideo/onnx), "
+                             "else PyTorch eager")
+    parser.add_argument("--onnx", help="an .onnx file from `sfvideo export` (--runtime onnxruntime)")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: the runtime's own)")
+    parser.add_argument("--batch", type=int, default=8, help="timeline: windows per forward pass (default 8)")
+    return parser
+
+
+def _runner(parser, args):
+    from sfvideo.deploy.run import auto_runtime, cached_onnx_export, onnx_runner, torch_runner
+
+    if args.onnx:
+        if args.runtime == "eager":
+            parser.error("--onnx runs in onnxruntime; drop --runtime eager or --onnx")
+        return onnx_runner(args.onnx, args.threads)
+    if args.checkpoint:
+        args.opts += ["TEST.CHECKPOINT", args.checkpoint]
+    if args.cfg:
+        cfg, names = config_from_args(parser, args), None
+    else:
+        from sfvideo.checkpoint import config_from_checkpoint
+
+        ckpt = _opt_value(args.opts, "TEST.CHECKPOINT")
+        if not ckpt:
+            parser.error("give --cfg, or --checkpoint with a checkpoint written by sfvideo, or --onnx")
+        cfg, names = config_from_checkpoint(ckpt, args.opts)
+    runtime = auto_runtime(cfg) if args.runtime == "auto" else args.runtime
+    if runtime == "onnxruntime":  # the checkpoint exported once into a cache, then run from the .onnx
+        return onnx_runner(str(cached_onnx_export(cfg, names or _names(cfg))), args.threads)
+    return torch_runner(cfg, names, args.threads)
+
+
+def _names(cfg) -> list[str] | None:
+    from sfvideo.data.build import class_names_from_cfg
+
+    try:
+        names = class_names_from_cfg(cfg)
+    except FileNotFoundError:
+        return None
+    return names if names and len(names) == cfg.MODEL.NUM_CLASSES else None
+
+
+def main(argv=None) -> None:
+    import sys
+
+    parser = _parser()
     args = parser.parse_args(argv)
     if not Path(args.video).is_file():
         fail(f"{args.video} does not exist")
 
-    from sfvideo.checkpoint import CheckpointError, config_from_checkpoint
-    from sfvideo.engine.evaluate import predict_video
+    from sfvideo.deploy.run import timeline, top_classes
 
-    if args.checkpoint:
-        args.opts += ["TEST.CHECKPOINT", args.checkpoint]
     try:
-        if args.cfg:
-            cfg, names = config_from_args(parser, args), None
-        else:
-            ckpt = _opt_value(args.opts, "TEST.CHECKPOINT")
-            if not ckpt:
-                parser.error("give --cfg, or --checkpoint with a checkpoint written by sfvideo")
-            cfg, names = config_from_checkpoint(ckpt, args.opts)
-        top = predict_video(cfg, args.video, topk=args.topk, class_names=names)
-    except (CheckpointError, RuntimeError, ValueError) as err:
+        runner = _runner(parser, args)
+        if args.window or args.stride or args.timeline:
+            result = timeline(runner, args.video, args.out, window_s=args.window, stride_s=args.stride,
+                              topk=args.topk, batch=args.batch, progress=sys.stderr.isatty())
+            print(f"{args.video}: {len(result['windows'])} windows of {result['window_s']:.2f} s every "
+                  f"{result['stride_s']:.2f} s ({runner.runtime}); wrote {', '.join(result['files'])}")
+            for seg in result["segments"]:
+                print(f"  {seg['start_s']:>6d}-{seg['end_s']:<6d}s  {seg['label']}")
+            return
+        top = top_classes(runner, args.video, args.topk)
+    except (RuntimeError, ValueError, FileNotFoundError) as err:  # CheckpointError is a RuntimeError
         fail(str(err))
-    views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
-    print(f"{args.video} ({views} views, {cfg.TEST.ENSEMBLE_METHOD}):")
+    p = runner.protocol
+    print(f"{args.video} ({p['num_clips'] * p['num_crops']} views, {p['ensemble']}, {runner.runtime}):")
     for rank, (index, name, prob) in enumerate(top, 1):
         print(f"  {rank}. {name:<40s} {100 * prob:6.2f}%  (class {index})")
 

@@ -10,6 +10,9 @@ bf16 loses whole feature cells.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -85,6 +88,8 @@ def sample_features(points: Tensor, feat: Tensor, padding_mode: str = "zeros") -
         (B, N, P, C) sampled features, in feat's dtype.
     """
     b, n, p, s = points.shape
+    if s == 3 and _SAMPLING["volume"] == "frame_pairs":
+        return sample_features_frame_pairs(points, feat, padding_mode)
     with torch.autocast(points.device.type, enabled=False):
         grid = _fp32(points) * 2.0 - 1.0  # (B, N, P, S) in grid_sample's [-1, 1]
         if s == 3:
@@ -96,6 +101,68 @@ def sample_features(points: Tensor, feat: Tensor, padding_mode: str = "zeros") -
         out = F.grid_sample(feat, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
     # out: (B, C, N, P) for 2-D, (B, C, 1, N, P) for 3-D
     return out.reshape(b, -1, n, p).permute(0, 2, 3, 1)  # (B, N, P, C)
+
+
+# How ``sample_features`` reads a feature volume: "trilinear" (one 5-D grid_sample) or
+# "frame_pairs" (two 4-D grid_samples blended along time; see ``sample_features_frame_pairs``).
+VOLUME_SAMPLING = ("trilinear", "frame_pairs")
+_SAMPLING = {"volume": "trilinear"}
+
+
+@contextlib.contextmanager
+def volume_sampling(mode: str) -> Iterator[None]:
+    """Within the block, 3-D ``sample_features`` uses ``mode`` (one of ``VOLUME_SAMPLING``).
+
+    ``frame_pairs`` is for exporting to runtimes whose GridSample is 4-D only (ONNX opset < 20,
+    TensorRT, OpenVINO); the function is the same to float rounding.
+    """
+    if mode not in VOLUME_SAMPLING:
+        raise ValueError(f"unknown volume sampling {mode!r}; expected one of {VOLUME_SAMPLING}")
+    before = _SAMPLING["volume"]
+    _SAMPLING["volume"] = mode
+    try:
+        yield
+    finally:
+        _SAMPLING["volume"] = before
+
+
+def sample_features_frame_pairs(points: Tensor, feat: Tensor, padding_mode: str = "zeros") -> Tensor:
+    """Trilinear reads of a volume as two 4-D bilinear reads of neighbouring frames, blended in time.
+
+    The T frames are stacked along H into one tall image with a zero row above and below each
+    frame (so a bilinear read near a frame's edge meets zeros, as ``grid_sample``'s zero padding
+    does, never the next frame); each point reads its frame ``floor(t)`` and the next one, and the
+    two are blended by the fractional part of ``t``. Frames outside [0, T) weigh zero ("zeros")
+    or the coordinate is clamped first ("border"). Same contract as :func:`sample_features`.
+    """
+    b, n, p, _ = points.shape
+    t, h = feat.shape[2], feat.shape[3]
+    with torch.autocast(points.device.type, enabled=False):
+        pts = _fp32(points)
+        x, y, tc = pts[..., 0], pts[..., 1], pts[..., 2]  # each (B, N, P), [0, 1] coordinates
+        tp = tc * t - 0.5  # (B, N, P) continuous frame index (align_corners=False)
+        yp = y * h - 0.5  # (B, N, P) continuous row within a frame
+        if padding_mode == "border":
+            tp = tp.clamp(0.0, t - 1.0)
+            yp = yp.clamp(0.0, h - 1.0)
+        else:
+            yp = yp.clamp(-1.0, float(h))  # beyond one row out, a read sees only the zero rows
+        t0 = tp.floor()
+        frac = tp - t0  # (B, N, P)
+        zero = feat.new_zeros(b, feat.shape[1], t, 1, feat.shape[4])  # (B, C, T, 1, W); not F.pad: ONNX Pad
+        tall = torch.cat([zero, feat, zero], dim=3)  # changed at opset 18 and cannot be converted down to 17
+        tall = tall.reshape(b, feat.shape[1], t * (h + 2), feat.shape[4])  # (B, C, T(H+2), W)
+        gx = x * 2.0 - 1.0
+        out = 0.0
+        for k, weight in ((0, 1.0 - frac), (1, frac)):
+            frame = t0 + k  # (B, N, P)
+            inside = ((frame >= 0) & (frame <= t - 1)).to(weight.dtype)
+            row = frame.clamp(0, t - 1) * (h + 2) + 1.0 + yp  # (B, N, P) row of the tall image
+            gy = (row + 0.5) / (t * (h + 2)) * 2.0 - 1.0
+            grid = torch.stack([gx, gy], dim=-1).to(feat.dtype)  # (B, N, P, 2)
+            read = F.grid_sample(tall, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
+            out = out + read * (weight * inside).unsqueeze(1).to(read.dtype)  # (B, C, N, P)
+    return out.permute(0, 2, 3, 1)  # (B, N, P, C)
 
 
 def channel_layer_norm(x: Tensor, unbiased: bool = False, eps: float = 1e-5, dim: int = 1) -> Tensor:

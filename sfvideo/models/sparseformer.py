@@ -230,7 +230,7 @@ class EarlyConvolution(nn.Module):
         if self.unbiased:
             y = ops.channel_layer_norm(y, True, self.eps, dim=-1)
         else:  # biased variance, eps inside the root: exactly layer_norm without affine
-            y = F.layer_norm(y.float(), y.shape[-1:], eps=self.eps)
+            y = F.layer_norm(y.float(), (self.conv1.out_channels,), eps=self.eps)
         hh, ww, c = y.shape[1:]
         # (B, C, T, H', W') with channels innermost in memory: each trilinear corner read
         # fetches C contiguous values instead of C values one volume apart.

@@ -1,0 +1,58 @@
+"""Export a video model to ONNX (default) or a torch.export program, and prove the export runs
+the same function: the exported model runs next to PyTorch on random clips (batch 1 and 3) and on
+the test views of real videos, and the command fails if a logit differs by more than 1e-4.
+
+    sfvideo export --cfg toy_tiny.yaml --out model.onnx TEST.CHECKPOINT runs/toy/checkpoints/best.pth
+    sfvideo export --checkpoint runs/toy/checkpoints/best.pth --out model.onnx --opset 17
+    sfvideo export --checkpoint best.pth --format torch-export --out model.pt2
+
+The ONNX metadata carries the class names and the input protocol (frames, sampling rate, crop
+size, mean/std, test views), which `sfvideo predict --runtime onnxruntime --onnx model.onnx`
+reads. Opset >= 20 keeps the 5-D GridSample; --opset 16..19 reads the feature volume as two 4-D
+bilinear samples of neighbouring frames blended in time (for TensorRT / OpenVINO).
+"""
+
+from __future__ import annotations
+
+from .args import config_from_args, config_parser, fail
+from .predict import _opt_value
+
+
+def main(argv=None) -> None:
+    parser = config_parser(__doc__, cfg_required=False)
+    parser.add_argument("--out", required=True, help="output file (.onnx, or .pt2 with --format torch-export)")
+    parser.add_argument("--format", default="onnx", choices=["onnx", "torch-export"], help="default onnx")
+    parser.add_argument("--opset", type=int, default=20, help="ONNX opset (default 20; 16-19: 4-D sampling)")
+    parser.add_argument("--checkpoint", help="weights (default TEST.CHECKPOINT); enough on its own for "
+                                             "checkpoints written by sfvideo")
+    parser.add_argument("--video", action="append", default=[], help="a video whose test views join the parity "
+                                                                      "check (repeatable)")
+    parser.add_argument("--sampling", default="auto", choices=["auto", "trilinear", "frame_pairs"],
+                        help="how the feature volume is read: auto (trilinear at opset 20+, frame pairs below); "
+                             "frame_pairs runs faster in onnxruntime on CPU")
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest logit difference allowed")
+    args = parser.parse_args(argv)
+
+    from sfvideo.checkpoint import CheckpointError, config_from_checkpoint
+    from sfvideo.data.build import class_names_from_cfg
+    from sfvideo.deploy.export import run_export
+
+    if args.checkpoint:
+        args.opts += ["TEST.CHECKPOINT", args.checkpoint]
+    try:
+        if args.cfg:
+            cfg = config_from_args(parser, args)
+            try:
+                names = class_names_from_cfg(cfg)
+            except FileNotFoundError as err:
+                print(f"warning: {err}; exporting without class names")
+                names = None
+        else:
+            ckpt = _opt_value(args.opts, "TEST.CHECKPOINT")
+            if not ckpt:
+                parser.error("give --cfg, or --checkpoint with a checkpoint written by sfvideo")
+            cfg, names = config_from_checkpoint(ckpt, args.opts)
+        run_export(cfg, args.out, fmt=args.format, opset=args.opset, class_names=names, videos=args.video,
+                   tolerance=args.tolerance, sampling=None if args.sampling == "auto" else args.sampling)
+    except (CheckpointError, RuntimeError, ValueError) as err:
+        fail(str(err))

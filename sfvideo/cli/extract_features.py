@@ -1,0 +1,80 @@
+"""Pooled token embeddings (the vector before the classifier, test views averaged) of videos.
+
+    sfvideo extract-features --cfg toy_tiny.yaml --out feats/ --list val.txt TEST.CHECKPOINT best.pth
+    sfvideo extract-features --checkpoint best.pth --out feats/ a.mp4 b.mp4 [KEY VALUE ...]
+    torchrun --nproc_per_node 4 tools/extract_features.py --checkpoint best.pth --out feats/ --list val.txt
+
+Writes OUT/features.npy (rows x D float32) and OUT/index.csv (video,label,row; with --per-window
+one row per timeline window, plus start_s,end_s). Per-video parts in OUT/parts/ make an
+interrupted run resume where it stopped; under torchrun every video is embedded by one process.
+A --list is read like the datasets' lists (path label lines or a Kinetics CSV, paths relative
+to DATA.PATH_TO_DATA_DIR). Options go before the videos.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .args import config_from_args, config_parser, fail
+from .predict import _opt_value
+
+_KEY = re.compile(r"^[A-Z][A-Z0-9_]*\.[A-Z0-9_.]+$")
+
+
+def _videos_and_opts(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """Leading tokens up to the first ``SECTION.KEY`` are videos; the rest are overrides."""
+    i = next((k for k, t in enumerate(tokens) if _KEY.match(t)), len(tokens))
+    return tokens[:i], tokens[i:]
+
+
+def _listed(cfg, list_file: str) -> list[tuple[str, int | None]]:
+    from sfvideo.data.build import class_names_from_cfg
+    from sfvideo.data.lists import load_video_list, resolve_path
+
+    try:
+        names = class_names_from_cfg(cfg)
+    except FileNotFoundError:
+        names = None
+    result = load_video_list(resolve_path(list_file, cfg.DATA.PATH_TO_DATA_DIR), cfg.DATA.PATH_TO_DATA_DIR, names)
+    return [(r.path, r.label) for r in result.records]
+
+
+def main(argv=None) -> None:
+    parser = config_parser(__doc__, cfg_required=False)
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--list", help="a list file of videos (instead of video paths)")
+    parser.add_argument("--checkpoint", help="weights (default TEST.CHECKPOINT); enough on its own for "
+                                             "checkpoints written by sfvideo")
+    parser.add_argument("--per-window", action="store_true", help="one row per timeline window, not per video")
+    args = parser.parse_args(argv)
+    videos, args.opts = _videos_and_opts(args.opts)
+    if bool(videos) == bool(args.list):
+        parser.error("give either --list LIST or video files")
+    if args.checkpoint:
+        args.opts += ["TEST.CHECKPOINT", args.checkpoint]
+
+    import sys
+
+    from sfvideo.checkpoint import CheckpointError, config_from_checkpoint
+    from sfvideo.deploy.features import extract_features
+    from sfvideo.deploy.run import torch_runner
+    from sfvideo.engine import distributed as du
+
+    try:
+        if args.cfg:
+            cfg = config_from_args(parser, args)
+        elif _opt_value(args.opts, "TEST.CHECKPOINT"):
+            cfg, _ = config_from_checkpoint(_opt_value(args.opts, "TEST.CHECKPOINT"), args.opts)
+        else:
+            parser.error("give --cfg, or --checkpoint with a checkpoint written by sfvideo")
+        du.init_distributed(du.resolve_device(cfg.DEVICE))
+        items = _listed(cfg, args.list) if args.list else [(v, None) for v in videos]
+        model = torch_runner(cfg).model
+        path = extract_features(cfg, model, items, args.out, data_dir=cfg.DATA.PATH_TO_DATA_DIR if args.list else "",
+                                per_window=args.per_window, progress=sys.stderr.isatty())
+    except (CheckpointError, RuntimeError, ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    if path is not None:
+        import numpy as np
+
+        print(f"wrote {path} {np.load(path).shape} and {path.parent / 'index.csv'}")

@@ -1,0 +1,197 @@
+"""Read a video once, front to back, keeping only the frames some clip window still needs.
+
+``plan_windows`` lays clip windows over the whole video; ``stream_clips`` decodes the file
+sequentially with PyAV (no seeking, no whole-video buffer), turns each needed frame into a
+crop-sized uint8 image as soon as it is decoded, and yields the windows' clips in order, a
+batch at a time. Memory is a few windows of crop-sized frames whatever the video's length.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Window:
+    start_s: float
+    end_s: float
+    indices: tuple[int, ...]  # (T,) source frame indices
+
+
+def plan_windows(num_frames: int, fps: float, window_s: float, stride_s: float, frames_per_clip: int) -> list[Window]:
+    """Windows of ``window_s`` seconds every ``stride_s`` seconds over a video of ``num_frames``
+    at ``fps``; each samples ``frames_per_clip`` frames at the centres of equal time steps
+    (``window_s`` = the protocol's clip span gives its frame spacing). A last window is aligned
+    with the end of the video when the regular ones leave a tail uncovered."""
+    if window_s <= 0 or stride_s <= 0:
+        raise ValueError(f"window ({window_s}) and stride ({stride_s}) must be positive seconds")
+    duration = num_frames / fps
+    count = max(1, math.floor((duration - window_s) / stride_s + 1e-6) + 1)
+    starts = [i * stride_s for i in range(count)]
+    if duration - (starts[-1] + window_s) > 1e-6:
+        starts.append(duration - window_s)
+
+    def indices(start: float) -> tuple[int, ...]:
+        times = [start + (k + 0.5) * window_s / frames_per_clip for k in range(frames_per_clip)]
+        return tuple(min(max(int(math.floor(t * fps)), 0), num_frames - 1) for t in times)
+
+    return [Window(s, min(s + window_s, max(duration, window_s)), indices(s)) for s in starts]
+
+
+def frame_preparer(crop_size: int, resize: str = "auto", num_crops: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+    """(H, W, 3) uint8 -> (3, S, S) uint8 (``num_crops`` 1) or (num_crops, 3, S, S): short side
+    to ``crop_size``, then the centre crop (or the 3 crops along the long side of the test views).
+
+    ``resize``: ``torch`` (the data pipeline's antialiased resize: identical pixels to
+    ``build_test_views``), ``numpy`` (torch-free, within a few grey levels of it) or ``auto``
+    (torch when importable).
+    """
+    from ..data.sampling import spatial_crop_boxes  # torch-free
+
+    if resize == "auto":
+        try:
+            import torch  # noqa: F401
+
+            resize = "torch"
+        except ImportError:
+            resize = "numpy"
+    if resize == "torch":
+        import torch
+
+        from ..data.transforms import resize_short_side
+
+        def short_side(frame: np.ndarray) -> np.ndarray:  # (H, W, 3) -> (3, h, w)
+            return resize_short_side(torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0), crop_size)[0].numpy()
+    elif resize == "numpy":
+        from .resize import resize_short_side_np as short_side
+    else:
+        raise ValueError(f"resize {resize!r}; expected auto, torch or numpy")
+
+    def prep(frame: np.ndarray) -> np.ndarray:
+        x = short_side(frame) if resize == "torch" else short_side(frame, crop_size)  # (3, h, w)
+        crops = [x[:, b.top:b.top + b.height, b.left:b.left + b.width]
+                 for b in spatial_crop_boxes(x.shape[-2], x.shape[-1], crop_size, num_crops)]
+        return np.ascontiguousarray(crops[0] if num_crops == 1 else np.stack(crops))
+
+    return prep
+
+
+def test_views(path: str | os.PathLike, protocol: dict, resize: str = "auto") -> np.ndarray:
+    """The protocol's test views of a video, (num_clips * num_crops, 3, T, S, S) uint8, clip-major:
+    the frames and crops ``sfvideo.data.build_test_views`` takes (dense sampling), torch-free."""
+    from ..data.sampling import sample_test_indices
+
+    num_frames, fps = probe(path)
+    clips = sample_test_indices(num_frames, fps, num_frames=protocol["num_frames"],
+                                sampling_rate=protocol["sampling_rate"], target_fps=float(protocol["target_fps"]),
+                                num_clips=protocol["num_clips"], placement=protocol.get("clip_placement", "uniform"))
+    windows = [Window(0.0, 0.0, tuple(int(i) for i in c)) for c in clips]
+    prep = frame_preparer(protocol["crop_size"], resize, protocol.get("num_crops", 1))
+    views = np.concatenate([c for _, c in stream_clips(path, windows, prep, fps, batch=len(windows), ordered=False)])
+    if views.ndim == 6:  # (N, crops, 3, T, S, S)
+        views = views.reshape(-1, *views.shape[2:])
+    return views
+
+
+def _open(path: str):
+    """(container, stream, (frame count, fps)) of ``path``; torch-free (the deploy path uses it)."""
+    from fractions import Fraction
+
+    import av
+
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        raise FileNotFoundError(f"{path}: no such video (or an empty file)")
+    try:
+        container = av.open(path)
+    except Exception as err:
+        raise ValueError(f"{path}: PyAV cannot open the file: {err}") from None
+    if not container.streams.video:
+        container.close()
+        raise ValueError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    fps = float(stream.average_rate or stream.guessed_rate or Fraction(30))
+    frames = int(stream.frames or 0)
+    if frames <= 0 and stream.duration and stream.time_base:
+        frames = int(round(float(stream.duration * stream.time_base) * fps))
+    if frames <= 0 and container.duration:
+        frames = int(round(container.duration / 1e6 * fps))
+    return container, stream, (frames, fps)
+
+
+def probe(path: str | os.PathLike) -> tuple[int, float]:
+    """(frame count, fps) from the container header, decoding nothing."""
+    container, _, meta = _open(os.fspath(path))
+    container.close()
+    return meta
+
+
+def _decoded(container, stream, fps: float) -> Iterator[tuple[int, object]]:
+    """(frame index, PyAV frame) in decode order, the index from the timestamp."""
+    tb, t0 = stream.time_base, stream.start_time or 0
+    for frame in container.decode(stream):
+        if frame.pts is None:
+            continue
+        yield int(round(float((frame.pts - t0) * tb) * fps)), frame
+
+
+def stream_clips(path: str | os.PathLike, windows: Sequence[Window], prep: Callable[[np.ndarray], np.ndarray],
+                 fps: float, batch: int = 8, on_frame: Callable[[int], None] | None = None,
+                 ordered: bool = True) -> Iterator[tuple[list[Window], np.ndarray]]:
+    """Yield (windows, clips uint8 (B, 3, T, S, S)) in window order, decoding ``path`` once.
+
+    A needed index with no frame of its own (a gap in the timestamps, a header that over-counts)
+    takes the nearest earlier decoded frame (the first frame before any). ``ordered`` False: the
+    windows may overlap out of order (test views); all are yielded at the end."""
+    needed = sorted({i for w in windows for i in w.indices})
+    store: dict[int, np.ndarray] = {}
+    pending, nxt, ready = list(windows), 0, []
+    prev_frame, prev_img, last_idx = None, None, -1
+    container, stream, _ = _open(os.fspath(path))
+    try:
+        for idx, frame in _decoded(container, stream, fps):
+            if on_frame is not None:
+                on_frame(idx)
+            img = None
+            while nxt < len(needed) and needed[nxt] <= idx:
+                if needed[nxt] == idx or prev_frame is None:
+                    img = prep(frame.to_ndarray(format="rgb24")) if img is None else img
+                    store[needed[nxt]] = img
+                else:  # a needed index between two timestamps: the earlier frame
+                    prev_img = prep(prev_frame.to_ndarray(format="rgb24")) if prev_img is None else prev_img
+                    store[needed[nxt]] = prev_img
+                nxt += 1
+            prev_frame, prev_img, last_idx = frame, img, idx
+            while ordered and pending and max(pending[0].indices) <= last_idx:
+                ready.append(pending.pop(0))
+                if len(ready) == batch:
+                    yield ready, _stack(ready, store)
+                    ready = []
+                    _forget(store, pending)
+        if nxt < len(needed):  # past the last decoded frame: repeat it
+            if prev_frame is None:
+                raise ValueError(f"{path}: no frames decoded")
+            tail = prep(prev_frame.to_ndarray(format="rgb24")) if prev_img is None else prev_img
+            store.update({j: tail for j in needed[nxt:]})
+    finally:
+        container.close()
+    ready += pending
+    for k in range(0, len(ready), batch):
+        yield ready[k:k + batch], _stack(ready[k:k + batch], store)
+
+
+def _stack(windows: Sequence[Window], store: dict[int, np.ndarray]) -> np.ndarray:
+    clips = [np.stack([store[i] for i in w.indices], axis=-3) for w in windows]  # each ([crops,] 3, T, S, S)
+    return np.stack(clips)  # (B, [crops,] 3, T, S, S)
+
+
+def _forget(store: dict[int, np.ndarray], pending: Sequence[Window]) -> None:
+    """Drop frames no pending window needs (all earlier than the next window's first frame)."""
+    keep_from = min(pending[0].indices) if pending else math.inf
+    for i in [i for i in store if i < keep_from]:
+        del store[i]

@@ -1,0 +1,207 @@
+"""Whole-video timelines (streaming windows, outputs), feature extraction, the onnxruntime predict
+path (same top-5 as PyTorch; runs with torch unimportable)."""
+
+import csv
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from _data_helpers import frame_code, make_video
+from engine_helpers import ROOT, make_video_dataset, tiny_opts
+from sfvideo.checkpoint import atomic_save, checkpoint_meta
+from sfvideo.config import load_config
+from sfvideo.deploy import stream
+from sfvideo.models import build_model
+
+NAMES = ["w", "x", "y", "z"]
+
+
+@pytest.mark.parametrize("frames,fps,window,stride,expected", [
+    (90, 30.0, 1.0, 0.5, 5),  # 0, .5, 1, 1.5, 2: the last window ends at the end
+    (100, 30.0, 1.0, 0.5, 6),  # five regular windows + one aligned with the end
+    (10, 30.0, 1.0, 0.5, 1),  # a video shorter than a window: one window
+])
+def test_plan_windows_cover_the_video(frames, fps, window, stride, expected):
+    ws = stream.plan_windows(frames, fps, window, stride, 4)
+    assert len(ws) == expected
+    assert ws[0].start_s == 0 and ws[-1].end_s == pytest.approx(max(frames / fps, window))
+    for w in ws:
+        assert len(w.indices) == 4 and list(w.indices) == sorted(w.indices)
+        assert all(0 <= i < frames for i in w.indices)
+
+
+def test_plan_windows_space_frames_like_the_protocol():
+    # an 8-frame window of rate 2 at 30 fps spans 16/30 s: its frames are 2 source frames apart
+    w = stream.plan_windows(300, 30.0, 16 / 30, 8 / 30, 8)[3]
+    assert np.all(np.diff(w.indices) == 2) and w.indices[0] == 24 + 1  # starts 3 strides (8 frames) in, first frame mid-step
+
+
+def test_stream_clips_hands_each_window_its_own_frames(tmp_path):
+    video = make_video(tmp_path / "coded.mp4", num_frames=120, gop=10)
+    ws = stream.plan_windows(120, 30.0, 0.8, 0.3, 6)
+    seen = []
+    for batch, clips in stream.stream_clips(video, ws, lambda f: f.transpose(2, 0, 1).copy(), 30.0, batch=3):
+        assert clips.shape[0] == len(batch) and clips.shape[1:3] == (3, 6)  # (B, 3, T, H, W)
+        for w, clip in zip(batch, clips):
+            codes = [frame_code(clip[:, t].transpose(1, 2, 0)) for t in range(6)]
+            assert codes == list(w.indices)
+        seen += batch
+    assert seen == ws  # every window once, in order
+
+
+def test_numpy_resize_is_close_to_the_pipeline_resize():
+    from sfvideo.data.transforms import resize_short_side
+    from sfvideo.deploy.resize import resize_short_side_np
+
+    frame = np.random.default_rng(0).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    ref = resize_short_side(torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0), 36)[0].numpy()
+    got = resize_short_side_np(frame, 36)
+    assert got.shape == ref.shape == (3, 36, 64)
+    assert np.abs(got.astype(int) - ref.astype(int)).max() <= 3
+
+
+def _checkpoint(tmp_path, **extra):
+    data = make_video_dataset(tmp_path / "videos", num_train=1, num_val=3, frames=40)
+    opts = tiny_opts(data, tmp_path / "out", **extra)
+    cfg = load_config("k400_tiny.yaml", opts)
+    torch.manual_seed(0)
+    ckpt = tmp_path / "run.pth"
+    atomic_save({"model": build_model(cfg).state_dict(), "meta": checkpoint_meta(cfg, NAMES)}, ckpt)
+    return data, cfg, ckpt
+
+
+def _segments_video(path, seconds=(2, 1.5, 2), fps=30):
+    rng = np.random.default_rng(1)
+    parts = []
+    for k, s in enumerate(seconds):
+        base = rng.integers(0, 255, size=(1, 32, 48, 3))
+        shift = np.arange(int(s * fps))[:, None, None, None] * (8 * (k + 1))
+        parts.append(((base + shift) % 256).astype(np.uint8))
+    from sfvideo.data.encode import write_video
+
+    return write_video(path, np.concatenate(parts), fps=fps)
+
+
+def test_predict_window_writes_a_timeline_matching_the_model(tmp_path, capsys):
+    from sfvideo.cli import predict
+    from sfvideo.deploy.preprocess import model_input
+
+    _, cfg, ckpt = _checkpoint(tmp_path)
+    video = _segments_video(tmp_path / "long.mp4")
+    out = tmp_path / "tl"
+    predict.main(["--checkpoint", str(ckpt), "--window", "0.5", "--stride", "0.25", "--out", str(out), str(video)])
+    assert "windows of 0.50 s every 0.25 s" in capsys.readouterr().out
+    rows = list(csv.reader((out / "timeline.csv").open()))
+    assert rows[0][:4] == ["start_s", "end_s", "top1", "top1_prob"] and rows[0][4:6] == ["top2", "top2_prob"]
+    plan = stream.plan_windows(165, 30.0, 0.5, 0.25, 4)
+    assert len(rows) - 1 == len(plan) and float(rows[-1][1]) == pytest.approx(5.5)
+    doc = json.loads((out / "timeline.json").read_text())
+    assert len(doc["per_second"]) == math.ceil(5.5) and {s["label"] for s in doc["per_second"]} <= set(NAMES)
+    assert (out / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+    # one window recomputed by hand: its frames through the pipeline's resize, centre crop, the model
+    model = build_model(cfg).eval()
+    model.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
+    w = plan[7]
+    import av
+
+    with av.open(str(video)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    prep = stream.frame_preparer(32, "torch")
+    clip = np.stack([prep(frames[i]) for i in w.indices], axis=1)[None]  # (1, 3, T, S, S)
+    with torch.no_grad():
+        probs = model(torch.from_numpy(model_input(clip, cfg.DATA.MEAN, cfg.DATA.STD))).softmax(-1)[0]
+    assert rows[8][2] == NAMES[int(probs.argmax())]
+    assert float(rows[8][3]) == pytest.approx(float(probs.max()), abs=1e-5)
+
+
+def test_per_second_track_follows_confident_windows():
+    from sfvideo.deploy.timeline import per_second_track
+
+    ws = stream.plan_windows(300, 30.0, 1.0, 0.5, 4)  # 10 s, 19 windows
+    probs = np.full((len(ws), 3), 0.05)
+    for i, w in enumerate(ws):
+        probs[i, 0 if w.end_s <= 4.01 else 2] = 0.9
+    track = per_second_track(ws, probs, 10.0)
+    assert len(track) == 10 and [k for k, _ in track[:3]] == [0, 0, 0] and [k for k, _ in track[-5:]] == [2] * 5
+
+
+def test_features_row_is_the_pooled_token_embedding(tmp_path):
+    from sfvideo.cli import extract_features
+    from sfvideo.data.build import build_test_views
+    from sfvideo.deploy.preprocess import model_input
+
+    data, cfg, ckpt = _checkpoint(tmp_path)
+    out = tmp_path / "feats"
+    extract_features.main(["--checkpoint", str(ckpt), "--out", str(out), "--list", str(data / "val.txt"),
+                           "DATA.PATH_TO_DATA_DIR", str(data), "DATA.CLASS_NAMES", str(data / "classes.txt")])
+    feats = np.load(out / "features.npy")
+    index = list(csv.DictReader((out / "index.csv").open()))
+    assert feats.shape == (3, 64) and [r["label"] for r in index] == ["0", "1", "2"]
+    model = build_model(cfg).eval()
+    model.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
+    row = index[1]
+    views = model_input(build_test_views(cfg, str(data / row["video"])), cfg.DATA.MEAN, cfg.DATA.STD)
+    with torch.no_grad():
+        tokens, _ = model.forward_tokens(views)  # (V, N, D)
+        want = model.norm(tokens.mean(1)).mean(0)  # views averaged
+    assert np.abs(feats[int(row["row"])] - want.numpy()).max() < 1e-5
+    # resumable: present parts are kept, a missing one is recomputed
+    parts = sorted((out / "parts").glob("*.npy"))
+    stamps = [p.stat().st_mtime_ns for p in parts]
+    parts[0].unlink()
+    extract_features.main(["--checkpoint", str(ckpt), "--out", str(out), "--list", str(data / "val.txt"),
+                           "DATA.PATH_TO_DATA_DIR", str(data)])
+    assert parts[0].is_file() and [p.stat().st_mtime_ns for p in parts[1:]] == stamps[1:]
+    assert np.array_equal(np.load(out / "features.npy"), feats)
+
+
+def test_features_shards_every_video_to_one_process(tmp_path, monkeypatch):
+    from sfvideo.deploy import features
+    from sfvideo.engine import distributed as du
+
+    done = []
+    monkeypatch.setattr(features, "extract_part", lambda m, c, video, *a: done.append((du.get_rank(), video)))
+    monkeypatch.setattr(du, "barrier", lambda: None)
+    videos = [(f"v{i}.mp4", i) for i in range(7)]
+    for rank in range(3):
+        monkeypatch.setattr(du, "get_rank", lambda r=rank: r)
+        monkeypatch.setattr(du, "get_world_size", lambda: 3)
+        monkeypatch.setattr(du, "is_main_process", lambda: False)
+        features.extract_features(None, torch.nn.Identity(), videos, tmp_path)
+    assert sorted(v for _, v in done) == sorted(v for v, _ in videos)  # each exactly once
+    assert {r for r, v in done if v == "v4.mp4"} == {1}
+
+
+@pytest.mark.slow
+def test_onnxruntime_predict_gives_the_pytorch_top5_and_needs_no_torch(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from sfvideo.cli import export, predict
+
+    data, _, ckpt = _checkpoint(tmp_path, **{"TEST.NUM_ENSEMBLE_VIEWS": 3})
+    video = str(data / "val" / "v01.mp4")
+    onnx_path = tmp_path / "m.onnx"
+    export.main(["--checkpoint", str(ckpt), "--out", str(onnx_path), "--video", video])
+    assert "largest |exported - PyTorch| logit" in capsys.readouterr().out
+
+    def top5(out):
+        return [ln.split("(class")[0].split()[1:] for ln in out.splitlines() if ln.strip()[:2] in {"1.", "2.", "3."}]
+
+    predict.main(["--checkpoint", str(ckpt), video, "DATA.DECODER", "pyav"])
+    eager = capsys.readouterr().out
+    predict.main(["--runtime", "onnxruntime", "--onnx", str(onnx_path), video])
+    ort = capsys.readouterr().out
+    assert "(3 views" in ort and "onnxruntime" in ort
+    assert top5(ort) == top5(eager) and len(top5(ort)) == 3
+    # the deployment path with torch made unimportable
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from sfvideo.cli import predict\n"
+            f"predict.main(['--onnx', {str(onnx_path)!r}, {video!r}])\n"
+            "assert not any(m.startswith('sfvideo.models') for m in sys.modules)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert [ln.split()[1] for ln in run.stdout.splitlines() if ln.strip()[:2] == "1."] == [top5(eager)[0][0]]

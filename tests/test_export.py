@@ -1,0 +1,110 @@
+"""ONNX / torch.export export: parity with PyTorch, the opset-17 (4-D sampling) variant, metadata."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+from sfvideo.deploy import export as ex  # noqa: E402
+from sfvideo.deploy.onnx_runtime import OnnxVideoModel  # noqa: E402
+from sfvideo.models import create_model, ops  # noqa: E402
+
+
+@pytest.mark.parametrize("padding", ["zeros", "border"])
+def test_frame_pair_sampling_is_trilinear_sampling(padding):
+    g = torch.Generator().manual_seed(0)
+    for t in (1, 2, 5):
+        feat = torch.randn(2, 7, t, 6, 9, generator=g)  # (B, C, T, H, W)
+        points = torch.rand(2, 4, 11, 3, generator=g) * 1.6 - 0.3  # (B, N, P, 3), some outside [0, 1]
+        ref = ops.sample_features(points, feat, padding)
+        with ops.volume_sampling("frame_pairs"):
+            got = ops.sample_features(points, feat, padding)
+        assert got.shape == ref.shape == (2, 4, 11, 7)
+        assert (got - ref).abs().max().item() < 1e-5
+    assert ops._SAMPLING["volume"] == "trilinear"  # the context restores the default
+
+
+def _random_weights(model):
+    with torch.no_grad():  # move RoIs and offsets off their init so that sampling really matters
+        for unit in model.sampling_units():
+            unit.roi_offset_module[1].weight.normal_(0, 0.05)
+            unit.roi_adjust_module[1].weight.normal_(0, 0.05)
+    return model.eval()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["video_test", "video_toy"])
+def test_onnx_export_matches_pytorch_at_opset_20_and_17(tmp_path, arch):
+    torch.manual_seed(0)
+    model = _random_weights(create_model(arch, num_classes=7))
+    names = [f"class {i}" for i in range(7)]
+    meta = ex.export_metadata(model.protocol, names, {"ARCH": arch, "NUM_CLASSES": 7})
+    for opset in (20, 17):
+        path = ex.export_onnx(model, tmp_path / f"{arch}_{opset}.onnx", meta, opset=opset)
+        runtime = OnnxVideoModel(path)
+        clips = [ex.example_clip(model.protocol, b, seed=b) for b in (1, 3)]
+        for clip in clips:
+            got = runtime(clip.numpy())
+            assert got.shape == (clip.shape[0], 7)
+        diff = ex.max_logit_difference(model, runtime, clips)
+        assert diff < 1e-4, (opset, diff)
+        # the metadata round-trips, read without torch or the model code
+        assert runtime.protocol == json.loads(json.dumps(model.protocol.to_dict()))
+        assert runtime.class_names == names and runtime.model_keys["ARCH"] == arch
+    import onnx
+
+    kinds = {n.op_type for n in onnx.load(str(tmp_path / f"{arch}_17.onnx")).graph.node}
+    assert "GridSample" in kinds
+    assert onnx.load(str(tmp_path / f"{arch}_17.onnx")).opset_import[0].version == 17
+
+
+def test_uint8_clips_are_normalised_with_the_protocol(tmp_path):
+    from sfvideo.deploy.preprocess import model_input
+
+    clip = np.random.default_rng(0).integers(0, 256, (2, 3, 4, 8, 8), dtype=np.uint8)
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    got = model_input(clip, mean, std)
+    want = (clip.astype(np.float64) / 255 - np.array(mean).reshape(1, 3, 1, 1, 1)) / np.array(std).reshape(1, 3, 1, 1, 1)
+    assert got.dtype == np.float32 and np.abs(got - want).max() < 1e-5
+    floats = torch.randn(1, 3, 2, 4, 4)
+    assert torch.equal(model_input(floats, mean, std), floats)  # floats are already normalised
+    assert torch.allclose(model_input(torch.from_numpy(clip), mean, std), torch.from_numpy(got))
+
+
+@pytest.mark.slow
+def test_torch_export_program_saves_runs_and_keeps_metadata(tmp_path):
+    model = _random_weights(create_model("video_test", num_classes=5))
+    meta = ex.export_metadata(model.protocol, None, {"ARCH": "video_test"})
+    path = ex.export_torch_program(model, tmp_path / "m.pt2", meta)
+    program, extra = ex.load_torch_program(path)
+    clip = ex.example_clip(model.protocol, 3)
+    with torch.no_grad():
+        assert (program.module()(clip) - model(clip)).abs().max().item() < 1e-5
+    assert json.loads(extra["sfvideo.protocol"])["num_frames"] == model.protocol.num_frames
+
+
+def test_auto_runtime_takes_onnxruntime_only_where_it_measured_fastest():
+    from sfvideo.config import load_config
+    from sfvideo.deploy.run import auto_runtime
+
+    fast = load_config("k400_tiny.yaml", ["TEST.CHECKPOINT", "x.pth", "DEVICE", "cpu"])
+    assert fast.MODEL.ARCH == "video_tiny" and auto_runtime(fast) == "onnxruntime"
+    assert auto_runtime(load_config("k400_tiny.yaml", ["TEST.CHECKPOINT", "x.pth", "MODEL.ARCH", "video_test",
+                                                       "MODEL.NUM_CLASSES", "4"])) == "eager"
+    assert auto_runtime(load_config("k400_tiny.yaml", ["DEVICE", "cpu"])) == "eager"  # nothing to export
+
+
+@pytest.mark.slow
+def test_export_fails_when_the_exported_logits_differ(tmp_path):
+    from sfvideo.config import load_config
+
+    cfg = load_config("k400_tiny.yaml", ["MODEL.ARCH", "video_test", "MODEL.NUM_CLASSES", "4", "DATA.NUM_FRAMES", "4",
+                                         "DATA.TEST_CROP_SIZE", "32"])
+    result = ex.run_export(cfg, tmp_path / "ok.onnx", tolerance=1e-4, log=lambda s: None)
+    assert 0 <= result["max_abs_diff"] < 1e-4 and "batch 1 and 3" in result["checked"]
+    with pytest.raises(RuntimeError, match="differ from PyTorch"):
+        ex.run_export(cfg, tmp_path / "strict.onnx", tolerance=-1.0, log=lambda s: None)
