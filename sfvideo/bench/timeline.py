@@ -13,30 +13,17 @@ from __future__ import annotations
 
 import os
 import random
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
 
-def _encode(path: Path, frames: Iterator[np.ndarray], width: int, height: int, fps: int = 30, gop: int = 60) -> Path:
+def _encode(path: Path, frames: Iterator[np.ndarray], fps: int = 30, gop: int = 60) -> Path:
     """Encode a stream of (H, W, 3) uint8 frames to H.264 without holding them."""
-    import av
+    from sfvideo.data.encode import write_video
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # a crash never leaves a short video to reuse
-    with av.open(str(tmp), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "23", "g": str(gop), "preset": "ultrafast"}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    os.replace(tmp, path)
-    return path
+    return write_video(path, frames, fps=fps, gop=gop, crf=23, options={"preset": "ultrafast"})
 
 
 def _read_all(path: str) -> np.ndarray:
@@ -59,7 +46,6 @@ def segment_video(toy_dir: str | os.PathLike, out: str | os.PathLike, num_segmen
     rng = random.Random(seed)
     order = [k for _ in range(-(-num_segments // len(names))) for k in rng.sample(range(len(names)), len(names))]
     segments, t = [], 0.0
-    size = _read_all(by_class[0][0]).shape[1:3]
 
     def frames() -> Iterator[np.ndarray]:
         nonlocal t
@@ -72,7 +58,7 @@ def segment_video(toy_dir: str | os.PathLike, out: str | os.PathLike, num_segmen
                 yield from clip
             segments.append({"start_s": start, "end_s": t, "label": label, "name": names[label], "clip_starts": cuts})
 
-    _encode(Path(out), frames(), size[1], size[0], fps)
+    _encode(Path(out), frames(), fps)
     return segments
 
 
@@ -117,7 +103,7 @@ def long_video(out: str | os.PathLike, minutes: float, height: int = 320, width:
     """A ``minutes``-long ``width`` x ``height`` H.264 video (encoded streaming; reused if present)."""
     out = Path(out)
     if not out.is_file():
-        _encode(out, moving_frames(int(minutes * 60 * fps), width, height), width, height, fps, gop=150)
+        _encode(out, moving_frames(int(minutes * 60 * fps), width, height), fps, gop=150)
     return out
 
 

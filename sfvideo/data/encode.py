@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -17,26 +19,30 @@ X264_DETERMINISTIC = "threads=1:rc-lookahead=0:mbtree=0"
 
 def write_video(
     path: str | os.PathLike,
-    frames: np.ndarray,
+    frames: np.ndarray | Iterable[np.ndarray],
     fps: float = 30.0,
     codec: str = "libx264",
     gop: int = 12,
     crf: int = 18,
     options: dict[str, str] | None = None,
 ) -> Path:
-    """Encode uint8 RGB frames (T, H, W, 3) into a video file with PyAV.
+    """Encode uint8 RGB frames into a video file with PyAV.
 
-    H and W must be even for yuv420p. ``gop`` is the keyframe interval in frames
-    (YouTube uses about 2-5 s; decoders must seek from the previous keyframe).
-    ``options`` are extra encoder options (e.g. ``{"sc_threshold": "0"}`` for a fixed GOP).
+    ``frames`` is a (T, H, W, 3) array, or any iterable of (H, W, 3) frames, which is encoded as
+    it is produced (a long video never sits in memory). H and W must be even for yuv420p.
+    ``gop`` is the keyframe interval in frames (YouTube uses about 2-5 s; decoders must seek
+    from the previous keyframe). ``options`` are extra encoder options (e.g.
+    ``{"sc_threshold": "0"}`` for a fixed GOP, ``{"preset": "ultrafast"}``).
     The file is written to a temporary name and renamed, so a crash never leaves a partial file.
     """
     import av  # local import: decoders are an optional dependency
 
-    frames = np.asarray(frames)
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-    t, h, w, _ = frames.shape
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None or first.dtype != np.uint8 or first.ndim != 3 or first.shape[-1] != 3:
+        got = "no frames" if first is None else f"{first.dtype} {first.shape}"
+        raise ValueError(f"frames must be uint8 (H, W, 3) each, got {got}")
+    h, w, _ = first.shape
     if h % 2 or w % 2:
         raise ValueError(f"frame size must be even for yuv420p, got {h}x{w}")
     path = Path(path)
@@ -52,7 +58,7 @@ def write_video(
         if codec == "libx264":  # the same bytes on every run (see X264_DETERMINISTIC)
             opts["x264-params"] = X264_DETERMINISTIC
         stream.options = {**opts, **(options or {})}
-        for frame in frames:
+        for frame in itertools.chain([first], frames):
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
