@@ -133,8 +133,12 @@ def _indices(index_fn: IndexFn, meta: VideoMeta) -> tuple[np.ndarray, np.ndarray
     return indices, np.unique(indices)
 
 
-def _gather(unique: np.ndarray, frames: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
-    """Frames for ``indices`` (with repeats, any order) from frames (U, H, W, C) decoded at ``unique``."""
+def _gather(unique: np.ndarray, frames: torch.Tensor, indices: np.ndarray, path: str = "", backend: str = "",
+            ) -> torch.Tensor:
+    """Frames for ``indices`` (with repeats, any order) from frames (U, H, W, C) decoded at ``unique``;
+    a ``DecodeError`` naming ``path`` when ``backend`` returned another number of frames."""
+    if frames.shape[0] != unique.shape[0]:
+        raise DecodeError(f"{path}: {backend} returned {frames.shape[0]} frames, expected {unique.shape[0]}")
     pos = torch.from_numpy(np.searchsorted(unique, indices))  # (T,)
     if frames.shape[0] == len(indices) and torch.equal(pos, torch.arange(len(indices))):
         return frames.contiguous()
@@ -175,9 +179,7 @@ def _decode_torchcodec(path: str, index_fn: IndexFn, num_threads: int, seek_mode
         raise DecodeError(f"{path}: torchcodec failed to decode frames {unique[0]}..{unique[-1]}: {err}") from None
     finally:
         del decoder
-    if frames.shape[0] != unique.shape[0]:
-        raise DecodeError(f"{path}: torchcodec returned {frames.shape[0]} frames, expected {unique.shape[0]}")
-    return _gather(unique, frames, indices), meta
+    return _gather(unique, frames, indices, path, "torchcodec"), meta
 
 
 # ----------------------------------------------------------------------------- decord
@@ -273,9 +275,7 @@ def _decode_decord(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torc
             raise DecodeError(f"{path}: decord failed to decode frames {unique[0]}..{unique[-1]}: {err}") from None
     finally:
         del vr
-    if frames.shape[0] != unique.shape[0]:
-        raise DecodeError(f"{path}: decord returned {frames.shape[0]} frames, expected {unique.shape[0]}")
-    return _gather(unique, torch.from_numpy(frames), indices), meta
+    return _gather(unique, torch.from_numpy(frames), indices, path, "decord"), meta
 
 
 # ----------------------------------------------------------------------------- PyAV
@@ -356,7 +356,7 @@ def _decode_pyav(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torch.
     finally:
         container.close()
     frames = torch.from_numpy(np.stack([got[i] for i in unique.tolist()]))  # (U, H, W, C)
-    return _gather(unique, frames, indices), meta
+    return _gather(unique, frames, indices, path, "PyAV"), meta
 
 
 def _pyav_decode_range(path: str, container, stream, pts: np.ndarray, first: int, last: int,
