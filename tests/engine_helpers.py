@@ -82,3 +82,18 @@ def run_tool(tool: str, args: list[str], nproc: int = 1, timeout: float = 240) -
     if proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
+
+
+def train_until_signal(opts: list[str], marker: str, sig: int, timeout: float = 120) -> tuple[int, str]:
+    """Run ``tools/train_video.py --cfg k400_tiny.yaml opts``, send ``sig`` once a log line holds
+    ``marker``, and return its exit status and whole log."""
+    cmd = [sys.executable, str(ROOT / "tools" / "train_video.py"), "--cfg", "k400_tiny.yaml", *opts]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if marker in line:
+            proc.send_signal(sig)
+            break
+    rest, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, "".join(lines) + rest

@@ -2,14 +2,12 @@
 (after an epoch and after SIGTERM mid-epoch), non-finite loss, interrupted checkpoint writes."""
 
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import torch
 
-from engine_helpers import ROOT, make_video_dataset, tiny_opts, tool_env
+from engine_helpers import make_video_dataset, tiny_opts, train_until_signal
 from sfvideo.checkpoint import safe_load
 from sfvideo.config import load_config
 from sfvideo.engine.train import NonFiniteLossError, build_training, end_epoch, run_epoch, save_checkpoint, train
@@ -79,18 +77,8 @@ def test_resume_after_epoch_is_exact(data_dir, reference, tmp_path):
 
 
 def test_sigterm_mid_epoch_writes_resumable_checkpoint(data_dir, reference, tmp_path):
-    cmd = [sys.executable, str(ROOT / "tools" / "train_video.py"), "--cfg", "k400_tiny.yaml",
-           *tiny_opts(data_dir, tmp_path)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "epoch 2/2 step 1/4" in line:
-            proc.send_signal(signal.SIGTERM)
-            break
-    rest, _ = proc.communicate(timeout=120)
-    log = "".join(lines) + rest
-    assert proc.returncode == 128 + signal.SIGTERM, log  # interrupted, not finished: a scheduler may requeue
+    status, log = train_until_signal(tiny_opts(data_dir, tmp_path), "epoch 2/2 step 1/4", signal.SIGTERM)
+    assert status == 128 + signal.SIGTERM, log  # interrupted, not finished: a scheduler may requeue
     assert "stopped by SIGTERM" in log, log
     ckpt = final_state(tmp_path)
     assert ckpt["epoch"] == 1 and 0 < ckpt["step_in_epoch"] < 4, (ckpt["epoch"], ckpt["step_in_epoch"])

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine_helpers import ROOT, make_video_dataset, tiny_opts, tool_env
+from engine_helpers import make_video_dataset, tiny_opts, train_until_signal
 from sfvideo.checkpoint import CheckpointError, safe_load
 from sfvideo.cli import train as train_cli
 from sfvideo.config import load_config
@@ -230,17 +230,8 @@ def test_full_disk_during_training_exits_with_the_message_and_keeps_the_checkpoi
 
 # ------------------------------------------------------------------ 7. interrupted runs exit with 128 + signal
 def test_sigterm_exits_with_128_plus_the_signal(data_dir, tmp_path):
-    cmd = [sys.executable, str(ROOT / "tools" / "train_video.py"), "--cfg", "k400_tiny.yaml",
-           *opts(data_dir, tmp_path, **{"SOLVER.MAX_EPOCH": 3})]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "epoch 1/3 step 1/2" in line:
-            proc.send_signal(signal.SIGTERM)
-            break
-    rest, _ = proc.communicate(timeout=120)
-    log = "".join(lines) + rest
-    assert proc.returncode == 128 + signal.SIGTERM, log
+    status, log = train_until_signal(opts(data_dir, tmp_path, **{"SOLVER.MAX_EPOCH": 3}), "epoch 1/3 step 1/2",
+                                     signal.SIGTERM)
+    assert status == 128 + signal.SIGTERM, log
     assert "stopped by SIGTERM" in log and "interrupted:" in log, log
     assert (tmp_path / "checkpoints" / "last.pth").is_file() and not (tmp_path / LOCK).exists()
