@@ -47,3 +47,30 @@ def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = N
 def fail(message: str, code: int = 1) -> None:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def opt_value(opts: Sequence[str], key: str) -> str | None:
+    """The last value given for ``key`` among ``KEY VALUE`` overrides."""
+    values = [opts[i + 1] for i in range(0, len(opts) - 1, 2) if opts[i] == key]
+    return values[-1] if values else None
+
+
+def config_for_weights(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                       other: str = "") -> tuple[CfgNode, list[str] | None]:
+    """The config of a command that runs weights (predict, export, extract-features).
+
+    ``--checkpoint`` becomes ``TEST.CHECKPOINT``. With ``--cfg`` it is that config, class names
+    ``None`` (``DATA.CLASS_NAMES`` applies); without, the model, input protocol and class names
+    the checkpoint recorded (``sfvideo.checkpoint.config_from_checkpoint``). ``other`` names a
+    further way the command accepts in the usage error (``"or --onnx"``).
+    """
+    if args.checkpoint:
+        args.opts += ["TEST.CHECKPOINT", args.checkpoint]
+    if args.cfg:
+        return config_from_args(parser, args), None
+    ckpt = opt_value(args.opts, "TEST.CHECKPOINT")
+    if not ckpt:
+        parser.error(f"give --cfg, or --checkpoint with a checkpoint written by sfvideo{other}")
+    from ..checkpoint import config_from_checkpoint  # imports torch: only when it runs
+
+    return config_from_checkpoint(ckpt, args.opts)

@@ -14,8 +14,7 @@ bilinear samples of neighbouring frames blended in time (for TensorRT / OpenVINO
 
 from __future__ import annotations
 
-from .args import config_from_args, config_parser, fail
-from .predict import _opt_value
+from .args import config_for_weights, config_parser, fail
 
 
 def main(argv=None) -> None:
@@ -33,25 +32,17 @@ def main(argv=None) -> None:
     parser.add_argument("--tolerance", type=float, default=1e-4, help="largest logit difference allowed")
     args = parser.parse_args(argv)
 
-    from sfvideo.checkpoint import CheckpointError, config_from_checkpoint
+    from sfvideo.checkpoint import CheckpointError
     from sfvideo.data.build import class_names_from_cfg
     from sfvideo.deploy.export import run_export
 
-    if args.checkpoint:
-        args.opts += ["TEST.CHECKPOINT", args.checkpoint]
     try:
+        cfg, names = config_for_weights(parser, args)
         if args.cfg:
-            cfg = config_from_args(parser, args)
             try:
                 names = class_names_from_cfg(cfg)
             except FileNotFoundError as err:
                 print(f"warning: {err}; exporting without class names")
-                names = None
-        else:
-            ckpt = _opt_value(args.opts, "TEST.CHECKPOINT")
-            if not ckpt:
-                parser.error("give --cfg, or --checkpoint with a checkpoint written by sfvideo")
-            cfg, names = config_from_checkpoint(ckpt, args.opts)
         run_export(cfg, args.out, fmt=args.format, opset=args.opset, class_names=names, videos=args.video,
                    tolerance=args.tolerance, sampling=None if args.sampling == "auto" else args.sampling)
     except (CheckpointError, RuntimeError, ValueError) as err:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import re
 
-from .args import config_from_args, config_parser, fail
-from .predict import _opt_value
+from .args import config_for_weights, config_parser, fail
 
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]*\.[A-Z0-9_.]+$")
 
@@ -50,23 +49,16 @@ def main(argv=None) -> None:
     videos, args.opts = _videos_and_opts(args.opts)
     if bool(videos) == bool(args.list):
         parser.error("give either --list LIST or video files")
-    if args.checkpoint:
-        args.opts += ["TEST.CHECKPOINT", args.checkpoint]
 
     import sys
 
-    from sfvideo.checkpoint import CheckpointError, config_from_checkpoint
+    from sfvideo.checkpoint import CheckpointError
     from sfvideo.deploy.features import extract_features
     from sfvideo.deploy.run import torch_runner
     from sfvideo.engine import distributed as du
 
     try:
-        if args.cfg:
-            cfg = config_from_args(parser, args)
-        elif _opt_value(args.opts, "TEST.CHECKPOINT"):
-            cfg, _ = config_from_checkpoint(_opt_value(args.opts, "TEST.CHECKPOINT"), args.opts)
-        else:
-            parser.error("give --cfg, or --checkpoint with a checkpoint written by sfvideo")
+        cfg, _ = config_for_weights(parser, args)
         du.init_distributed(du.resolve_device(cfg.DEVICE))
         items = _listed(cfg, args.list) if args.list else [(v, None) for v in videos]
         model = torch_runner(cfg).model

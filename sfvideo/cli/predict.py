@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .args import config_from_args, config_parser, fail
+from .args import config_for_weights, config_parser, fail
 
 
 def _parser():
@@ -50,17 +50,7 @@ def _runner(parser, args):
         if args.runtime == "eager":
             parser.error("--onnx runs in onnxruntime; drop --runtime eager or --onnx")
         return onnx_runner(args.onnx, args.threads)
-    if args.checkpoint:
-        args.opts += ["TEST.CHECKPOINT", args.checkpoint]
-    if args.cfg:
-        cfg, names = config_from_args(parser, args), None
-    else:
-        from sfvideo.checkpoint import config_from_checkpoint
-
-        ckpt = _opt_value(args.opts, "TEST.CHECKPOINT")
-        if not ckpt:
-            parser.error("give --cfg, or --checkpoint with a checkpoint written by sfvideo, or --onnx")
-        cfg, names = config_from_checkpoint(ckpt, args.opts)
+    cfg, names = config_for_weights(parser, args, other=", or --onnx")
     runtime = auto_runtime(cfg) if args.runtime == "auto" else args.runtime
     if runtime == "onnxruntime":  # the checkpoint exported once into a cache, then run from the .onnx
         return onnx_runner(str(cached_onnx_export(cfg, names or _names(cfg))), args.threads)
@@ -105,8 +95,3 @@ def main(argv=None) -> None:
     for rank, (index, name, prob) in enumerate(top, 1):
         print(f"  {rank}. {name:<40s} {100 * prob:6.2f}%  (class {index})")
 
-
-def _opt_value(opts: list[str], key: str) -> str | None:
-    """The last value given for ``key`` among ``KEY VALUE`` overrides."""
-    values = [opts[i + 1] for i in range(0, len(opts) - 1, 2) if opts[i] == key]
-    return values[-1] if values else None
