@@ -1,8 +1,9 @@
-"""The one place clips become model input: uint8 (0-255) or already-normalised float.
+"""The one place ``sfvideo.deploy`` turns clips into model input: uint8 (0-255), as the data
+pipeline returns them, or already-normalised float.
 
-The data pipeline hands clips over as float (normalised) today and as uint8 once normalisation
-moves to the device; everything in ``sfvideo.deploy`` calls :func:`model_input` so it works
-either way. numpy only, so the onnxruntime path shares it.
+numpy arrays are normalised here in numpy, so the onnxruntime path needs no torch; torch tensors
+go through the data pipeline's own :func:`sfvideo.data.transforms.normalize_clip` (the same
+float32 operations, so both give the same numbers).
 """
 
 from __future__ import annotations
@@ -29,6 +30,6 @@ def model_input(clips, mean: Sequence[float], std: Sequence[float]):
         return normalise_uint8(clips, mean, std) if clips.dtype == np.uint8 else clips.astype(np.float32, copy=False)
     import torch
 
-    if clips.dtype == torch.uint8:
-        return torch.from_numpy(normalise_uint8(clips.numpy(), mean, std))
-    return clips.float()
+    from ..data.transforms import normalize_clip
+
+    return normalize_clip(clips, mean, std) if clips.dtype == torch.uint8 else clips.float()
