@@ -37,6 +37,15 @@ def test_bound_heap_growth_is_idempotent():
     assert bound_heap_growth() is first or bound_heap_growth() is True
 
 
+def test_release_free_memory_trims_every_n_items():
+    from sfvideo.data.memory import bound_heap_growth, release_free_memory
+
+    if not bound_heap_growth():
+        pytest.skip("not glibc: the heap settings do not apply")
+    trims = [release_free_memory(every=4) for _ in range(12)]
+    assert sum(trims) == 3 and all(trims[i] == trims[i + 4] for i in range(8))
+
+
 @pytest.mark.slow
 def test_benchmark_tool_smoke(tmp_path):
     """The whole tool on 1-second videos and tiny clips: both file sets, every decoder, pytorchvideo

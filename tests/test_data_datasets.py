@@ -126,13 +126,16 @@ def test_test_marks_bad_video_failed_and_collate_keeps_path(data_dir, kind):
 
 
 def test_loader_with_workers_and_mixup(data_dir):
+    from sfvideo.data import collate_train
+
     cfg = _cfg(data_dir, "DATA.TRAIN_LIST", _bad_list(data_dir, "truncated"))
     ds = build_dataset(cfg, "train")
-    loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=False)
+    loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=False, collate_fn=collate_train)
     batches = list(loader)
-    assert sum(int(b["num_failed"].sum()) for b in batches) == 1  # aggregated across workers
+    assert sum(sum(b["num_failed"]) for b in batches) == 1  # aggregated across workers
     assert [p for b in batches for p in b["failed_path"] if p] == ["truncated.mp4"]
     assert batches[0]["video"].dtype == torch.uint8  # a quarter of the bytes through the workers
+    assert batches[0]["video"].stride(1) == 1  # channels-last memory made in the worker's shared memory
     clips, labels = batch_to_device(batches[0]["video"], batches[0]["label"], "cpu", cfg.DATA.MEAN, cfg.DATA.STD)
     assert clips.dtype == torch.float32
     clips, targets = build_mixup(cfg)(clips, labels)
@@ -179,3 +182,90 @@ def test_normalize_clip_matches_the_formula(data_dir):
     assert torch.allclose(out, (views.float() / 255 - mean) / std, atol=1e-5)
     with pytest.raises(TypeError, match="uint8"):
         normalize_clip(out, cfg.DATA.MEAN, cfg.DATA.STD)
+
+
+def _items_equal(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        if torch.is_tensor(a[key]):
+            assert torch.equal(a[key], b[key]), key
+        else:
+            assert a[key] == b[key], key
+
+
+@pytest.mark.parametrize("split, kind, k", [("train", "zero", 1), ("train", "corrupt", 2), ("test", "truncated", 1)])
+def test_decode_ahead_gives_the_items_of_one_by_one_calls(data_dir, split, kind, k):
+    """``__getitems__`` (decoding one item ahead in a thread) returns exactly what ``__getitem__``
+    calls in the same order return from the same process RNG state, bad videos included."""
+    import random
+
+    key = "DATA.TRAIN_LIST" if split == "train" else "DATA.TEST_LIST"
+    ds = build_dataset(_cfg(data_dir, key, _bad_list(data_dir, kind), "DATA.CLIPS_PER_DECODE", str(k),
+                            "DATA.MAX_FAILURE_FRACTION", "1.0"), split)
+    order = [3, 0, 2, 3, 1]
+    random.seed(7)
+    one_by_one = [ds[i] for i in order]
+    random.seed(7)
+    batch = ds.__getitems__(order)
+    for a, b in zip(one_by_one, batch, strict=True):
+        _items_equal(a, b)
+    if split == "train":
+        assert batch[0]["num_failed"] == 1 and ds.num_failed == 4  # two bad draws in each pass
+    else:
+        assert batch[0]["failed"] and batch[3]["failed"] and not batch[1]["failed"]
+
+
+def test_decode_ahead_substitutes_a_clip_the_transform_rejects(data_dir, monkeypatch):
+    """A training clip that fails in the transform stage (e.g. frames of an impossible size) is
+    counted and substituted like an unreadable video, also while the next item is decoding."""
+    import random
+
+    ds = build_dataset(_cfg(data_dir), "train")
+    real = ds.transform
+
+    def picky(frames, rng):
+        if frames.shape[0] and int(frames[0, 0, 0].sum()) == int(ds._reject_sum):
+            raise ValueError("rejected")
+        return real(frames, rng)
+
+    first = ds._decode_train(0, 1).frames
+    object.__setattr__(ds, "_reject_sum", int(first[0, 0, 0].sum()))
+    ds.transform = picky
+    random.seed(3)
+    items = ds.__getitems__([0, 1, 2])
+    assert items[0]["num_failed"] == 1 and items[0]["failed_path"] == "class 0/v0.mp4"
+    assert [it["num_failed"] for it in items[1:]] == [0, 0] and ds.num_failed == 1
+
+
+def test_loader_uses_decode_ahead_and_can_turn_it_off(data_dir):
+    on = build_dataset(_cfg(data_dir), "train")
+    off = build_dataset(_cfg(data_dir, "DATA.DECODE_AHEAD", "False"), "train")
+    assert on.decode_ahead and not off.decode_ahead
+    calls = []
+    fetch = on.__getitems__
+    on.__getitems__ = lambda indices: calls.append(list(indices)) or fetch(indices)  # the loader's batch fetch
+    import random
+
+    random.seed(0)  # with num_workers 0 the items draw from this process's RNG
+    a = next(iter(DataLoader(on, batch_size=3, num_workers=0)))
+    random.seed(0)
+    b = next(iter(DataLoader(off, batch_size=3, num_workers=0)))
+    assert torch.equal(a["video"], b["video"]) and a["label"].tolist() == b["label"].tolist()
+    assert calls == [[0, 1, 2]]
+
+
+def test_training_clips_are_channels_last_views_they_own(data_dir):
+    """Training clips keep the channels-innermost memory of decoding and augmentation (no
+    reordering copy); they never share memory with the decoded frames, so erasing one of K
+    clips per decode cannot leak into the others."""
+    from sfvideo.data import collate_train
+
+    cfg = _cfg(data_dir, "DATA.CLIPS_PER_DECODE", "2", "AUG.RAND_AUGMENT", "", "AUG.RE_PROB", "1.0",
+               "DATA.TRAIN_JITTER_SCALES", "[32, 32]")  # crop = whole short side: no resize, no copy by ops
+    item = build_dataset(cfg, "train")[0]
+    video = item["video"]  # (K, C, T, H, W)
+    assert video.shape == (2, 3, 4, 32, 32) and video.stride(1) == 1  # channels innermost
+    assert not torch.equal(video[0], video[1])  # each clip erased in its own box
+    batch = collate_train([item, item])
+    assert batch["video"].shape == (2, 2, 3, 4, 32, 32) and torch.equal(batch["video"][1], video)
+    assert batch["video"].stride(2) == 1 and batch["label"].dtype == torch.long

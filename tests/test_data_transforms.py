@@ -210,7 +210,7 @@ def _natural_clip():
     ("Equalize", lambda x: T._equalize(x), lambda x: TF.equalize(x)),
     ("Solarize", lambda x: T._solarize(x, 90), lambda x: TF.solarize(x, 90)),
     ("Posterize", lambda x: T._OPS["Posterize"](x, 0.9, random.Random(0)), lambda x: TF.posterize(x, 5)),
-    ("Color", lambda x: T._blend(x, T._gray(x), 1.7), lambda x: TF.adjust_saturation(x, 1.7)),
+    ("Color", lambda x: T._color(x, 1.7), lambda x: TF.adjust_saturation(x, 1.7)),
     ("Contrast", lambda x: T._contrast(x, 0.3), lambda x: TF.adjust_contrast(x, 0.3)),
     ("Brightness", lambda x: T._blend(x, 0.0, 1.6), lambda x: TF.adjust_brightness(x, 1.6)),
     ("Sharpness", lambda x: T._sharpness(x, 1.8), lambda x: TF.adjust_sharpness(x, 1.8)),
@@ -231,3 +231,32 @@ def test_solarize_add_and_translate():
     moved = T._translate(x, 3, -2)
     assert torch.equal(moved[..., :-2, 3:], x[..., 2:, :-3])
     assert (moved[:, 0, :, :3] == 124).all() and (moved[:, 2, -2:, :] == 104).all()
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_stack_clips_equals_torch_stack_and_keeps_the_layout(channels_last):
+    from sfvideo.data.transforms import stack_clips
+
+    g = torch.Generator().manual_seed(0)
+    clips = [torch.randint(0, 256, (4, 5, 6, 3), dtype=torch.uint8, generator=g).permute(3, 0, 1, 2) for _ in range(3)]
+    if not channels_last:
+        clips = [c.contiguous() for c in clips]  # planar (C, T, H, W)
+    out = stack_clips(clips)
+    assert torch.equal(out, torch.stack(clips))
+    assert (out.stride(1) == 1) == channels_last and (out.is_contiguous() != channels_last)
+    nested = stack_clips([out, out])  # (B, K, C, T, H, W), as K clips per decode are batched
+    assert torch.equal(nested, torch.stack([out, out])) and (nested.stride(2) == 1) == channels_last
+
+
+def test_train_transform_never_writes_into_the_frames():
+    """With no resize and no RandAugment a whole-frame crop is the decoded frames: erasing must
+    act on a copy (with K clips per decode the frames feed the next clip)."""
+    from sfvideo.data.transforms import TrainTransform
+
+    frames = torch.full((2, 32, 32, 3), 50, dtype=torch.uint8)  # (T, H, W, C): the crop is all of it
+    before = frames.clone()
+    tf = TrainTransform(crop_size=32, jitter_scales=(32, 32), flip=False, erase_prob=1.0)
+    out = tf(frames, random.Random(0))
+    assert out.shape == (3, 2, 32, 32) and out.stride(0) == 1
+    assert not torch.equal(out, before[:, :, :32].permute(3, 0, 1, 2))  # erased somewhere
+    assert torch.equal(frames, before)

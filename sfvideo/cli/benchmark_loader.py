@@ -4,7 +4,11 @@ pytorchvideo's Kinetics loader, on a smooth and a high-entropy set of synthetic 
 For each file set and decoder, in one process (the loader's ``num_workers`` 0):
 
 * pipeline: sfvideo's training dataset through a DataLoader (decode, crop, flip, RandAugment,
-  erasing, collation), clips/s; every decode's exact frame indices are recorded;
+  erasing, collation), clips/s; every decode's exact frame indices are recorded. By default the
+  dataset decodes the next item of a batch in a background thread while the current one is
+  augmented (``DATA.DECODE_AHEAD``); the table also gives the pipeline with the two stages one
+  after the other ("sequential"), and the process CPU time per clip of the pipeline over that of
+  decode-only (what the transforms cost in CPU, whatever overlaps);
 * decode-only: the same backend decoding exactly those recorded spans, nothing else;
 * ``DATA.CLIPS_PER_DECODE 2``: the pipeline sampling two clips from each decode;
 * pytorchvideo's ``Kinetics`` loader (PyAV, its documented training transform) with the same
@@ -42,7 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=10.0, help="length of each video")
     p.add_argument("--clips", type=int, default=16, help="clips timed per measurement")
     p.add_argument("--rounds", type=int, default=3, help="alternating measurement rounds")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="items per loader batch (default: the config's TRAIN.BATCH_SIZE, 8 in the defaults)")
     p.add_argument("--decoders", nargs="+", default=["torchcodec", "decord", "pyav"],
                    choices=["auto", "torchcodec", "decord", "pyav"])
     p.add_argument("--no-pytorchvideo", action="store_true", help="skip pytorchvideo's loader")
@@ -95,34 +100,62 @@ def _sfvideo_loader(cfg, batch_size: int, workers: int, num_items: int, seed: in
     import torch
     from torch.utils.data import DataLoader, RandomSampler
 
-    from sfvideo.data import build_dataset
+    from sfvideo.data import build_dataset, collate_train
 
     ds = build_dataset(cfg, "train")
     gen = torch.Generator().manual_seed(seed)
     sampler = RandomSampler(ds, replacement=True, num_samples=num_items, generator=gen)
-    return ds, DataLoader(ds, batch_size=batch_size, num_workers=workers, sampler=sampler)
+    return ds, DataLoader(ds, batch_size=batch_size, num_workers=workers, sampler=sampler, collate_fn=collate_train)
 
 
 def _timed(loader, num_clips: int, after_warmup=None):
-    """Clips/s over ``num_clips`` clips after a warm-up batch."""
+    """Clips/s over ``num_clips`` clips after a warm-up batch, and the process CPU seconds they took."""
     from sfvideo.bench.loader import Throughput, batch_size_of
 
     it = iter(loader)
     next(it)
     if after_warmup is not None:
         after_warmup()
-    t0, clips = time.perf_counter(), 0
+    t0, cpu0, clips = time.perf_counter(), time.process_time(), 0
     for batch in it:
         clips += batch_size_of(batch)
         if clips >= num_clips:
             break
-    return Throughput(clips, time.perf_counter() - t0)
+    return Throughput(clips, time.perf_counter() - t0), time.process_time() - cpu0
+
+
+def _measure_decoder(d: str, configs, bs: int, n: int, seed: int, add, ratios) -> None:
+    """One round of one decoder: pipeline (recording its spans), decode-only on those spans,
+    the sequential pipeline, and two clips per decode; rates go to ``add``, ratios to ``ratios``."""
+    from sfvideo.bench.loader import SpanRecorder, decode_only
+    from sfvideo.data.decoding import resolve_backend
+
+    cfg, cfg_seq, cfg_k2 = configs
+    items = n + 2 * bs  # warm-up batch + timed clips + slack
+    ds, loader = _sfvideo_loader(cfg, bs, 0, items, seed)
+    rec = SpanRecorder(ds)
+    pipe, pipe_cpu = _timed(loader, n, after_warmup=rec.spans.clear)
+    rec.close()
+    spans = rec.spans[: pipe.clips]
+    cpu0 = time.process_time()
+    dec = decode_only(spans, resolve_backend(d), cfg.DATA.SEEK_MODE)
+    dec_cpu = time.process_time() - cpu0
+    add((d, "pipeline"), pipe.clips_per_s)
+    add((d, "decode"), dec.clips_per_s)
+    ratios.setdefault((d, "pipe/decode"), []).append(pipe.clips_per_s / dec.clips_per_s)
+    ratios.setdefault((d, "cpu"), []).append((pipe_cpu / pipe.clips) / (dec_cpu / dec.clips))
+    _, loader_seq = _sfvideo_loader(cfg_seq, bs, 0, items, seed)
+    seq, _ = _timed(loader_seq, n)
+    ratios.setdefault((d, "seq/decode"), []).append(seq.clips_per_s / dec.clips_per_s)
+    _, loader2 = _sfvideo_loader(cfg_k2, max(bs // 2, 1), 0, items // 2 + bs, seed)
+    k2, _ = _timed(loader2, n)
+    add((d, "k2"), k2.clips_per_s)
+    ratios.setdefault((d, "k2/k1"), []).append(k2.clips_per_s / pipe.clips_per_s)
 
 
 def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[str]:
     import torch
 
-    from sfvideo.bench.loader import SpanRecorder, decode_only
     from sfvideo.config import load_config
     from sfvideo.data.decoding import backend_status, resolve_backend
 
@@ -139,9 +172,10 @@ def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[str]:
     cfgs = {d: load_config(args.cfg, opts + ["DATA.DECODER", d] + list(args.opts)) for d in decoders}
     cfgs2 = {d: load_config(args.cfg, opts + ["DATA.DECODER", d] + list(args.opts) + ["DATA.CLIPS_PER_DECODE", "2"])
              for d in decoders}
+    cfgs_seq = {d: load_config(args.cfg, opts + ["DATA.DECODER", d] + list(args.opts) + ["DATA.DECODE_AHEAD", "False"])
+                for d in decoders}
     any_cfg = next(iter(cfgs.values()))
     bs, n = args.batch_size, args.clips
-    items = n + 2 * bs  # warm-up batch + timed clips + slack
 
     rates: dict[tuple[str, str], list[float]] = {}
     ratios: dict[tuple[str, str], list[float]] = {}
@@ -152,24 +186,12 @@ def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[str]:
     tasks = []
     for d in decoders:
         def run_decoder(d=d, r=0):
-            ds, loader = _sfvideo_loader(cfgs[d], bs, 0, items, seed + r)
-            rec = SpanRecorder(ds)
-            pipe = _timed(loader, n, after_warmup=rec.spans.clear)
-            rec.close()
-            spans = rec.spans[: pipe.clips]
-            dec = decode_only(spans, resolve_backend(d), cfgs[d].DATA.SEEK_MODE)
-            add((d, "pipeline"), pipe.clips_per_s)
-            add((d, "decode"), dec.clips_per_s)
-            ratios.setdefault((d, "pipe/decode"), []).append(pipe.clips_per_s / dec.clips_per_s)
-            _, loader2 = _sfvideo_loader(cfgs2[d], max(bs // 2, 1), 0, items // 2 + bs, seed + r)
-            k2 = _timed(loader2, n)
-            add((d, "k2"), k2.clips_per_s)
-            ratios.setdefault((d, "k2/k1"), []).append(k2.clips_per_s / pipe.clips_per_s)
+            _measure_decoder(d, (cfgs[d], cfgs_seq[d], cfgs2[d]), bs, n, seed + r, add, ratios)
         tasks.append((f"sfvideo {d}", run_decoder))
     if not args.no_pytorchvideo:
         def run_pv(r=0):
             torch.manual_seed(seed + r)
-            add(("pytorchvideo", "pipeline"), _timed(_pytorchvideo_loader(str(pv_list), any_cfg, bs), n).clips_per_s)
+            add(("pytorchvideo", "pipeline"), _timed(_pytorchvideo_loader(str(pv_list), any_cfg, bs), n)[0].clips_per_s)
         tasks.append(("pytorchvideo", run_pv))
 
     for r in range(args.rounds):
@@ -188,10 +210,12 @@ def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[str]:
         shown = f"{d} ({resolve_backend(d)})" if d == "auto" else d
         vs_pv = f"{med(ratios[(d, 'vs pv')]):.2f}x" if (d, "vs pv") in ratios else "n/a"
         rows.append(f"| {name} | sfvideo, {shown} | {med(rates[(d, 'decode')]):.2f} | {med(rates[(d, 'pipeline')]):.2f} | "
-                    f"{med(ratios[(d, 'pipe/decode')]):.2f} | {med(rates[(d, 'k2')]):.2f} | "
+                    f"{med(ratios[(d, 'pipe/decode')]):.2f} | {med(ratios[(d, 'seq/decode')]):.2f} | "
+                    f"{med(ratios[(d, 'cpu')]):.2f} | {med(rates[(d, 'k2')]):.2f} | "
                     f"{med(ratios[(d, 'k2/k1')]):.2f}x | {vs_pv} |")
     if not args.no_pytorchvideo:
-        rows.append(f"| {name} | pytorchvideo Kinetics, pyav | | {med(rates[('pytorchvideo', 'pipeline')]):.2f} | | | | 1.00x |")
+        rows.append(f"| {name} | pytorchvideo Kinetics, pyav | | {med(rates[('pytorchvideo', 'pipeline')]):.2f} "
+                    "| | | | | | 1.00x |")
     return rows
 
 
@@ -249,6 +273,8 @@ def main(argv=None) -> int:
     cache = Path(args.cache_dir)
     base_opts = ["DATA.PATH_TO_DATA_DIR", str(cache), "DATA.CLASS_NAMES", "", "OUTPUT_DIR", str(cache / "out")]
     cfg = load_config(args.cfg, base_opts + list(args.opts))
+    if args.batch_size is None:
+        args.batch_size = cfg.TRAIN.BATCH_SIZE
     sets = {}
     for name in sorted(set(args.sets) | ({args.long_set} if args.long else set())):
         print(f"generating/reusing {args.videos} {name} videos in {cache} ...", flush=True)
@@ -279,8 +305,9 @@ def _print_table(args, cfg, rows) -> None:
           f"{args.clips} clips.")
     print()
     print("| file set | loader | decode-only clips/s (same spans) | pipeline clips/s | pipeline / decode-only | "
+          "sequential / decode-only | CPU per clip, pipeline / decode-only | "
           "CLIPS_PER_DECODE 2 clips/s | 2 vs 1 | pipeline vs pytorchvideo |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

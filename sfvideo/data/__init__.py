@@ -1,7 +1,7 @@
 """Data pipeline: lists, decoding, sampling, transforms, datasets.
 
 Entry points: ``build_dataset(cfg, split)`` (uint8 clips; ``normalize_clip`` turns them into
-model inputs), ``collate`` (test/val items), ``build_mixup(cfg)``
+model inputs), ``collate_train`` (training items), ``collate`` (test/val items), ``build_mixup(cfg)``
 and ``check_failure_fraction`` (the training loop's end-of-epoch check of unreadable videos).
 
 Names are imported on first use, so tools that only need ``sfvideo.data.lists`` or
@@ -19,6 +19,7 @@ _EXPORTS = {
     "build_test_views": "build",
     "collate": "kinetics",
     "collate_test": "kinetics",
+    "collate_train": "kinetics",
     "check_failure_fraction": "kinetics",
     "DataFailureError": "kinetics",
     "VideoDataset": "kinetics",

@@ -121,7 +121,7 @@ def build_dataset(cfg, split: str) -> VideoDataset:
         result.records, data_dir, mode, sampling, transform, decoder=d.DECODER,
         decoder_fallback=d.DECODER_FALLBACK, seed=cfg.RNG_SEED, max_failure_fraction=d.MAX_FAILURE_FRACTION,
         seek_mode=d.SEEK_MODE, decode_device=d.DECODE_DEVICE,
-        clips_per_decode=d.CLIPS_PER_DECODE if split == "train" else 1,
+        clips_per_decode=d.CLIPS_PER_DECODE if split == "train" else 1, decode_ahead=d.DECODE_AHEAD,
     )
 
 

@@ -29,27 +29,37 @@ Worker processes each count their own failures, so the training loop should sum
 ``num_failed`` over its batches and call ``check_failure_fraction`` at the end of the epoch.
 In testing a failed video is never replaced: its item is marked ``failed`` and
 ``collate_test`` keeps its path in ``failed_path``.
+
+Decode-ahead: a DataLoader fetches a whole batch through ``__getitems__``; with
+``decode_ahead`` on, the next item is decoded in a background thread while the current one is
+augmented (decoders and PyTorch's kernels release the GIL), so a process's wall time per clip is
+close to the larger of the two, not their sum. The items are the same as item-by-item
+``__getitem__`` calls with the same process RNG state: each item's augmentation seed is drawn in
+order before the batch starts, and failure bookkeeping never runs in both threads at once.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
-from typing import Any, Sequence
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch.utils.data import Dataset
 
 from .decoding import DecodeError, decode_video
 from .lists import VideoRecord, resolve_path
-from .memory import bound_heap_growth
+from .memory import bound_heap_growth, release_free_memory
 from .sampling import sample_test_indices, sample_train_indices
-from .transforms import EvalTransform, TrainTransform
+from .transforms import EvalTransform, TrainTransform, stack_clips
 
 logger = logging.getLogger(__name__)
 
 MAX_SUBSTITUTE_ATTEMPTS = 10
+DECODE_AHEAD_ITEMS = 2  # decodes queued ahead of the transforms in a batch (each holds its frames)
 # What an unreadable or malformed video can raise between decoding and the transforms
 # (a stream that decodes to an odd frame size, say); anything else is a bug and propagates.
 READ_ERRORS = (DecodeError, RuntimeError, ValueError, OSError, IndexError)
@@ -71,6 +81,35 @@ def check_failure_fraction(num_failed: int, num_items: int, max_fraction: float)
             f"above DATA.MAX_FAILURE_FRACTION = {max_fraction}; see the warnings for the files and fix or "
             f"remove them from the list"
         )
+
+
+@dataclass
+class _Decoded:
+    """What an item's decode stage hands to its transform stage."""
+
+    index: int
+    record: VideoRecord
+    frames: torch.Tensor | None  # (T, H, W, C) uint8; test items (N*T, H, W, C)
+    rng: random.Random | None = None  # the item's augmentation RNG (training)
+    attempt: int = 0  # substitute attempt that decoded (training)
+    failed: list[str] = field(default_factory=list)  # videos substituted so far (training)
+    error: Exception | None = None  # why the video could not be read (test)
+    seed: int = 0  # the item's augmentation seed (training)
+
+
+def _prepare_process() -> None:
+    """Every process that decodes (workers, or the main one with num_workers 0): flat memory over
+    long runs without page faults on every large buffer (see memory.py)."""
+    bound_heap_growth()
+    release_free_memory()
+
+
+def _wait(future: Future) -> None:
+    """Wait for ``future`` without raising its error (its owner will, when it reads the result)."""
+    try:
+        future.result()
+    except BaseException:  # noqa: BLE001 - re-raised by the owner's own ``result()``
+        pass
 
 
 @dataclass(frozen=True)
@@ -107,6 +146,8 @@ class VideoDataset(Dataset):
         clips_per_decode: training clips per decoded span (K): the frames are decoded once and
             augmented K times independently (VideoMAE's repeated augmentation); K > 1 items hold
             (K, C, T, H, W).
+        decode_ahead: in ``__getitems__`` (a loader's batch fetch), decode the next item in a
+            background thread while the current one is augmented.
         seed: base seed for substitute choice.
         max_failure_fraction: training stops when a process sees more failures than this
             fraction of the dataset in one epoch.
@@ -126,6 +167,7 @@ class VideoDataset(Dataset):
         seek_mode: str = "exact",
         decode_device: str = "cpu",
         clips_per_decode: int = 1,
+        decode_ahead: bool = True,
     ):
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
@@ -143,6 +185,7 @@ class VideoDataset(Dataset):
         if clips_per_decode < 1:
             raise ValueError(f"clips_per_decode must be >= 1, got {clips_per_decode}")
         self.clips_per_decode = clips_per_decode
+        self.decode_ahead = decode_ahead
         self.seed = seed
         self.max_failure_fraction = max_failure_fraction
         self.epoch = 0
@@ -174,79 +217,130 @@ class VideoDataset(Dataset):
         # NVDEC frees the CPU of decoding; the augmentation still runs here on the host copy
         return frames.cpu()  # (T, H, W, C) uint8
 
-    def _train_clip(self, record: VideoRecord, rng: random.Random) -> torch.Tensor:
+    # ------------------------------------------------------------------ two stages per item
+    # Each item is decoded (stage 1) then transformed (stage 2); ``__getitem__`` runs them in turn,
+    # ``__getitems__`` overlaps stage 1 of the next item with stage 2 of the current one.
+    def _decode_train(self, index: int, seed: int, first: int = 0, failed: list[str] | None = None) -> _Decoded:
+        """Stage 1 of a training item: decode its clip span, substituting unreadable videos.
+
+        Attempt 0 augments with ``random.Random(seed)``; a substitute attempt k with a seed
+        derived from (seed, k), so the item depends only on ``seed``. ``first``: the attempt to
+        start at (after the transform rejected attempt ``first - 1``'s clip)."""
+        failed = [] if failed is None else failed
+        current = index if first == 0 else self._rng(index, first - 1).randrange(len(self.records))
+        for attempt in range(first, MAX_SUBSTITUTE_ATTEMPTS):
+            record = self.records[current]
+            rng = random.Random(seed if attempt == 0 else f"{seed}-{attempt}")
+            try:
+                frames = self._decode(record, self._train_indices(rng))  # (T, H, W, C)
+                return _Decoded(index, record, frames, rng, attempt, failed, seed=seed)
+            except READ_ERRORS as err:
+                self._record_failure(record, err, failed)
+                current = self._rng(index, attempt).randrange(len(self.records))
+        raise DataFailureError(
+            f"item {index}: {MAX_SUBSTITUTE_ATTEMPTS} videos in a row could not be read "
+            f"(last: {failed[-1]}); check DATA.PATH_TO_DATA_DIR and the list"
+        )
+
+    def _train_indices(self, rng: random.Random) -> Callable:
         s = self.sampling
 
         def indices(meta):
             return sample_train_indices(meta.num_frames, meta.fps, rng, **s.index_kwargs())
 
-        frames = self._decode(record, indices)  # (T, H, W, C)
-        if self.clips_per_decode == 1:
-            return self.transform(frames, rng)  # (C, T, S, S)
-        return torch.stack([self.transform(frames, rng) for _ in range(self.clips_per_decode)])  # (K, C, T, S, S)
+        return indices
 
-    def _test_views(self, record: VideoRecord) -> torch.Tensor:
-        s = self.sampling
+    def _finish_train(self, d: _Decoded) -> dict[str, Any]:
+        """Stage 2 of a training item: augment the decoded frames (K times with K clips per decode)."""
+        if self.clips_per_decode == 1:
+            video = self.transform(d.frames, d.rng)  # (C, T, S, S)
+        else:
+            video = stack_clips([self.transform(d.frames, d.rng) for _ in range(self.clips_per_decode)])  # (K, C, T, S, S)
+        return {"video": video, "label": d.record.label, "index": d.index,
+                "num_failed": len(d.failed), "failed_path": "\n".join(d.failed)}
+
+    def _decode_test(self, index: int) -> _Decoded:
+        """Stage 1 of a test item: decode every clip's frames; a failure is kept, not raised."""
+        record, s = self.records[index], self.sampling
 
         def indices(meta):
             clips = sample_test_indices(meta.num_frames, meta.fps, num_clips=s.num_clips, **s.index_kwargs())
             return [i for c in clips for i in c]
 
-        frames = self._decode(record, indices)  # (N*T, H, W, C)
-        clips = frames.view(s.num_clips, s.num_frames, *frames.shape[1:])  # (N, T, H, W, C)
-        views = [self.transform(clip) for clip in clips]  # N x (crops, C, T, S, S)
-        return torch.cat(views)  # (N*crops, C, T, S, S), clip-major
+        try:
+            return _Decoded(index, record, self._decode(record, indices))  # (N*T, H, W, C)
+        except READ_ERRORS as err:
+            return _Decoded(index, record, None, error=err)
+
+    def _finish_test(self, d: _Decoded) -> dict[str, Any]:
+        """Stage 2 of a test item: the views of every clip, or the item marked failed."""
+        item = {"label": d.record.label, "path": d.record.path, "index": d.index}
+        err = d.error
+        if err is None:
+            try:
+                s = self.sampling
+                clips = d.frames.view(s.num_clips, s.num_frames, *d.frames.shape[1:])  # (N, T, H, W, C)
+                views = torch.cat([self.transform(clip) for clip in clips])  # (N*crops, C, T, S, S), clip-major
+                return {**item, "video": views, "failed": False, "error": ""}
+            except READ_ERRORS as caught:
+                err = caught
+        err = err if isinstance(err, DecodeError) else DecodeError(f"{d.record.path}: {type(err).__name__}: {err}")
+        self._warn(d.record.path, err)
+        return {**item, "video": None, "failed": True, "error": str(err)}
+
+    def _finish(self, d: _Decoded, pending: Iterable[Future] = ()) -> dict[str, Any]:
+        """Stage 2 of any item. A training clip whose frames the transform rejects counts as a
+        failed video and is substituted (after the ``pending`` decodes of the other thread are
+        done, so that failure counts are never updated from two threads at once)."""
+        if self.mode == "test":
+            return self._finish_test(d)
+        try:
+            return self._finish_train(d)
+        except READ_ERRORS as err:
+            for future in pending:
+                _wait(future)
+            self._record_failure(d.record, err, d.failed)
+            return self._finish(self._decode_train(d.index, d.seed, d.attempt + 1, d.failed))
+
+    def _record_failure(self, record: VideoRecord, err: Exception, failed: list[str]) -> None:
+        err = err if isinstance(err, DecodeError) else DecodeError(f"{record.path}: {type(err).__name__}: {err}")
+        self._warn(record.path, err)
+        failed.append(record.path)
+        self._count_failure()
 
     def _warn(self, path: str, err: Exception) -> None:
         if path not in self._warned:
             self._warned.add(path)
             logger.warning("unreadable video (substituted in training, reported in testing): %s", err)
 
+    # ------------------------------------------------------------------ items
+    def _stage1(self, index: int, seed: int) -> _Decoded:
+        return self._decode_test(index) if self.mode == "test" else self._decode_train(index, seed)
+
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if torch.utils.data.get_worker_info() is not None:
-            bound_heap_growth()  # keeps the worker's memory flat over long runs (see memory.py)
-        if self.mode == "test":
-            return self._get_test(index)
-        return self._get_train(index)
+        _prepare_process()
+        # Augmentation draws from the process RNG (DataLoader reseeds it per worker and epoch);
+        # only the choice of substitute is a pure function of (seed, epoch, index).
+        return self._finish(self._stage1(index, random.getrandbits(64)))
 
-    def _get_test(self, index: int) -> dict[str, Any]:
-        record = self.records[index]
-        item = {"label": record.label, "path": record.path, "index": index}
-        try:
-            return {**item, "video": self._test_views(record), "failed": False, "error": ""}
-        except READ_ERRORS as err:
-            err = err if isinstance(err, DecodeError) else DecodeError(f"{record.path}: {type(err).__name__}: {err}")
-            self._warn(record.path, err)
-            return {**item, "video": None, "failed": True, "error": str(err)}
-
-    def _get_train(self, index: int) -> dict[str, Any]:
-        failed: list[str] = []
-        current = index
-        for attempt in range(MAX_SUBSTITUTE_ATTEMPTS):
-            record = self.records[current]
-            # Augmentation draws from the process RNG (DataLoader reseeds it per worker and
-            # epoch); only the choice of substitute is a pure function of (seed, epoch, index).
-            rng = random.Random(random.getrandbits(64))
-            try:
-                video = self._train_clip(record, rng)
-            except READ_ERRORS as err:
-                err = err if isinstance(err, DecodeError) else DecodeError(f"{record.path}: {type(err).__name__}: {err}")
-                self._warn(record.path, err)
-                failed.append(record.path)
-                self._count_failure()
-                current = self._rng(index, attempt).randrange(len(self.records))
-                continue
-            return {
-                "video": video,
-                "label": record.label,
-                "index": index,
-                "num_failed": len(failed),
-                "failed_path": "\n".join(failed),
-            }
-        raise DataFailureError(
-            f"item {index}: {MAX_SUBSTITUTE_ATTEMPTS} videos in a row could not be read "
-            f"(last: {failed[-1]}); check DATA.PATH_TO_DATA_DIR and the list"
-        )
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """A batch's items (the DataLoader's fetch), decoding up to ``DECODE_AHEAD_ITEMS`` items ahead
+        in a background thread (one thread, so decodes, and their failure bookkeeping, stay in order)."""
+        indices = list(indices)
+        if not self.decode_ahead or len(indices) < 2:
+            return [self[i] for i in indices]
+        for _ in indices:
+            _prepare_process()
+        seeds = [random.getrandbits(64) for _ in indices]  # in order, as item-by-item calls would
+        items: list[dict[str, Any]] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="sfvideo-decode") as pool:
+            ahead = deque(pool.submit(self._stage1, i, s) for i, s in zip(indices[:DECODE_AHEAD_ITEMS], seeds))
+            for k in range(len(indices)):
+                current = ahead.popleft()
+                if k + DECODE_AHEAD_ITEMS < len(indices):
+                    ahead.append(pool.submit(self._stage1, indices[k + DECODE_AHEAD_ITEMS], seeds[k + DECODE_AHEAD_ITEMS]))
+                items.append(self._finish(current.result(), ahead))
+        return items
 
     def _count_failure(self) -> None:
         self.num_failed += 1
@@ -256,6 +350,20 @@ class VideoDataset(Dataset):
                 f"{self.num_failed} unreadable videos in epoch {self.epoch} (of {len(self.records)} listed), "
                 f"above DATA.MAX_FAILURE_FRACTION = {self.max_failure_fraction}; see the warnings for the files"
             )
+
+
+def collate_train(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Collate training items: ``video`` stacked by ``transforms.stack_clips`` (B, C, T, H, W) or
+    (B, K, C, T, H, W), in the clips' channels-last memory; ``label`` (B,) long; every other
+    field a list (may hold None)."""
+    batch: dict[str, Any] = {
+        "video": stack_clips([it["video"] for it in items]),
+        "label": torch.as_tensor([int(it["label"]) for it in items], dtype=torch.long),  # (B,)
+    }
+    for key in items[0]:
+        if key not in batch:
+            batch[key] = [it.get(key) for it in items]
+    return batch
 
 
 def collate_test(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -1,11 +1,19 @@
-"""Keeping the memory of DataLoader workers flat.
+"""Keeping the memory of the processes that decode flat, without paying for it in page faults.
 
 Decoding and augmenting clips allocates and frees many large buffers (frames, ffmpeg's
-per-thread buffers, float clips) from several threads. With glibc's default settings the
-``mmap`` threshold rises after large frees, so later large buffers come from the heap arenas,
-which fragment and are rarely returned to the OS: a worker's RSS then creeps up over thousands
-of clips (measured: about +2x over 500 clips). Fixing the threshold (buffers above it are
-mapped and unmapped) and capping the number of arenas keeps it flat.
+per-thread buffers, uint8/int16/float clips) from several threads. Two glibc behaviours get in
+the way:
+
+* with the default settings the ``mmap`` threshold rises after large frees, later large buffers
+  come from heap arenas that fragment and are rarely returned to the OS, and a worker's RSS
+  creeps up over thousands of clips (measured: about +2x over 500 clips);
+* with a low fixed threshold (this module's first fix) every buffer above it is mapped fresh and
+  every one of its pages faults on first touch: measured 15,000 faults and ~2x the augmentation
+  time per 32-frame clip.
+
+So: a fixed high ``mmap`` threshold and no automatic trimming (buffers are reused from the heap
+without faults), at most two arenas, and an explicit ``malloc_trim`` every ``TRIM_EVERY`` items,
+which returns the free pages and bounds the RSS (``tools/benchmark_loader.py --long`` checks it).
 """
 
 from __future__ import annotations
@@ -14,26 +22,50 @@ import ctypes
 import ctypes.util
 import os
 
+_M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-_applied_in: set[int] = set()
+TRIM_EVERY = 128  # items between malloc_trim calls
+_applied_in: dict[int, ctypes.CDLL | None] = {}
+_items = {"count": 0}
 
 
-def bound_heap_growth(mmap_threshold: int = 1 << 20, arena_max: int = 2) -> bool:
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 - both must exist (glibc)
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def bound_heap_growth(mmap_threshold: int = 64 << 20, trim_threshold: int = 1 << 30, arena_max: int = 2) -> bool:
     """Apply the glibc settings above to this process (once per process).
 
     Returns:
         True when applied (glibc found), False otherwise (other libc: nothing to do).
     """
     pid = os.getpid()
-    if pid in _applied_in:
-        return True
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    if pid not in _applied_in:
+        libc = _libc()
+        if libc is not None:
+            ok = (libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold) and libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+                  and libc.mallopt(_M_ARENA_MAX, arena_max))
+            libc = libc if ok else None
+        _applied_in[pid] = libc
+    return _applied_in[pid] is not None
+
+
+def release_free_memory(every: int | None = None) -> bool:
+    """Count one item; every ``every`` items (default ``TRIM_EVERY``) return the heap's free pages to the OS.
+
+    Returns:
+        True when this call trimmed.
+    """
+    libc = _applied_in.get(os.getpid())
+    every = TRIM_EVERY if every is None else every
+    _items["count"] += 1
+    if libc is None or _items["count"] % every:
         return False
-    ok = bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) & bool(mallopt(_M_ARENA_MAX, arena_max))
-    _applied_in.add(pid)
-    return ok
+    libc.malloc_trim(0)
+    return True

@@ -14,6 +14,12 @@ the one public function that turns uint8 clips into the model's normalised float
 Shapes: decoded frames (T, H, W, C) uint8; a clip during augmentation (T, C, H, W) uint8;
 a dataset clip (C, T, H, W) uint8; test views (V, C, T, H, W) uint8; a model input clip
 (B, C, T, H, W) float32, normalised.
+
+Memory layout: training clips keep the channels-innermost memory ((T, H, W, C), "channels
+last") that decoding, resizing and the RandAugment ops work in: a training clip is a
+(C, T, H, W) *view* of it, ``stack_clips`` batches such clips without reordering their bytes, and
+the model's per-frame convolution reads exactly that layout. Shapes and values are the same as
+planar tensors; only ``Tensor.view`` on them needs ``reshape`` (or ``contiguous()``) instead.
 """
 
 from __future__ import annotations
@@ -56,6 +62,34 @@ def resize_short_side(clip: torch.Tensor, size: int) -> torch.Tensor:
     else:
         new = (max(size, round(h * size / w)), size)
     return F.interpolate(clip, size=new, mode="bilinear", align_corners=False, antialias=True)  # (T, C, h', w')
+
+
+def stack_clips(clips: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack same-shaped clips on a new first axis, keeping the first clip's memory layout.
+
+    ``torch.stack`` writes a planar result, which for channels-last clips means reordering every
+    byte; here the output has the first clip's dimension order in memory, so each clip is one
+    sequential copy. Inside a DataLoader worker the output lives in shared memory (as the default
+    collate does), so sending the batch to the main process copies nothing.
+
+    Args:
+        clips: B tensors of one shape, e.g. (C, T, H, W) or (K, C, T, H, W), any strides.
+    Returns:
+        (B, *shape), dimension ``i + 1`` ordered in memory as dimension ``i`` of ``clips[0]``.
+    """
+    first = clips[0]
+    order = sorted(range(first.ndim), key=lambda d: (-first.stride(d), d))  # outermost first
+    shape = (len(clips),) + tuple(first.shape[d] for d in order)
+    numel = len(clips) * first.numel()
+    if torch.utils.data.get_worker_info() is not None:
+        storage = first.untyped_storage()._new_shared(numel * first.element_size())
+        out = torch.empty(0, dtype=first.dtype).set_(storage).view(shape)
+    else:
+        out = torch.empty(shape, dtype=first.dtype)
+    for i, clip in enumerate(clips):
+        out[i].copy_(clip.permute(order))
+    inverse = [0] + [1 + order.index(d) for d in range(first.ndim)]
+    return out.permute(inverse)  # (B, *clip shape)
 
 
 def normalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -130,10 +164,38 @@ def _enhance(f: float, rng: random.Random) -> float:
     return 1.0 + _signed(0.9 * f, rng)
 
 
-# The ops below match torchvision's uint8 kernels (checked in tests/test_data_transforms.py) but
-# are written for whole clips in the channels-last layout the crop leaves them in: uint8
-# arithmetic where torchvision goes through float or ``torch.where`` (several times slower
-# here), a 3x3 box sum in int16 for Sharpness, and per-plane histograms for Equalize.
+# The ops below match torchvision's uint8 kernels to one grey level (checked in
+# tests/test_data_transforms.py) but are written for whole clips in the channels-last layout the
+# crop leaves them in ((T, H, W, C) in memory), where a few patterns are several times faster than
+# torchvision's formulation on a single core (measured by ``tools/benchmark_loader.py --ops``):
+# float -> int16 -> uint8 instead of float -> uint8; comparisons written into a uint8 buffer
+# instead of bool; reductions over H first (rows are contiguous) instead of over (H, W); per-channel
+# values tiled along the contiguous (W*C) row instead of broadcast along the 3-wide channel axis;
+# PIL's C histogram and lookup table per frame for Equalize.
+def _pixels(clip: torch.Tensor) -> torch.Tensor:
+    """(T, C, H, W) -> the (T, H, W, C) view of its channels-last memory (copied only if needed)."""
+    return clip.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
+
+
+def _as_clip(pixels: torch.Tensor) -> torch.Tensor:
+    """(T, H, W, C) -> (T, C, H, W) view."""
+    return pixels.permute(0, 3, 1, 2)
+
+
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Float in any range -> uint8, clamped to 0-255 and truncated (torchvision's ``_blend`` rule).
+
+    Through int16: PyTorch's float -> int16 conversion is vectorised, float -> uint8 is not."""
+    return x.clamp_(0, 255).to(torch.int16).to(torch.uint8)
+
+
+def _per_channel(values: torch.Tensor, width: int) -> torch.Tensor:
+    """(T, C) -> (T, 1, W*C): one value per frame and channel, tiled along a (W*C) pixel row, so
+    it broadcasts over H with contiguous rows (a broadcast along the 3-wide C axis is not vectorised)."""
+    t, c = values.shape
+    return values.view(t, 1, 1, c).expand(t, 1, width, c).reshape(t, 1, width * c)
+
+
 def _blend(clip: torch.Tensor, other: torch.Tensor | float, f: float) -> torch.Tensor:
     """``clamp(f * clip + (1 - f) * other)`` truncated to uint8, as torchvision's ``_blend``."""
     out = clip.float().mul_(f)
@@ -141,83 +203,138 @@ def _blend(clip: torch.Tensor, other: torch.Tensor | float, f: float) -> torch.T
         out.add_(other, alpha=1.0 - f)
     elif other:
         out.add_((1.0 - f) * other)
-    return out.clamp_(0, 255).to(torch.uint8)
+    return _to_uint8(out)
+
+
+_LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601, torchvision's weights
+
+
+def _luma(px: torch.Tensor) -> torch.Tensor:
+    """(T, H, W, C) float -> (T, H, W, 1) luma, floored (torchvision's uint8 rule)."""
+    return (px @ torch.tensor(_LUMA, dtype=torch.float32).view(3, 1)).floor_()
 
 
 def _gray(clip: torch.Tensor) -> torch.Tensor:
-    """(T, C, H, W) uint8 -> (T, 1, H, W) float, ITU-R 601 luma floored (torchvision's uint8 rule)."""
-    r, g, b = clip.unbind(1)
-    return r.float().mul_(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).floor_().unsqueeze(1)
+    """(T, C, H, W) uint8 -> (T, H, W, 1) float luma, floored."""
+    return _luma(_pixels(clip).float())
+
+
+def _color(clip: torch.Tensor, f: float) -> torch.Tensor:
+    """Blend each pixel with its own grey (saturation)."""
+    px = _pixels(clip).float()  # (T, H, W, C)
+    gray = _luma(px)  # (T, H, W, 1)
+    return _as_clip(_to_uint8(px.mul_(f).add_(gray.expand_as(px), alpha=1.0 - f)))
 
 
 def _contrast(clip: torch.Tensor, f: float) -> torch.Tensor:
-    return _blend(clip, _gray(clip).mean(dim=(1, 2, 3), keepdim=True), f)  # blend with each frame's mean luma
+    """Blend with each frame's mean luma."""
+    px = _pixels(clip).float()  # (T, H, W, C)
+    mean = _luma(px).mean(dim=(1, 2, 3))  # (T,)
+    return _as_clip(_to_uint8(px.mul_(f).add_(mean.view(-1, 1, 1, 1), alpha=1.0 - f)))
+
+
+def _plane_extrema(px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(T, H, W, C) uint8 -> per frame and channel (min, max), each (T, C): over H first."""
+    t, h, w, c = px.shape
+    rows = px.reshape(t, h, w * c)
+    lo = rows.amin(dim=1).view(t, w, c).amin(dim=1)  # (T, C)
+    hi = rows.amax(dim=1).view(t, w, c).amax(dim=1)
+    return lo, hi
 
 
 def _autocontrast(clip: torch.Tensor) -> torch.Tensor:
-    """Stretch each frame's channels to 0-255."""
-    lo = clip.amin(dim=(2, 3), keepdim=True).float()  # (T, C, 1, 1)
-    hi = clip.amax(dim=(2, 3), keepdim=True).float()
+    """Stretch each frame's channels to 0-255 (flat channels are left as they are)."""
+    px = _pixels(clip)  # (T, H, W, C)
+    t, h, w, c = px.shape
+    lo, hi = (v.float() for v in _plane_extrema(px))  # (T, C)
     flat = hi == lo
     scale = torch.where(flat, torch.ones_like(hi), 255.0 / (hi - lo).clamp_(min=1.0))
     lo = torch.where(flat, torch.zeros_like(lo), lo)
-    return clip.float().sub_(lo).mul_(scale).clamp_(0, 255).to(torch.uint8)
+    rows = px.reshape(t, h, w * c).float()  # (T, H, W*C)
+    out = rows.sub_(_per_channel(lo, w)).mul_(_per_channel(scale, w))
+    return _as_clip(_to_uint8(out).view(t, h, w, c))
+
+
+def _equalize_luts(hist: np.ndarray) -> np.ndarray:
+    """Histograms (..., 256) -> PIL's equalisation lookup tables (..., 256) uint8 (torchvision's rule:
+    a channel with one value, or too few pixels off its top value, is left unchanged)."""
+    total = hist.sum(-1, keepdims=True)
+    top = 255 - np.argmax(hist[..., ::-1] > 0, axis=-1)[..., None]  # the highest value present
+    step = (total - np.take_along_axis(hist, top, -1)) // 255  # (..., 1)
+    safe = np.maximum(step, 1)
+    lut = np.empty(hist.shape, np.int64)
+    lut[..., 0] = 0
+    lut[..., 1:] = (np.cumsum(hist, -1)[..., :-1] + safe // 2) // safe
+    identity = np.broadcast_to(np.arange(256), hist.shape)
+    return np.where(step == 0, identity, np.clip(lut, 0, 255)).astype(np.uint8)
 
 
 def _equalize(clip: torch.Tensor) -> torch.Tensor:
     """Histogram equalisation of each frame's channels (PIL's lookup table, as torchvision)."""
-    t, c, h, w = clip.shape
-    src = clip.numpy()
-    out = np.empty((t, c, h, w), np.uint8)
-    for i in range(t):
-        for j in range(c):
-            plane = src[i, j]  # (H, W)
-            hist = np.bincount(plane.ravel(), minlength=256)  # (256,)
-            step = (h * w - hist[np.flatnonzero(hist)[-1]]) // 255
-            if step == 0:
-                out[i, j] = plane
-                continue
-            lut = np.zeros(256, np.int64)
-            lut[1:] = (np.cumsum(hist)[:-1] + step // 2) // step
-            out[i, j] = np.clip(lut, 0, 255).astype(np.uint8)[plane]
-    return torch.from_numpy(out)
+    from PIL import Image
+
+    px = _pixels(clip).numpy()  # (T, H, W, C)
+    t, h, w, c = px.shape
+    if c != 3:
+        raise ValueError(f"Equalize expects RGB clips, got {c} channels")
+    frames = [Image.frombuffer("RGB", (w, h), px[i], "raw", "RGB", 0, 1) for i in range(t)]
+    hist = np.array([f.histogram() for f in frames], np.int64).reshape(t, c, 256)  # PIL's C loop
+    luts = _equalize_luts(hist)  # (T, C, 256)
+    out = np.stack([np.asarray(f.point(luts[i].ravel().tolist())) for i, f in enumerate(frames)])  # (T, H, W, C)
+    return _as_clip(torch.from_numpy(out))
 
 
 def _solarize(clip: torch.Tensor, threshold: int) -> torch.Tensor:
-    """Invert pixels >= threshold: ``255 - x`` is ``x ^ 255`` on uint8."""
-    return clip ^ (clip >= threshold).to(torch.uint8).mul_(255)
+    """Invert pixels >= threshold: ``255 - x`` is ``x ^ 255`` on uint8; the mask 0/1 times 255."""
+    mask = torch.ge(clip, threshold, out=torch.empty_like(clip))  # uint8 0/1 (a bool result is ~20x slower)
+    return clip ^ mask.mul_(255)
 
 
 def _solarize_add(clip: torch.Tensor, add: int) -> torch.Tensor:
-    """Add ``add`` (saturating) to pixels below 128."""
-    room = (255 - clip).clamp_(max=add)  # what can be added without wrapping
-    return clip + room.mul_((clip < 128).to(torch.uint8))
+    """Add ``add`` to pixels below 128 (``add`` <= 127, so nothing saturates)."""
+    if not 0 <= add <= 127:
+        raise ValueError(f"SolarizeAdd amount must be in 0-127, got {add}")
+    below = torch.lt(clip, 128, out=torch.empty_like(clip))  # uint8 0/1
+    return clip + below.mul_(add)
 
 
 def _sharpness(clip: torch.Tensor, f: float) -> torch.Tensor:
-    """Blend with the 3x3 smoothed clip (kernel 1s around a 5, / 13); border pixels kept."""
+    """Blend with the 3x3 smoothed clip (kernel 1s around a 5, / 13, rounded); border pixels kept."""
     h, w = clip.shape[-2:]
     if h <= 2 or w <= 2:
         return clip
-    x = clip.to(torch.int16)  # a 3x3 sum of uint8 fits easily
-    rows = x[..., :, :-2] + x[..., :, 1:-1] + x[..., :, 2:]  # (T, C, H, W-2)
-    box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]  # (T, C, H-2, W-2)
-    blurred = box.add_(x[..., 1:-1, 1:-1], alpha=4).float().div_(13.0).round_()
-    out = clip.float()
-    inner = out[..., 1:-1, 1:-1]
-    inner.add_(blurred.sub_(inner), alpha=1.0 - f)
-    return out.clamp_(0, 255).to(torch.uint8)
+    x = _pixels(clip).to(torch.int16)  # (T, H, W, C); a 3x3 sum of uint8 fits easily
+    rows = x[:, :, :-2] + x[:, :, 1:-1]
+    rows += x[:, :, 2:]  # (T, H, W-2, C)
+    box = rows[:, :-2] + rows[:, 1:-1]
+    box += rows[:, 2:]  # (T, H-2, W-2, C)
+    centre = x[:, 1:-1, 1:-1]
+    box.add_(centre, alpha=4)
+    blurred = box.float().mul_(1.0 / 13.0).round_()  # (T, H-2, W-2, C)
+    # x + (1 - f) * (blurred - x) in torchvision's order (it decides which way ties truncate),
+    # written back into the int16 copy's interior
+    inner = centre.float()
+    centre.copy_(inner.add_(blurred.sub_(inner), alpha=1.0 - f).clamp_(0, 255))  # truncates
+    return _as_clip(x.to(torch.uint8))
 
 
 def _translate(clip: torch.Tensor, dx: int, dy: int, fill: Sequence[int] = _FILL) -> torch.Tensor:
-    """Shift by whole pixels (right/down positive), ``fill`` where nothing maps: two slices."""
-    t, c, h, w = clip.shape
-    out = torch.empty_like(clip)
-    out.copy_(torch.tensor(list(fill)[:c], dtype=clip.dtype).view(1, c, 1, 1).expand_as(clip))
-    if abs(dx) < w and abs(dy) < h:
-        out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
-            clip[..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
-    return out
+    """Shift by whole pixels (right/down positive), ``fill`` where nothing maps."""
+    px = _pixels(clip)  # (T, H, W, C)
+    t, h, w, c = px.shape
+    out = torch.empty_like(px)
+    colour = torch.tensor(list(fill)[:c], dtype=clip.dtype)  # (C,)
+    if abs(dx) >= w or abs(dy) >= h:
+        out[:] = colour
+        return _as_clip(out)
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
+        px[:, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+    # only the uncovered strips get the fill
+    out[:, : max(dy, 0)] = colour
+    out[:, h + min(dy, 0) :] = colour
+    out[:, :, : max(dx, 0)] = colour
+    out[:, :, w + min(dx, 0) :] = colour
+    return _as_clip(out)
 
 
 def affine_nearest(clip: torch.Tensor, angle: float = 0.0, shear: tuple[float, float] = (0.0, 0.0),
@@ -226,12 +343,13 @@ def affine_nearest(clip: torch.Tensor, angle: float = 0.0, shear: tuple[float, f
     about the centre, nearest neighbour, the same map for every frame.
 
     The source index of each output pixel is computed once on the (H, W) grid and gathered from
-    the uint8 clip; this is several times faster than a float ``grid_sample`` over all frames.
+    the uint8 clip (one extra pixel holds ``fill`` for points mapped from outside the frame); this
+    is several times faster than a float ``grid_sample`` over all frames.
 
     Args:
         clip: (T, C, H, W) uint8.
     Returns:
-        (T, C, H, W) uint8; pixels mapped from outside the frame get ``fill``.
+        (T, C, H, W) uint8.
     """
     t, c, h, w = clip.shape
     a = math.radians(angle)
@@ -243,11 +361,11 @@ def affine_nearest(clip: torch.Tensor, angle: float = 0.0, shear: tuple[float, f
     u, v = xs - cx - translate[0], ys - cy - translate[1]  # (H, W)
     src_x = torch.round(inv[0, 0] * u + inv[0, 1] * v + cx).long()  # (H, W)
     src_y = torch.round(inv[1, 0] * u + inv[1, 1] * v + cy).long()
-    valid = ((src_x >= 0) & (src_x < w) & (src_y >= 0) & (src_y < h)).flatten()  # (H*W,)
-    index = (src_y.clamp(0, h - 1) * w + src_x.clamp(0, w - 1)).flatten()  # (H*W,)
-    pixels = clip.permute(0, 2, 3, 1).reshape(t, h * w, c)  # (T, H*W, C)
-    out = pixels.index_select(1, index)  # (T, H*W, C)
-    out[:, ~valid] = torch.tensor(list(fill)[:c], dtype=clip.dtype)
+    valid = (src_x >= 0) & (src_x < w) & (src_y >= 0) & (src_y < h)
+    index = torch.where(valid, src_y * w + src_x, h * w).flatten()  # (H*W,); h*w is the fill pixel
+    pixels = _pixels(clip).reshape(t, h * w, c)  # (T, H*W, C)
+    colour = torch.tensor(list(fill)[:c], dtype=clip.dtype).view(1, 1, c).expand(t, 1, c)
+    out = torch.cat([pixels, colour], dim=1).index_select(1, index)  # (T, H*W, C)
     return out.view(t, h, w, c).permute(0, 3, 1, 2)  # (T, C, H, W)
 
 
@@ -260,7 +378,7 @@ _OPS: dict[str, Callable[[torch.Tensor, float, random.Random], torch.Tensor]] = 
     "Posterize": lambda x, f, r: x & (0xFF << (8 - max(1, 8 - int(4 * f))) & 0xFF),
     "Solarize": lambda x, f, r: _solarize(x, max(0, 256 - int(256 * f))),
     "SolarizeAdd": lambda x, f, r: _solarize_add(x, int(110 * f)),
-    "Color": lambda x, f, r: _blend(x, _gray(x), _enhance(f, r)),
+    "Color": lambda x, f, r: _color(x, _enhance(f, r)),
     "Contrast": lambda x, f, r: _contrast(x, _enhance(f, r)),
     "Brightness": lambda x, f, r: _blend(x, 0.0, _enhance(f, r)),
     "Sharpness": lambda x, f, r: _sharpness(x, _enhance(f, r)),
@@ -355,13 +473,18 @@ def erase(clip: torch.Tensor, box: CropBox, generator: torch.Generator | None = 
 
 
 # ----------------------------------------------------------------------------- pipelines
+def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
 @dataclass(frozen=True)
 class TrainTransform:
     """Training augmentation: crop (scale jitter or random resized), flip, RandAugment,
     random erasing; ``mean``/``std`` only shape the erasing noise (normalisation happens on the
     device, see ``batch_to_device``).
 
-    Call with decoded frames (T, H, W, C) uint8 and an RNG; returns (C, T, S, S) uint8.
+    Call with decoded frames (T, H, W, C) uint8 and an RNG; returns (C, T, S, S) uint8, a view
+    of channels-last memory it owns (see the module's note on layout).
     """
 
     crop_size: int = 224
@@ -388,7 +511,9 @@ class TrainTransform:
             clip = clip.flip(-1)
         if self.rand_augment is not None:
             clip = self.rand_augment(clip, rng)
-        out = clip.permute(1, 0, 2, 3).contiguous()  # (C, T, S, S) uint8
+        if _shares_memory(clip, frames):  # no op copied it: erasing must not write into the frames
+            clip = clip.clone(memory_format=torch.channels_last)
+        out = clip.contiguous(memory_format=torch.channels_last).permute(1, 0, 2, 3)  # (C, T, S, S) uint8
         if self.erase_prob > 0 and rng.random() < self.erase_prob:
             box = random_erase_box(self.crop_size, self.crop_size, rng)
             if box is not None:

@@ -66,6 +66,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from sfvideo.checkpoint import checkpoint_meta, load_pretrained
 from sfvideo.data.build import class_names_from_cfg
+from sfvideo.data.kinetics import collate_train
 from sfvideo.engine import distributed as du
 from sfvideo.engine.checkpointing import LAST, restore_training_state, rng_snapshot, training_state, write_checkpoint
 from sfvideo.engine.determinism import (
@@ -379,22 +380,10 @@ def epoch_loader(run: TrainingRun, epoch: int, skip_steps: int = 0) -> DataLoade
     run.train_set.set_epoch(epoch)
     return DataLoader(
         run.train_set, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=run.sampler, num_workers=cfg.DATA.NUM_WORKERS,
-        collate_fn=train_collate, drop_last=True, pin_memory=cfg.DATA.PIN_MEMORY and run.device.type == "cuda",
+        collate_fn=collate_train, drop_last=True, pin_memory=cfg.DATA.PIN_MEMORY and run.device.type == "cuda",
         worker_init_fn=WorkerInit(cfg.RNG_SEED, epoch, run.rank),
         generator=loader_generator(cfg.RNG_SEED, epoch, run.rank),
         persistent_workers=False)
-
-
-def train_collate(items: list[dict]) -> dict[str, Any]:
-    """Stack ``video`` and ``label``; keep every other field as a list (may hold None)."""
-    batch: dict[str, Any] = {
-        "video": torch.stack([it["video"] for it in items]),  # (B, C, T, H, W)
-        "label": torch.as_tensor([int(it["label"]) for it in items], dtype=torch.long),  # (B,)
-    }
-    for key in items[0]:
-        if key not in batch:
-            batch[key] = [it.get(key) for it in items]
-    return batch
 
 
 def run_epoch(run: TrainingRun, epoch: int) -> bool:
