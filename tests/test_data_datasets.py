@@ -269,3 +269,27 @@ def test_training_clips_are_channels_last_views_they_own(data_dir):
     batch = collate_train([item, item])
     assert batch["video"].shape == (2, 2, 3, 4, 32, 32) and torch.equal(batch["video"][1], video)
     assert batch["video"].stride(2) == 1 and batch["label"].dtype == torch.long
+
+
+def test_seeded_training_set_decodes_ahead_with_the_items_of_one_by_one_calls(data_dir):
+    """The trainer's ``SeededDataset`` passes each item's own seed to ``VideoDataset.fetch``, so a
+    batch fetch (decoding ahead) gives exactly its item-by-item items, in any process state."""
+    import random
+
+    from sfvideo.engine.determinism import SeededDataset
+
+    ds = build_dataset(_cfg(data_dir, "DATA.TRAIN_LIST", _bad_list(data_dir, "corrupt"),
+                            "DATA.MAX_FAILURE_FRACTION", "1.0"), "train")
+    seeded = SeededDataset(ds, seed=5)
+    seeded.set_epoch(2)
+    calls = []
+    fetch = ds.fetch
+    ds.fetch = lambda indices, seeds: calls.append(len(indices)) or fetch(indices, seeds)
+    random.seed(0)
+    batch = seeded.__getitems__([3, 1, 0, 2])
+    random.seed(123)  # the process RNG does not matter
+    one_by_one = [seeded[i] for i in [3, 1, 0, 2]]
+    assert calls[0] == 4 and ds.decode_ahead
+    for a, b in zip(one_by_one, batch, strict=True):
+        _items_equal(a, b)
+    assert batch[0]["num_failed"] == 1 and [it["index"] for it in batch] == [3, 1, 0, 2]

@@ -318,27 +318,33 @@ class VideoDataset(Dataset):
         return self._decode_test(index) if self.mode == "test" else self._decode_train(index, seed)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        _prepare_process()
         # Augmentation draws from the process RNG (DataLoader reseeds it per worker and epoch);
         # only the choice of substitute is a pure function of (seed, epoch, index).
-        return self._finish(self._stage1(index, random.getrandbits(64)))
+        return self.fetch([index], [random.getrandbits(64)])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
-        """A batch's items (the DataLoader's fetch), decoding up to ``DECODE_AHEAD_ITEMS`` items ahead
-        in a background thread (one thread, so decodes, and their failure bookkeeping, stay in order)."""
+        """A batch's items (the DataLoader's fetch): ``fetch`` with seeds drawn from the process RNG
+        in order, as item-by-item ``__getitem__`` calls would draw them."""
         indices = list(indices)
-        if not self.decode_ahead or len(indices) < 2:
-            return [self[i] for i in indices]
+        return self.fetch(indices, [random.getrandbits(64) for _ in indices])
+
+    def fetch(self, indices: Sequence[int], seeds: Sequence[int]) -> list[dict[str, Any]]:
+        """Items ``indices`` whose augmentation is seeded by ``seeds`` (one per item; what
+        ``__getitem__`` draws from the process RNG), decoding up to ``DECODE_AHEAD_ITEMS`` items
+        ahead in one background thread when ``decode_ahead`` is on (so decodes, and their failure
+        bookkeeping, stay in order)."""
         for _ in indices:
             _prepare_process()
-        seeds = [random.getrandbits(64) for _ in indices]  # in order, as item-by-item calls would
+        if not self.decode_ahead or len(indices) < 2:
+            return [self._finish(self._stage1(i, s)) for i, s in zip(indices, seeds, strict=True)]
         items: list[dict[str, Any]] = []
+        n, ahead_n = len(indices), DECODE_AHEAD_ITEMS
         with ThreadPoolExecutor(1, thread_name_prefix="sfvideo-decode") as pool:
-            ahead = deque(pool.submit(self._stage1, i, s) for i, s in zip(indices[:DECODE_AHEAD_ITEMS], seeds))
-            for k in range(len(indices)):
+            ahead = deque(pool.submit(self._stage1, i, s) for i, s in zip(indices[:ahead_n], seeds))
+            for k in range(n):
                 current = ahead.popleft()
-                if k + DECODE_AHEAD_ITEMS < len(indices):
-                    ahead.append(pool.submit(self._stage1, indices[k + DECODE_AHEAD_ITEMS], seeds[k + DECODE_AHEAD_ITEMS]))
+                if k + ahead_n < n:
+                    ahead.append(pool.submit(self._stage1, indices[k + ahead_n], seeds[k + ahead_n]))
                 items.append(self._finish(current.result(), ahead))
         return items
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -130,6 +130,23 @@ class SeededDataset(Dataset):
         if isinstance(item, dict):
             item.setdefault("index", index)
         return item
+
+    def __getitems__(self, indices: Sequence[int]) -> list:
+        """A batch (the DataLoader's fetch). A dataset with ``fetch(indices, seeds)`` (``VideoDataset``,
+        which then decodes ahead in a thread) gets each item's seed as ``__getitem__`` would draw
+        it, so the items are the same either way; any other dataset is read item by item."""
+        fetch = getattr(self.dataset, "fetch", None)
+        if fetch is None:
+            return [self[i] for i in indices]
+        seeds = []
+        for i in indices:
+            with seeded_rng(derive_seed(self.seed, self.epoch, i, ITEM_SALT)):
+                seeds.append(random.getrandbits(64))  # the first draw of the item's __getitem__
+        items = fetch(list(indices), seeds)
+        for i, item in zip(indices, items, strict=True):
+            if isinstance(item, dict):
+                item.setdefault("index", i)
+        return items
 
 
 class WorkerInit:
