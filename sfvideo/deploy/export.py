@@ -86,6 +86,7 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, metadata: dict[str, st
     import onnx
 
     from ..models import ops
+    from .onnx_graph import fuse_attention_heads
 
     model = model.eval().float()
     clip = example_clip(model.protocol)  # batch 2: a batch of 1 could be specialised away
@@ -108,6 +109,7 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, metadata: dict[str, st
     written = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=opset)
     if written != opset:  # the exporter converts down from its own opset and only warns when it cannot
         raise RuntimeError(f"{out}: the exporter wrote opset {written}, not the requested {opset}")
+    fuse_attention_heads(proto)  # opset 23+: the heads packed into ONNX Attention, no layout copies
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

@@ -88,9 +88,10 @@ def sample_features(points: Tensor, feat: Tensor, padding_mode: str = "zeros") -
         (B, N, P, C) sampled features, in feat's dtype.
     """
     b, n, p, s = points.shape
-    if s == 3 and _SAMPLING["volume"] == "frame_pairs":
+    mode = volume_sampling_mode(points, feat) if s == 3 else "trilinear"
+    if mode == "frame_pairs":
         return sample_features_frame_pairs(points, feat, padding_mode)
-    if s == 3 and _SAMPLING["volume"] == "gather":
+    if mode == "gather":
         return sample_features_gather(points, feat, padding_mode)
     with torch.autocast(points.device.type, enabled=False):
         grid = _fp32(points) * 2.0 - 1.0  # (B, N, P, S) in grid_sample's [-1, 1]
@@ -107,9 +108,21 @@ def sample_features(points: Tensor, feat: Tensor, padding_mode: str = "zeros") -
 
 # How ``sample_features`` reads a feature volume: "trilinear" (one 5-D grid_sample),
 # "frame_pairs" (two 4-D grid_samples blended along time; see ``sample_features_frame_pairs``) or
-# "gather" (eight corner rows gathered and weighted; see ``sample_features_gather``).
+# "gather" (eight corner rows gathered and weighted; see ``sample_features_gather``). None:
+# chosen per call by ``volume_sampling_mode``.
 VOLUME_SAMPLING = ("trilinear", "frame_pairs", "gather")
-_SAMPLING = {"volume": "trilinear"}
+_SAMPLING: dict[str, str | None] = {"volume": None}
+
+
+def volume_sampling_mode(points: Tensor, feat: Tensor) -> str:
+    """The mode ``sample_features`` reads a volume with: the one set by ``volume_sampling``, else
+    gather on CPU when no gradient is needed (video_tiny, 32 x 224^2, 2 threads: eager inference
+    ~7% faster than trilinear; forward + backward ~16% slower), trilinear otherwise."""
+    mode = _SAMPLING["volume"]
+    if mode is not None:
+        return mode
+    needs_grad = torch.is_grad_enabled() and (points.requires_grad or feat.requires_grad)
+    return "gather" if feat.device.type == "cpu" and not needs_grad else "trilinear"
 
 
 @contextlib.contextmanager
