@@ -15,17 +15,21 @@ from sfvideo.models import create_model, ops  # noqa: E402
 
 
 @pytest.mark.parametrize("padding", ["zeros", "border"])
-def test_frame_pair_sampling_is_trilinear_sampling(padding):
+@pytest.mark.parametrize("mode", ["frame_pairs", "gather"])
+def test_volume_sampling_modes_are_trilinear_sampling(mode, padding):
     g = torch.Generator().manual_seed(0)
-    for t in (1, 2, 5):
-        feat = torch.randn(2, 7, t, 6, 9, generator=g)  # (B, C, T, H, W)
-        points = torch.rand(2, 4, 11, 3, generator=g) * 1.6 - 0.3  # (B, N, P, 3), some outside [0, 1]
-        ref = ops.sample_features(points, feat, padding)
-        with ops.volume_sampling("frame_pairs"):
-            got = ops.sample_features(points, feat, padding)
-        assert got.shape == ref.shape == (2, 4, 11, 7)
-        assert (got - ref).abs().max().item() < 1e-5
-    assert ops._SAMPLING["volume"] == "trilinear"  # the context restores the default
+    for b, t in ((1, 1), (3, 2), (1, 5), (3, 5)):
+        feat = torch.randn(b, 7, t, 6, 9, generator=g)  # (B, C, T, H, W)
+        points = torch.rand(b, 4, 11, 3, generator=g) * 1.6 - 0.3  # (B, N, P, 3), some outside [0, 1]
+        points[:, 0, :3] = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.5, -1e-7, 1.0 + 1e-7]])  # edges
+        for layout in (feat, feat.permute(0, 2, 3, 4, 1).contiguous().permute(0, 4, 1, 2, 3)):  # planar, channels-last
+            with ops.volume_sampling("trilinear"):
+                ref = ops.sample_features(points, layout, padding)
+            with ops.volume_sampling(mode):
+                got = ops.sample_features(points, layout, padding)
+            assert got.shape == ref.shape == (b, 4, 11, 7)
+            assert (got - ref).abs().max().item() <= 1e-5, (b, t)
+    assert ops._SAMPLING["volume"] is None  # the context restores the default
 
 
 def _random_weights(model):
@@ -38,28 +42,34 @@ def _random_weights(model):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["video_test", "video_toy"])
-def test_onnx_export_matches_pytorch_at_opset_20_and_17(tmp_path, arch):
+def test_onnx_export_matches_pytorch_at_opset_20_17_and_23(tmp_path, arch):
+    import onnx
+
     torch.manual_seed(0)
     model = _random_weights(create_model(arch, num_classes=7))
     names = [f"class {i}" for i in range(7)]
     meta = ex.export_metadata(model.protocol, names, {"ARCH": arch, "NUM_CLASSES": 7})
-    for opset in (20, 17):
-        path = ex.export_onnx(model, tmp_path / f"{arch}_{opset}.onnx", meta, opset=opset)
+    # (opset, sampling, node kinds the graph must have, kinds it must not have)
+    cases = [(20, None, {"Gather"}, {"GridSample"}), (17, None, {"GridSample"}, set()),
+             (23, None, {"Attention"}, {"GridSample", "Softmax"}), (17, "gather", set(), {"GridSample"})]
+    for opset, sampling, need, avoid in cases:
+        path = ex.export_onnx(model, tmp_path / f"{arch}_{opset}_{sampling}.onnx", meta, opset=opset, sampling=sampling)
         runtime = OnnxVideoModel(path)
         clips = [ex.example_clip(model.protocol, b, seed=b) for b in (1, 3)]
         for clip in clips:
             got = runtime(clip.numpy())
             assert got.shape == (clip.shape[0], 7)
         diff = ex.max_logit_difference(model, runtime, clips)
-        assert diff < 1e-4, (opset, diff)
+        assert diff < 1e-4, (opset, sampling, diff)
         # the metadata round-trips, read without torch or the model code
         assert runtime.protocol == json.loads(json.dumps(model.protocol.to_dict()))
         assert runtime.class_names == names and runtime.model_keys["ARCH"] == arch
-    import onnx
-
-    kinds = {n.op_type for n in onnx.load(str(tmp_path / f"{arch}_17.onnx")).graph.node}
-    assert "GridSample" in kinds
-    assert onnx.load(str(tmp_path / f"{arch}_17.onnx")).opset_import[0].version == 17
+        proto = onnx.load(str(path))
+        kinds = {n.op_type for n in proto.graph.node}
+        assert need <= kinds and not avoid & kinds, (opset, sampling, kinds)
+        for att in (n for n in proto.graph.node if n.op_type == "Attention"):  # heads packed, no layout copies
+            assert {a.name for a in att.attribute} >= {"q_num_heads", "kv_num_heads"}
+        assert proto.opset_import[0].version == opset
 
 
 def test_uint8_clips_are_normalised_with_the_protocol(tmp_path):

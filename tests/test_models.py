@@ -192,3 +192,27 @@ def test_early_convolution_equals_conv_relu_maxpool(video):
     ref_grads = torch.autograd.grad(ref, [stem.conv1.weight, stem.conv1.bias], g)
     for a, b in zip(grads, ref_grads):
         assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_video_stem_in_frame_chunks_equals_one_pass(monkeypatch):
+    """On CPU the video stem runs a few frames at a time (cache-sized); the result is the same bit for bit."""
+    torch.manual_seed(0)
+    stem = create_model("video_test", num_classes=3).feat_extractor
+    x = torch.randn(2, 3, 5, 32, 40, requires_grad=True)  # 5 frames: chunks of 2, 2, 1
+    out = stem(x)
+    grad = torch.autograd.grad(out.square().sum(), x)[0]
+    monkeypatch.setattr(type(stem), "CPU_CHUNK_FRAMES", 1000)  # one pass over all frames
+    ref = stem(x)
+    assert torch.equal(out, ref) and torch.equal(grad, torch.autograd.grad(ref.square().sum(), x)[0])
+    assert out.is_contiguous(memory_format=torch.channels_last_3d)  # channels innermost, as sampling expects
+
+
+def test_volume_sampling_is_gather_only_where_no_gradient_is_needed():
+    feat = torch.randn(1, 4, 3, 5, 6)  # (B, C, T, H, W)
+    points = torch.rand(1, 2, 7, 3)
+    assert ops.volume_sampling_mode(points, feat) == "gather"  # eager inference on CPU
+    assert ops.volume_sampling_mode(points.requires_grad_(), feat) == "trilinear"  # training
+    with torch.no_grad():
+        assert ops.volume_sampling_mode(points, feat) == "gather"
+        with ops.volume_sampling("frame_pairs"):
+            assert ops.volume_sampling_mode(points, feat) == "frame_pairs"

@@ -2,7 +2,7 @@
 
 * eager inference clips/s of ``video_tiny`` (32 x 224^2) in fp32 and bf16 autocast at batch 1 and 32,
   runs interleaved, and the bf16 vs fp32 logit gap / argmax agreement;
-* the ONNX export (opset 20, trilinear and frame-pair sampling) run by onnxruntime's CUDA provider
+* the ONNX export (opset 20; trilinear, frame-pair and gather sampling) run by onnxruntime's CUDA provider
   when it is installed: largest logit difference to PyTorch fp32 and clips/s at batch 1 and 32.
 
 Without a CUDA device it prints why and exits 0 (nothing measured).
@@ -51,7 +51,7 @@ def _onnx(model, batches, iters: int, workdir: Path) -> dict:
         return {"skipped": f"onnxruntime has no CUDA provider here ({ort.get_available_providers()}); "
                            "pip install onnxruntime-gpu"}
     out = {}
-    for sampling in ("trilinear", "frame_pairs"):
+    for sampling in ("trilinear", "frame_pairs", "gather"):
         path = export_onnx(model.cpu(), workdir / f"video_tiny_{sampling}.onnx",
                            export_metadata(model.protocol, None, {}), sampling=sampling)
         model.cuda()

@@ -337,9 +337,9 @@ def _specs(names: list[str], frames: int | list[int] | None, size: int | None, q
 def runtime_step(model: nn.Module, clip: torch.Tensor, runtime: str, threads: int | None = None,
                  workdir: str | None = None) -> Callable[[], None]:
     """An inference closure of ``model`` on ``clip`` in ``runtime``: ``eager`` (PyTorch),
-    ``compiled`` (``torch.compile``), ``onnxruntime`` (exported to ONNX opset 20 with frame-pair
-    sampling, which onnxruntime runs faster than its 5-D GridSample, into ``workdir``, run by
-    ``sfvideo.deploy.onnx_runtime``); eval mode, fp32."""
+    ``compiled`` (``torch.compile``), ``onnxruntime`` (exported into ``workdir`` the way
+    onnxruntime runs fastest on CPU: ``onnxruntime_cpu_opset`` and the default, gather, sampling;
+    run by ``sfvideo.deploy.onnx_runtime``); eval mode, fp32."""
     # eval mode set at every call: the eager training step of the same model runs between them
     if runtime == "eager":
         return _in_mode(model, False, inference_step(model, clip))
@@ -349,12 +349,12 @@ def runtime_step(model: nn.Module, clip: torch.Tensor, runtime: str, threads: in
         raise ValueError(f"runtime {runtime!r}; expected one of {RUNTIMES}")
     import tempfile
 
-    from ..deploy.export import export_metadata, export_onnx
+    from ..deploy.export import export_metadata, export_onnx, onnxruntime_cpu_opset
     from ..deploy.onnx_runtime import OnnxVideoModel
 
     model.protocol = dataclasses.replace(model.protocol, num_frames=clip.shape[2], crop_size=clip.shape[-1])
     path = Path(workdir or tempfile.mkdtemp(prefix="sfvideo_bench_")) / f"model_{clip.shape[2]}x{clip.shape[-1]}.onnx"
-    export_onnx(model, path, export_metadata(model.protocol, None, {}), sampling="frame_pairs")  # faster in ORT
+    export_onnx(model, path, export_metadata(model.protocol, None, {}), opset=onnxruntime_cpu_opset())
     session = OnnxVideoModel(path, threads=threads or torch.get_num_threads())
     x = clip.cpu().numpy()
     return lambda: session(x)

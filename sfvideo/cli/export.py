@@ -8,8 +8,11 @@ the test views of real videos, and the command fails if a logit differs by more 
 
 The ONNX metadata carries the class names and the input protocol (frames, sampling rate, crop
 size, mean/std, test views), which `sfvideo predict --runtime onnxruntime --onnx model.onnx`
-reads. Opset >= 20 keeps the 5-D GridSample; --opset 16..19 reads the feature volume as two 4-D
-bilinear samples of neighbouring frames blended in time (for TensorRT / OpenVINO).
+reads. From opset 20 the feature volume is read by default as eight gathered corner rows
+(no GridSample; onnxruntime's fastest on CPU), below 20 as two 4-D bilinear samples of
+neighbouring frames blended in time (for TensorRT / OpenVINO); --sampling trilinear keeps one 5-D
+GridSample (opset 20+). --opset 23 adds ONNX's fused Attention, which onnxruntime (1.23+) runs
+faster on CPU.
 """
 
 from __future__ import annotations
@@ -21,14 +24,15 @@ def main(argv=None) -> None:
     parser = config_parser(__doc__, cfg_required=False)
     parser.add_argument("--out", required=True, help="output file (.onnx, or .pt2 with --format torch-export)")
     parser.add_argument("--format", default="onnx", choices=["onnx", "torch-export"], help="default onnx")
-    parser.add_argument("--opset", type=int, default=20, help="ONNX opset (default 20; 16-19: 4-D sampling)")
+    parser.add_argument("--opset", type=int, default=20, help="ONNX opset (default 20; 16-19: 4-D sampling; "
+                                                               "23: fused Attention, fastest in onnxruntime)")
     parser.add_argument("--checkpoint", help="weights (default TEST.CHECKPOINT); enough on its own for "
                                              "checkpoints written by sfvideo")
     parser.add_argument("--video", action="append", default=[], help="a video whose test views join the parity "
                                                                       "check (repeatable)")
-    parser.add_argument("--sampling", default="auto", choices=["auto", "trilinear", "frame_pairs"],
-                        help="how the feature volume is read: auto (trilinear at opset 20+, frame pairs below); "
-                             "frame_pairs runs faster in onnxruntime on CPU")
+    parser.add_argument("--sampling", default="auto", choices=["auto", "gather", "trilinear", "frame_pairs"],
+                        help="how the feature volume is read: auto (gather at opset 20+, frame pairs below); "
+                             "trilinear: one 5-D GridSample (opset 20+)")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="largest logit difference allowed")
     args = parser.parse_args(argv)
 

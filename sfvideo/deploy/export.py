@@ -1,10 +1,14 @@
 """Export a video model to ONNX (or a ``torch.export`` program) with what inference needs inside.
 
-ONNX: opset 20 and above carry the 5-D (trilinear) GridSample the model's sampling uses; for
-opsets below 20 (runtimes whose GridSample is 4-D only: TensorRT, OpenVINO) the volume is read
-as two 4-D bilinear samples of neighbouring frames blended in time
-(``sfvideo.models.ops.sample_features_frame_pairs``, the same function to float rounding). The
-batch axis is dynamic; frames and crop size are fixed by the input protocol.
+ONNX: how the model's trilinear read of the feature volume is written
+(``sfvideo.models.ops.VOLUME_SAMPLING``, all the same function to float rounding): from opset 20
+by default as eight corner reads of channels-last rows (``gather``: ONNX Gather and arithmetic,
+which onnxruntime runs faster on CPU than its GridSample); below 20, for runtimes whose
+GridSample is 4-D only (TensorRT, OpenVINO), as two 4-D bilinear samples of neighbouring frames
+blended in time (``frame_pairs``); ``trilinear`` keeps one 5-D GridSample (opset 20+). Opset 23
+adds ONNX's fused Attention, which onnxruntime runs faster than its MatMul/Softmax/MatMul form
+(``onnxruntime_cpu_opset``). The batch axis is dynamic; frames and crop size are fixed by the
+input protocol.
 
 Metadata (ONNX ``metadata_props``, torch.export ``extra_files``): ``sfvideo.protocol`` (JSON of
 ``InputProtocol``: frames, sampling rate, crop size, mean/std, test views), ``sfvideo.class_names``
@@ -25,6 +29,7 @@ from torch import nn
 FORMATS = ("onnx", "torch-export")
 MIN_VOLUME_OPSET = 20  # GridSample on 5-D input (ONNX opset 20)
 MIN_OPSET = 16  # GridSample itself (4-D)
+ATTENTION_OPSET = 23  # ONNX Attention; onnxruntime has a CPU kernel for it from 1.23
 DYNAMO_MIN_OPSET = 18  # the opset torch's dynamo exporter writes natively
 INPUT_NAME, OUTPUT_NAME = "clip", "logits"
 INPUT_CONTRACT = ("clip: float32 (B, 3, T, H, W), RGB scaled to [0, 1] then normalised with the protocol's "
@@ -42,10 +47,21 @@ def export_metadata(protocol, class_names: Sequence[str] | None, model_keys: dic
 
 
 def volume_sampling_for(opset: int) -> str:
-    """The 3-D sampling an opset can express: trilinear from 20, frame pairs below."""
+    """The default 3-D sampling of an opset: gather from 20 (onnxruntime's fastest on CPU), frame
+    pairs (4-D GridSample, what TensorRT and OpenVINO run) below."""
     if opset < MIN_OPSET:
         raise ValueError(f"opset {opset} has no GridSample; use {MIN_OPSET} or above (20+ for 5-D GridSample)")
-    return "trilinear" if opset >= MIN_VOLUME_OPSET else "frame_pairs"
+    return "gather" if opset >= MIN_VOLUME_OPSET else "frame_pairs"
+
+
+def onnxruntime_cpu_opset() -> int:
+    """The opset whose export the installed onnxruntime runs fastest on CPU: 23, whose fused
+    Attention it runs faster than the MatMul/Softmax/MatMul of opset 20 (it has the kernel from
+    1.23 on), else 20."""
+    import onnxruntime
+
+    version = tuple(int(p) for p in onnxruntime.__version__.split(".")[:2] if p.isdigit())
+    return ATTENTION_OPSET if version >= (1, 23) else MIN_VOLUME_OPSET
 
 
 def example_clip(protocol, batch: int = 2, seed: int = 0) -> torch.Tensor:
@@ -64,13 +80,13 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, metadata: dict[str, st
     """Write ``model`` (eval mode, fp32) as ONNX with a dynamic batch axis and ``metadata``.
 
     ``sampling``: how the feature volume is read (``sfvideo.models.ops.VOLUME_SAMPLING``); default
-    ``volume_sampling_for(opset)``. ``frame_pairs`` at opset 20 is a speed choice: onnxruntime's
-    4-D GridSample kernel is faster than its 5-D one on CPU."""
+    ``volume_sampling_for(opset)``."""
     import warnings
 
     import onnx
 
     from ..models import ops
+    from .onnx_graph import fuse_attention_heads
 
     model = model.eval().float()
     clip = example_clip(model.protocol)  # batch 2: a batch of 1 could be specialised away
@@ -93,6 +109,7 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, metadata: dict[str, st
     written = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=opset)
     if written != opset:  # the exporter converts down from its own opset and only warns when it cannot
         raise RuntimeError(f"{out}: the exporter wrote opset {written}, not the requested {opset}")
+    fuse_attention_heads(proto)  # opset 23+: the heads packed into ONNX Attention, no layout copies
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

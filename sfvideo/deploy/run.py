@@ -67,7 +67,7 @@ def torch_runner(cfg, class_names: list[str] | None = None, threads: int | None 
                   cfg, model)
 
 
-# Variants for which onnxruntime (frame-pair sampling, opset 20) measured fastest on CPU
+# Variants for which onnxruntime (``export.onnxruntime_cpu_opset``, gather sampling) measured fastest on CPU
 # (tools/benchmark.py --runtimes eager onnxruntime); the tiny test/toy variants stay eager, where
 # an export would cost more than it saves.
 ORT_FASTEST = ("video_tiny", "video_small", "video_base")
@@ -79,19 +79,22 @@ def onnx_cache_dir() -> Path:
 
 def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> Path:
     """The checkpoint of ``cfg`` exported to ONNX once (parity-checked against PyTorch, 1e-4), then
-    reused: the cache key covers the checkpoint file (path, size, mtime), the model and protocol."""
+    reused: the cache key covers the checkpoint file (path, size, mtime), the model and protocol,
+    and the export's form (opset, volume sampling)."""
     from ..models.protocol import InputProtocol
-    from .export import run_export
+    from .export import onnxruntime_cpu_opset, run_export, volume_sampling_for
 
     ckpt = Path(cfg.TEST.CHECKPOINT).resolve()
     st = ckpt.stat()
+    opset = onnxruntime_cpu_opset()
     ident = json.dumps([str(ckpt), st.st_size, st.st_mtime_ns, cfg.TEST.USE_EMA, dict(cfg.MODEL),
-                        InputProtocol.from_config(cfg).to_dict(), class_names], sort_keys=True, default=str)
+                        InputProtocol.from_config(cfg).to_dict(), class_names, opset, volume_sampling_for(opset)],
+                       sort_keys=True, default=str)
     path = onnx_cache_dir() / f"{ckpt.stem}-{hashlib.sha1(ident.encode()).hexdigest()[:16]}.onnx"
     if not path.is_file():
         log(f"exporting {ckpt.name} to {path} for onnxruntime (once; later runs reuse it)")
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.onnx")
-        run_export(cfg, tmp, class_names=class_names, sampling="frame_pairs", log=log)
+        run_export(cfg, tmp, opset=opset, class_names=class_names, log=log)
         os.replace(tmp, path)
     return path
 

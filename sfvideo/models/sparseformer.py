@@ -206,7 +206,15 @@ class EarlyConvolution(nn.Module):
     The ReLU runs after the max-pool: the two commute exactly (max of rectified values = rectified
     max, the same element receives the gradient), and the pooled map is 4x smaller, which made the
     whole stem ~25% faster forward + backward on CPU.
+
+    On CPU a video runs through the stem ``CPU_CHUNK_FRAMES`` frames at a time: the convolution's
+    output for all frames at once (154 MB at 32 x 224^2) leaves the caches before the max-pool
+    reads it, that of two frames stays in them. Same output and input gradient bit for bit;
+    measured (32 x 224^2, batch 1, 2 threads, eager, runs interleaved): stem inference 142 -> 74
+    ms, forward + backward 327 -> 228 ms. (In onnxruntime the difference is within noise.)
     """
+
+    CPU_CHUNK_FRAMES = 2
 
     def __init__(self, conv_dim: int, video: bool = False, unbiased: bool = False, eps: float = 1e-5):
         super().__init__()
@@ -220,21 +228,29 @@ class EarlyConvolution(nn.Module):
         if not self.video:
             x = F.relu(F.max_pool2d(self.conv1(x), 3, 2, 1))  # (B, C, H', W')
             return ops.channel_layer_norm(x, self.unbiased, self.eps).to(x.dtype)
+        t = x.shape[2]
+        step = self.CPU_CHUNK_FRAMES if x.device.type == "cpu" else t
+        parts = [self._frames(x[:, :, i:i + step]) for i in range(0, t, step)]  # each (B, k, H', W', C)
+        y = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]  # (B, T, H', W', C)
+        # (B, C, T, H', W') with channels innermost in memory: each trilinear corner read
+        # fetches C contiguous values instead of C values one volume apart.
+        return y.permute(0, 4, 1, 2, 3)
+
+    def _frames(self, x: Tensor) -> Tensor:
+        """(B, 3, k, H, W) frames -> (B, k, H', W', C) normalised features, contiguous."""
         b, _, t, h, w = x.shape
-        frames = x.transpose(1, 2).reshape(b * t, 3, h, w)  # (BT, 3, H, W)
+        frames = x.transpose(1, 2).reshape(b * t, 3, h, w)  # (Bk, 3, H, W)
         frames = frames.contiguous(memory_format=torch.channels_last)
         weight = self.conv1.weight.squeeze(2)  # (C, 3, 7, 7)
         y = F.conv2d(frames, weight.to(frames.dtype), self.conv1.bias.to(frames.dtype), stride=2, padding=3)
-        y = F.relu(F.max_pool2d(y, 3, 2, 1))  # (BT, C, H', W'), channels-last in memory
-        y = y.permute(0, 2, 3, 1)  # (BT, H', W', C): a free view of the channels-last memory
+        y = F.relu(F.max_pool2d(y, 3, 2, 1))  # (Bk, C, H', W'), channels-last in memory
+        y = y.permute(0, 2, 3, 1)  # (Bk, H', W', C): a free view of the channels-last memory
         if self.unbiased:
             y = ops.channel_layer_norm(y, True, self.eps, dim=-1)
         else:  # biased variance, eps inside the root: exactly layer_norm without affine
             y = F.layer_norm(y.float(), (self.conv1.out_channels,), eps=self.eps)
         hh, ww, c = y.shape[1:]
-        # (B, C, T, H', W') with channels innermost in memory: each trilinear corner read
-        # fetches C contiguous values instead of C values one volume apart.
-        return y.contiguous().view(b, t, hh, ww, c).permute(0, 4, 1, 2, 3)
+        return y.contiguous().view(b, t, hh, ww, c)
 
     @torch.no_grad()
     def init_weights(self) -> None:
