@@ -362,10 +362,12 @@ def affine_nearest(clip: torch.Tensor, angle: float = 0.0, shear: tuple[float, f
     src_x = torch.round(inv[0, 0] * u + inv[0, 1] * v + cx).long()  # (H, W)
     src_y = torch.round(inv[1, 0] * u + inv[1, 1] * v + cy).long()
     valid = (src_x >= 0) & (src_x < w) & (src_y >= 0) & (src_y < h)
-    index = torch.where(valid, src_y * w + src_x, h * w).flatten()  # (H*W,); h*w is the fill pixel
-    pixels = _pixels(clip).reshape(t, h * w, c)  # (T, H*W, C)
-    colour = torch.tensor(list(fill)[:c], dtype=clip.dtype).view(1, 1, c).expand(t, 1, c)
-    out = torch.cat([pixels, colour], dim=1).index_select(1, index)  # (T, H*W, C)
+    index = torch.where(valid, src_y * w + src_x, h * w).view(-1, 1)  # (H*W, 1); h*w is the fill pixel
+    index = (index * c + torch.arange(c)).flatten()  # (H*W*C,) byte offsets within a frame
+    pixels = _pixels(clip).reshape(t, h * w * c)  # (T, H*W*C)
+    colour = torch.tensor(list(fill)[:c], dtype=clip.dtype).repeat(t, 1)  # (T, C)
+    padded = torch.cat([pixels, colour], dim=1).numpy()  # (T, H*W*C + C)
+    out = torch.from_numpy(np.take(padded, index.numpy(), axis=1))  # (T, H*W*C); numpy's byte gather is 2x torch's
     return out.view(t, h, w, c).permute(0, 3, 1, 2)  # (T, C, H, W)
 
 
