@@ -31,21 +31,24 @@ In testing a failed video is never replaced: its item is marked ``failed`` and
 ``collate_test`` keeps its path in ``failed_path``.
 
 Decode-ahead: a DataLoader fetches a whole batch through ``__getitems__``; with
-``decode_ahead`` on, the next item is decoded in a background thread while the current one is
-augmented (decoders and PyTorch's kernels release the GIL), so a process's wall time per clip is
-close to the larger of the two, not their sum. The items are the same as item-by-item
-``__getitem__`` calls with the same process RNG state: each item's augmentation seed is drawn in
-order before the batch starts, and failure bookkeeping never runs in both threads at once.
+``decode_ahead`` on, the next items are decoded while a background thread augments the previous
+ones at a lower scheduling priority (decoders and PyTorch's kernels release the GIL), so a
+process's wall time per clip is close to the decoder's alone, not the sum of both. The items are
+the same as item-by-item ``__getitem__`` calls with the same process RNG state: each item's
+augmentation seed is drawn in order before the batch starts, and decoding and failure
+bookkeeping stay in the calling thread.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch.utils.data import Dataset
@@ -59,7 +62,7 @@ from .transforms import EvalTransform, TrainTransform, stack_clips
 logger = logging.getLogger(__name__)
 
 MAX_SUBSTITUTE_ATTEMPTS = 10
-DECODE_AHEAD_ITEMS = 2  # decodes queued ahead of the transforms in a batch (each holds its frames)
+DECODE_AHEAD_ITEMS = 2  # decoded items queued ahead of the augmentation in a batch (each holds its frames)
 # What an unreadable or malformed video can raise between decoding and the transforms
 # (a stream that decodes to an odd frame size, say); anything else is a bug and propagates.
 READ_ERRORS = (DecodeError, RuntimeError, ValueError, OSError, IndexError)
@@ -104,11 +107,13 @@ def _prepare_process() -> None:
     release_free_memory()
 
 
-def _wait(future: Future) -> None:
-    """Wait for ``future`` without raising its error (its owner will, when it reads the result)."""
+def _yield_to_decoding() -> None:
+    """Initializer of the augmentation thread: five steps nicer than the thread that decodes
+    (Linux schedules threads separately; elsewhere nothing changes)."""
     try:
-        future.result()
-    except BaseException:  # noqa: BLE001 - re-raised by the owner's own ``result()``
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 5))
+    except (AttributeError, OSError):
         pass
 
 
@@ -288,17 +293,14 @@ class VideoDataset(Dataset):
         self._warn(d.record.path, err)
         return {**item, "video": None, "failed": True, "error": str(err)}
 
-    def _finish(self, d: _Decoded, pending: Iterable[Future] = ()) -> dict[str, Any]:
-        """Stage 2 of any item. A training clip whose frames the transform rejects counts as a
-        failed video and is substituted (after the ``pending`` decodes of the other thread are
-        done, so that failure counts are never updated from two threads at once)."""
+    def _finish(self, d: _Decoded) -> dict[str, Any]:
+        """Stage 2 of any item, in this thread. A training clip whose frames the transform rejects
+        counts as a failed video and is substituted."""
         if self.mode == "test":
             return self._finish_test(d)
         try:
             return self._finish_train(d)
         except READ_ERRORS as err:
-            for future in pending:
-                _wait(future)
             self._record_failure(d.record, err, d.failed)
             return self._finish(self._decode_train(d.index, d.seed, d.attempt + 1, d.failed))
 
@@ -330,23 +332,45 @@ class VideoDataset(Dataset):
 
     def fetch(self, indices: Sequence[int], seeds: Sequence[int]) -> list[dict[str, Any]]:
         """Items ``indices`` whose augmentation is seeded by ``seeds`` (one per item; what
-        ``__getitem__`` draws from the process RNG), decoding up to ``DECODE_AHEAD_ITEMS`` items
-        ahead in one background thread when ``decode_ahead`` is on (so decodes, and their failure
-        bookkeeping, stay in order)."""
+        ``__getitem__`` draws from the process RNG).
+
+        With ``decode_ahead`` on, this thread decodes item after item (up to ``DECODE_AHEAD_ITEMS``
+        ahead of the augmentation) while one background thread augments the decoded ones at a
+        lower scheduling priority: the decoder, the slower stage, keeps its cores and the
+        augmentation fills the cycles it leaves idle. Decodes and all failure bookkeeping stay in
+        this thread, in order, so the items are the same as one by one."""
         for _ in indices:
             _prepare_process()
         if not self.decode_ahead or len(indices) < 2:
             return [self._finish(self._stage1(i, s)) for i, s in zip(indices, seeds, strict=True)]
         items: list[dict[str, Any]] = []
-        n, ahead_n = len(indices), DECODE_AHEAD_ITEMS
-        with ThreadPoolExecutor(1, thread_name_prefix="sfvideo-decode") as pool:
-            ahead = deque(pool.submit(self._stage1, i, s) for i, s in zip(indices[:ahead_n], seeds))
-            for k in range(n):
-                current = ahead.popleft()
-                if k + ahead_n < n:
-                    ahead.append(pool.submit(self._stage1, indices[k + ahead_n], seeds[k + ahead_n]))
-                items.append(self._finish(current.result(), ahead))
+        with ThreadPoolExecutor(1, thread_name_prefix="sfvideo-augment", initializer=_yield_to_decoding) as pool:
+            queued: deque[tuple[_Decoded, Future]] = deque()
+            for i, s in zip(indices, seeds, strict=True):
+                d = self._stage1(i, s)
+                queued.append((d, pool.submit(self._augment, d)))
+                if len(queued) > DECODE_AHEAD_ITEMS:
+                    items.append(self._collect(*queued.popleft()))
+            while queued:
+                items.append(self._collect(*queued.popleft()))
         return items
+
+    def _augment(self, d: _Decoded) -> tuple[dict[str, Any] | None, Exception | None]:
+        """Stage 2 in the background thread: the item, or why the transform rejected a training clip
+        (``_collect`` then substitutes it in the calling thread)."""
+        if self.mode == "test":
+            return self._finish_test(d), None
+        try:
+            return self._finish_train(d), None
+        except READ_ERRORS as err:
+            return None, err
+
+    def _collect(self, d: _Decoded, augmented: Future) -> dict[str, Any]:
+        item, err = augmented.result()
+        if err is None:
+            return item
+        self._record_failure(d.record, err, d.failed)
+        return self._finish(self._decode_train(d.index, d.seed, d.attempt + 1, d.failed))
 
     def _count_failure(self) -> None:
         self.num_failed += 1
