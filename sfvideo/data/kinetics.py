@@ -351,8 +351,14 @@ class VideoDataset(Dataset):
                 queued.append((d, pool.submit(self._augment, d)))
                 if len(queued) > DECODE_AHEAD_ITEMS:
                     items.append(self._collect(*queued.popleft()))
+            # Nothing left to decode: augment the newest item here (if the thread has not started
+            # it) while the thread finishes the older ones, instead of leaving this core idle.
+            last = queued.pop() if len(queued) > 1 and queued[-1][1].cancel() else None
+            last_item = self._finish(last[0]) if last is not None else None
             while queued:
                 items.append(self._collect(*queued.popleft()))
+            if last is not None:
+                items.append(last_item)
         return items
 
     def _augment(self, d: _Decoded) -> tuple[dict[str, Any] | None, Exception | None]:
