@@ -100,6 +100,11 @@ class _Decoded:
     seed: int = 0  # the item's augmentation seed (training)
 
 
+def _as_decode_error(record: VideoRecord, err: Exception) -> DecodeError:
+    """``err`` as a ``DecodeError`` naming the video (kept as it is when it already is one)."""
+    return err if isinstance(err, DecodeError) else DecodeError(f"{record.path}: {type(err).__name__}: {err}")
+
+
 def _prepare_process() -> None:
     """Every process that decodes (workers, or the main one with num_workers 0): flat memory over
     long runs without page faults on every large buffer (see memory.py)."""
@@ -223,8 +228,8 @@ class VideoDataset(Dataset):
         return frames.cpu()  # (T, H, W, C) uint8
 
     # ------------------------------------------------------------------ two stages per item
-    # Each item is decoded (stage 1) then transformed (stage 2); ``__getitem__`` runs them in turn,
-    # ``__getitems__`` overlaps stage 1 of the next item with stage 2 of the current one.
+    # Each item is decoded (stage 1) then transformed (stage 2); ``fetch`` runs them in turn, or
+    # overlaps the decoding of the next items with the augmentation of the earlier ones.
     def _decode_train(self, index: int, seed: int, first: int = 0, failed: list[str] | None = None) -> _Decoded:
         """Stage 1 of a training item: decode its clip span, substituting unreadable videos.
 
@@ -289,23 +294,32 @@ class VideoDataset(Dataset):
                 return {**item, "video": views, "failed": False, "error": ""}
             except READ_ERRORS as caught:
                 err = caught
-        err = err if isinstance(err, DecodeError) else DecodeError(f"{d.record.path}: {type(err).__name__}: {err}")
+        err = _as_decode_error(d.record, err)
         self._warn(d.record.path, err)
         return {**item, "video": None, "failed": True, "error": str(err)}
 
-    def _finish(self, d: _Decoded) -> dict[str, Any]:
-        """Stage 2 of any item, in this thread. A training clip whose frames the transform rejects
-        counts as a failed video and is substituted."""
+    def _augment(self, d: _Decoded) -> tuple[dict[str, Any] | None, Exception | None]:
+        """Stage 2 of any item, in any thread: the item, or why the transform rejected a training
+        clip (``_substitute`` then replaces it, in the thread that decodes)."""
         if self.mode == "test":
-            return self._finish_test(d)
+            return self._finish_test(d), None
         try:
-            return self._finish_train(d)
+            return self._finish_train(d), None
         except READ_ERRORS as err:
-            self._record_failure(d.record, err, d.failed)
-            return self._finish(self._decode_train(d.index, d.seed, d.attempt + 1, d.failed))
+            return None, err
+
+    def _substitute(self, d: _Decoded, err: Exception) -> dict[str, Any]:
+        """Count ``d``'s video as failed and produce the item from the next substitute attempt."""
+        self._record_failure(d.record, err, d.failed)
+        return self._finish(self._decode_train(d.index, d.seed, d.attempt + 1, d.failed))
+
+    def _finish(self, d: _Decoded) -> dict[str, Any]:
+        """Stage 2 of any item, in this thread, substituting a rejected training clip."""
+        item, err = self._augment(d)
+        return item if err is None else self._substitute(d, err)
 
     def _record_failure(self, record: VideoRecord, err: Exception, failed: list[str]) -> None:
-        err = err if isinstance(err, DecodeError) else DecodeError(f"{record.path}: {type(err).__name__}: {err}")
+        err = _as_decode_error(record, err)
         self._warn(record.path, err)
         failed.append(record.path)
         self._count_failure()
@@ -361,22 +375,10 @@ class VideoDataset(Dataset):
                 items.append(last_item)
         return items
 
-    def _augment(self, d: _Decoded) -> tuple[dict[str, Any] | None, Exception | None]:
-        """Stage 2 in the background thread: the item, or why the transform rejected a training clip
-        (``_collect`` then substitutes it in the calling thread)."""
-        if self.mode == "test":
-            return self._finish_test(d), None
-        try:
-            return self._finish_train(d), None
-        except READ_ERRORS as err:
-            return None, err
-
     def _collect(self, d: _Decoded, augmented: Future) -> dict[str, Any]:
+        """The background thread's stage 2 of ``d``, substituted here if the transform rejected it."""
         item, err = augmented.result()
-        if err is None:
-            return item
-        self._record_failure(d.record, err, d.failed)
-        return self._finish(self._decode_train(d.index, d.seed, d.attempt + 1, d.failed))
+        return item if err is None else self._substitute(d, err)
 
     def _count_failure(self) -> None:
         self.num_failed += 1
