@@ -214,11 +214,6 @@ def _luma(px: torch.Tensor) -> torch.Tensor:
     return (px @ torch.tensor(_LUMA, dtype=torch.float32).view(3, 1)).floor_()
 
 
-def _gray(clip: torch.Tensor) -> torch.Tensor:
-    """(T, C, H, W) uint8 -> (T, H, W, 1) float luma, floored."""
-    return _luma(_pixels(clip).float())
-
-
 def _color(clip: torch.Tensor, f: float) -> torch.Tensor:
     """Blend each pixel with its own grey (saturation)."""
     px = _pixels(clip).float()  # (T, H, W, C)
