@@ -54,6 +54,23 @@ def test_release_free_memory_trims_when_the_heap_grew():
     assert any(memory.release_free_memory(every=4, slack_mb=32) for _ in range(4))
 
 
+def test_release_free_memory_keeps_its_level_per_process(monkeypatch):
+    """A forked worker starts with its own post-trim level: its first check trims, whatever the
+    parent's level was (the parent's RSS says nothing about the worker's)."""
+    import os
+
+    from sfvideo.data import memory
+
+    if not memory.bound_heap_growth():
+        pytest.skip("not glibc: the heap settings do not apply")
+    memory.release_free_memory(every=1, slack_mb=-1)  # this process now has a level
+    assert not memory.release_free_memory(every=1, slack_mb=1e9)
+    child = os.getpid() + 100_000
+    monkeypatch.setitem(memory._applied_in, child, memory._applied_in[os.getpid()])
+    monkeypatch.setattr(memory.os, "getpid", lambda: child)
+    assert memory.release_free_memory(every=1, slack_mb=1e9)  # first check in the "worker"
+
+
 @pytest.mark.slow
 def test_benchmark_tool_smoke(tmp_path):
     """The whole tool on 1-second videos and tiny clips: both file sets, every decoder, pytorchvideo

@@ -32,7 +32,7 @@ _M_ARENA_MAX = -8
 TRIM_CHECK_EVERY = 16  # items between RSS checks
 TRIM_SLACK_MB = 192  # growth past the post-trim RSS that triggers a trim
 _applied_in: dict[int, ctypes.CDLL | None] = {}
-_state: dict[str, float] = {"count": 0, "floor": -1.0}
+_state: dict[int, dict[str, float]] = {}  # per process (a forked worker inherits its parent's)
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -77,14 +77,16 @@ def release_free_memory(every: int | None = None, slack_mb: float | None = None)
     Returns:
         True when this call trimmed.
     """
-    libc = _applied_in.get(os.getpid())
+    pid = os.getpid()
+    libc = _applied_in.get(pid)
     every = TRIM_CHECK_EVERY if every is None else every
     slack = TRIM_SLACK_MB if slack_mb is None else slack_mb
-    _state["count"] += 1
-    if libc is None or _state["count"] % every:
+    state = _state.setdefault(pid, {"count": 0, "floor": -1.0})
+    state["count"] += 1
+    if libc is None or state["count"] % every:
         return False
-    if _state["floor"] >= 0 and _rss_mb() <= _state["floor"] + slack:
+    if state["floor"] >= 0 and _rss_mb() <= state["floor"] + slack:
         return False
     libc.malloc_trim(0)
-    _state["floor"] = _rss_mb()
+    state["floor"] = _rss_mb()
     return True
