@@ -169,12 +169,10 @@ def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[str]:
     decoders = [d for d in args.decoders if d == "auto" or not backend_status(d)]
     for d in set(args.decoders) - set(decoders):
         print(f"  skipping {d}: {backend_status(d)}", flush=True)
-    cfgs = {d: load_config(args.cfg, opts + ["DATA.DECODER", d] + list(args.opts)) for d in decoders}
-    cfgs2 = {d: load_config(args.cfg, opts + ["DATA.DECODER", d] + list(args.opts) + ["DATA.CLIPS_PER_DECODE", "2"])
-             for d in decoders}
-    cfgs_seq = {d: load_config(args.cfg, opts + ["DATA.DECODER", d] + list(args.opts) + ["DATA.DECODE_AHEAD", "False"])
-                for d in decoders}
-    any_cfg = next(iter(cfgs.values()))
+    variants = ([], ["DATA.DECODE_AHEAD", "False"], ["DATA.CLIPS_PER_DECODE", "2"])  # default, sequential, K=2
+    configs = {d: tuple(load_config(args.cfg, opts + ["DATA.DECODER", d] + list(args.opts) + extra) for extra in variants)
+               for d in decoders}
+    any_cfg = next(iter(configs.values()))[0]
     bs, n = args.batch_size, args.clips
 
     rates: dict[tuple[str, str], list[float]] = {}
@@ -186,7 +184,7 @@ def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[str]:
     tasks = []
     for d in decoders:
         def run_decoder(d=d, r=0):
-            _measure_decoder(d, (cfgs[d], cfgs_seq[d], cfgs2[d]), bs, n, seed + r, add, ratios)
+            _measure_decoder(d, configs[d], bs, n, seed + r, add, ratios)
         tasks.append((f"sfvideo {d}", run_decoder))
     if not args.no_pytorchvideo:
         def run_pv(r=0):
