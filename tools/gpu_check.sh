@@ -7,12 +7,8 @@
 #    fp32 and bf16, batch 16 and 32 (clips/s, peak memory, MFU); the full loader with 8 and 16
 #    workers on the high-entropy set, CPU decoding vs NVDEC.
 # Each step has a time limit so that one hang cannot eat the machine's time.
-set -u
-PY="${PY:-.venv/bin/python}"
-[ -x "$PY" ] || PY=python3
 OUT="${OUT:-gpu_check_out}"
-mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/nvidia_smi.txt"
+. tools/gpu_env.sh
 sh tools/ensure_ffmpeg.sh "$PY" | tee "$OUT/ffmpeg.txt"
 timeout 120 "$PY" -m pytest -q -rs tests/test_decoder_fidelity.py -k cuda 2>&1 | tail -n 5 | tee "$OUT/pytest_cuda.txt"
 timeout 420 "$PY" tools/gpu_check.py nvdec train loader --steps 8 --clips 192 --json "$OUT/gpu_check.json" \

@@ -6,12 +6,8 @@
 #    (+ bf16 logit gap), and the ONNX export run by onnxruntime's CUDA provider when installed
 #    (pip install onnxruntime-gpu): parity with PyTorch and clips/s at batch 1 and 32.
 # Each step has a time limit so that one hang cannot eat the machine's time.
-set -u
-PY="${PY:-.venv/bin/python}"
-[ -x "$PY" ] || PY=python3
 OUT="${OUT:-gpu_export_out}"
-mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/nvidia_smi.txt"
+. tools/gpu_env.sh
 timeout 300 "$PY" -m pytest -q tests/test_export.py tests/test_deploy.py 2>&1 | tail -n 5 | tee "$OUT/pytest.txt"
 timeout 420 "$PY" -c "import sys; from sfvideo.bench.gpu_export import main; sys.exit(main(sys.argv[1:]))" \
     --json "$OUT/gpu_export_check.json" 2>&1 | tee "$OUT/gpu_export_check.txt"
