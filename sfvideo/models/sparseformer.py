@@ -239,8 +239,10 @@ class EarlyConvolution(nn.Module):
     def _frames(self, x: Tensor) -> Tensor:
         """(B, 3, k, H, W) frames -> (B, k, H', W', C) normalised features, contiguous."""
         b, _, t, h, w = x.shape
-        frames = x.transpose(1, 2).reshape(b * t, 3, h, w)  # (Bk, 3, H, W)
-        frames = frames.contiguous(memory_format=torch.channels_last)
+        # channels-last frames in at most one copy: a free view when x's memory already is
+        # (training clips are), one copy from planar memory (reshape of the transpose would
+        # first copy to planar, then .contiguous(channels_last) copy again)
+        frames = x.permute(0, 2, 3, 4, 1).reshape(b * t, h, w, 3).permute(0, 3, 1, 2)  # (Bk, 3, H, W)
         weight = self.conv1.weight.squeeze(2)  # (C, 3, 7, 7)
         y = F.conv2d(frames, weight.to(frames.dtype), self.conv1.bias.to(frames.dtype), stride=2, padding=3)
         y = F.relu(F.max_pool2d(y, 3, 2, 1))  # (Bk, C, H', W'), channels-last in memory
