@@ -13,11 +13,13 @@ the way:
 
 So: a fixed high ``mmap`` threshold and no automatic trimming (buffers are reused from the heap
 without faults), at most two arenas, and an explicit ``malloc_trim`` when the RSS, checked every
-``TRIM_CHECK_EVERY`` items, has grown ``TRIM_SLACK_MB`` past its level after the last trim: the
-free pages go back to the OS only when the heap has really grown, so the RSS stays within that
-slack over any run (``tools/benchmark_loader.py --long`` checks it) and the buffers in steady use
-are not faulted in again after every trim (trimming every 32 items regardless cost ~5% of the
-one-process loader's rate; every 128, the RSS crept +171 MiB over 4,000 clips).
+``TRIM_CHECK_EVERY`` items, has grown ``TRIM_SLACK_MB`` past its level: the free pages go back to
+the OS only when the heap has really grown, so the RSS stays within that slack over any run
+(``tools/benchmark_loader.py --long`` checks it) and the buffers in steady use are not faulted in
+again after every trim. The level is taken one check after a trim, when those buffers are back:
+taken right after it, refilling them alone passed the slack, so the one-process loader trimmed
+every ~30 clips and took ~2,500 page faults per clip (trimming every 32 items regardless cost ~5%
+of its rate; every 128, the RSS crept +171 MiB over 4,000 clips).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ TRIM_CHECK_EVERY = 16  # items between RSS checks
 TRIM_SLACK_MB = 192  # growth past the post-trim RSS that triggers a trim
 _applied_in: dict[int, ctypes.CDLL | None] = {}
 _state: dict[int, dict[str, float]] = {}  # per process (a forked worker inherits its parent's)
+_NEVER_CHECKED, _AFTER_TRIM = -1.0, -2.0  # "floor" values that are not a level yet
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -71,8 +74,10 @@ def _rss_mb() -> float:
 
 def release_free_memory(every: int | None = None, slack_mb: float | None = None) -> bool:
     """Count one item; every ``every`` items (default ``TRIM_CHECK_EVERY``) return the heap's free
-    pages to the OS if the RSS grew more than ``slack_mb`` (default ``TRIM_SLACK_MB``) since the
-    last trim (the first check always trims).
+    pages to the OS if the RSS grew more than ``slack_mb`` (default ``TRIM_SLACK_MB``) past its
+    level. The first check always trims; the level is the RSS at the check after a trim, once the
+    buffers in steady use have faulted back in (the RSS right after the trim is below them, so
+    refilling them would trim, and fault them in, again and again).
 
     Returns:
         True when this call trimmed.
@@ -81,12 +86,17 @@ def release_free_memory(every: int | None = None, slack_mb: float | None = None)
     libc = _applied_in.get(pid)
     every = TRIM_CHECK_EVERY if every is None else every
     slack = TRIM_SLACK_MB if slack_mb is None else slack_mb
-    state = _state.setdefault(pid, {"count": 0, "floor": -1.0})
+    state = _state.setdefault(pid, {"count": 0, "floor": _NEVER_CHECKED})
     state["count"] += 1
     if libc is None or state["count"] % every:
         return False
-    if state["floor"] >= 0 and _rss_mb() <= state["floor"] + slack:
-        return False
+    rss = _rss_mb()
+    if rss != float("inf"):  # unknown RSS: trim at every check
+        if state["floor"] == _AFTER_TRIM:  # the buffers in steady use are back in: their level
+            state["floor"] = rss
+            return False
+        if state["floor"] >= 0 and rss <= state["floor"] + slack:
+            return False
     libc.malloc_trim(0)
-    state["floor"] = _rss_mb()
+    state["floor"] = _AFTER_TRIM
     return True
