@@ -207,6 +207,18 @@ def test_video_stem_in_frame_chunks_equals_one_pass(monkeypatch):
     assert out.is_contiguous(memory_format=torch.channels_last_3d)  # channels innermost, as sampling expects
 
 
+def test_video_stem_gives_the_same_features_for_planar_and_channels_last_clips():
+    """Planar clips (test views, exported models) and channels-last ones (training clips) take
+    different routes to the convolution's channels-last frames; the features are the same."""
+    torch.manual_seed(0)
+    stem = create_model("video_test", num_classes=3).feat_extractor
+    planar = torch.randn(2, 3, 5, 32, 40)  # (B, C, T, H, W)
+    channels_last = planar.permute(0, 2, 3, 4, 1).contiguous().permute(0, 4, 1, 2, 3)  # same values
+    assert channels_last.stride(1) == 1 and planar.stride(1) != 1
+    with torch.no_grad():
+        assert torch.equal(stem(planar), stem(channels_last))
+
+
 def test_volume_sampling_is_gather_only_where_no_gradient_is_needed():
     feat = torch.randn(1, 4, 3, 5, 6)  # (B, C, T, H, W)
     points = torch.rand(1, 2, 7, 3)
