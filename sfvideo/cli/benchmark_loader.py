@@ -20,7 +20,7 @@ slows both sides of a ratio alike. ``--long N`` adds the memory of a long multi-
 
 Example::
 
-    python tools/benchmark_loader.py --videos 6 --clips 16 --rounds 3 --long 2000
+    python tools/benchmark_loader.py --videos 6 --clips 48 --rounds 5 --long 2000
 
 Trailing ``KEY VALUE`` pairs override the config of sfvideo's pipeline
 (default: the defaults tree: 32 frames at rate 2, crop 224, RandAugment rand-m7-n4, erasing 0.25).
