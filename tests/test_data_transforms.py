@@ -19,7 +19,6 @@ from sfvideo.data.transforms import (
     RandAugment,
     TrainTransform,
     cutmix_box,
-    normalize,
     parse_rand_augment,
     resize_short_side,
     smooth_one_hot,
@@ -52,11 +51,13 @@ def test_train_transform_is_random_per_clip():
     assert len(outs) > 1
 
 
-def test_normalize_uses_mean_std():
-    clip = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)  # (T, C, H, W)
-    out = normalize(clip, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
-    assert out.shape == (3, 2, 4, 4)
+def test_normalize_clip_uses_mean_std_per_channel():
+    clip = torch.full((3, 2, 4, 4), 255, dtype=torch.uint8)  # (C, T, H, W)
+    out = T.normalize_clip(clip, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
+    assert out.shape == (3, 2, 4, 4) and out.dtype == torch.float32
     assert out[:, 0, 0, 0].tolist() == pytest.approx([2.0, 1.0, 0.5])
+    with pytest.raises(TypeError, match="uint8"):
+        T.normalize_clip(out, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
 
 
 def test_uint8_resize_matches_float_resize():

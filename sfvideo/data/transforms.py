@@ -92,20 +92,6 @@ def stack_clips(clips: Sequence[torch.Tensor]) -> torch.Tensor:
     return out.permute(inverse)  # (B, *clip shape)
 
 
-def normalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """(T, C, H, W) uint8 -> (C, T, H, W) float32, ``(x / 255 - mean) / std``.
-
-    One strided copy into a contiguous float buffer, then two in-place ops (about 3x faster
-    than the out-of-place expression on the permuted view).
-    """
-    t, c, h, w = clip.shape
-    m = torch.tensor(mean, dtype=torch.float32).view(c, 1, 1, 1) * 255.0
-    inv_s = 1.0 / (torch.tensor(std, dtype=torch.float32).view(c, 1, 1, 1) * 255.0)
-    out = torch.empty((c, t, h, w), dtype=torch.float32)  # (C, T, H, W)
-    out.copy_(clip.permute(1, 0, 2, 3))
-    return out.sub_(m).mul_(inv_s)
-
-
 def normalize_clip(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 clips (..., C, T, H, W) -> float32 ``(x / 255 - mean) / std`` on ``x``'s device.
 
