@@ -213,7 +213,7 @@ def _natural_clip():
     ("Posterize", lambda x: T._OPS["Posterize"](x, 0.9, random.Random(0)), lambda x: TF.posterize(x, 5)),
     ("Color", lambda x: T._color(x, 1.7), lambda x: TF.adjust_saturation(x, 1.7)),
     ("Contrast", lambda x: T._contrast(x, 0.3), lambda x: TF.adjust_contrast(x, 0.3)),
-    ("Brightness", lambda x: T._blend(x, 0.0, 1.6), lambda x: TF.adjust_brightness(x, 1.6)),
+    ("Brightness", lambda x: T._brightness(x, 1.6), lambda x: TF.adjust_brightness(x, 1.6)),
     ("Sharpness", lambda x: T._sharpness(x, 1.8), lambda x: TF.adjust_sharpness(x, 1.8)),
     ("Invert", lambda x: T._OPS["Invert"](x, 0.5, random.Random(0)), lambda x: TF.invert(x)),
 ])

@@ -182,13 +182,12 @@ def _per_channel(values: torch.Tensor, width: int) -> torch.Tensor:
     return values.view(t, 1, 1, c).expand(t, 1, width, c).reshape(t, 1, width * c)
 
 
-def _blend(clip: torch.Tensor, other: torch.Tensor | float, f: float) -> torch.Tensor:
-    """``clamp(f * clip + (1 - f) * other)`` truncated to uint8, as torchvision's ``_blend``."""
-    out = clip.float().mul_(f)
-    if torch.is_tensor(other):
+def _blend(x: torch.Tensor, other: torch.Tensor | None, f: float) -> torch.Tensor:
+    """``clamp(f * x + (1 - f) * other)`` truncated to uint8, as torchvision's ``_blend``; ``x``
+    float, overwritten; ``other`` broadcasts to it (None: black)."""
+    out = x.mul_(f)
+    if other is not None:
         out.add_(other, alpha=1.0 - f)
-    elif other:
-        out.add_((1.0 - f) * other)
     return _to_uint8(out)
 
 
@@ -200,18 +199,22 @@ def _luma(px: torch.Tensor) -> torch.Tensor:
     return (px @ torch.tensor(_LUMA, dtype=torch.float32).view(3, 1)).floor_()
 
 
+def _brightness(clip: torch.Tensor, f: float) -> torch.Tensor:
+    """Blend with black."""
+    return _blend(clip.float(), None, f)
+
+
 def _color(clip: torch.Tensor, f: float) -> torch.Tensor:
     """Blend each pixel with its own grey (saturation)."""
     px = _pixels(clip).float()  # (T, H, W, C)
-    gray = _luma(px)  # (T, H, W, 1)
-    return _as_clip(_to_uint8(px.mul_(f).add_(gray.expand_as(px), alpha=1.0 - f)))
+    return _as_clip(_blend(px, _luma(px).expand_as(px), f))  # grey (T, H, W, 1)
 
 
 def _contrast(clip: torch.Tensor, f: float) -> torch.Tensor:
     """Blend with each frame's mean luma."""
     px = _pixels(clip).float()  # (T, H, W, C)
     mean = _luma(px).mean(dim=(1, 2, 3))  # (T,)
-    return _as_clip(_to_uint8(px.mul_(f).add_(mean.view(-1, 1, 1, 1), alpha=1.0 - f)))
+    return _as_clip(_blend(px, mean.view(-1, 1, 1, 1), f))
 
 
 def _plane_extrema(px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -363,7 +366,7 @@ _OPS: dict[str, Callable[[torch.Tensor, float, random.Random], torch.Tensor]] = 
     "SolarizeAdd": lambda x, f, r: _solarize_add(x, int(110 * f)),
     "Color": lambda x, f, r: _color(x, _enhance(f, r)),
     "Contrast": lambda x, f, r: _contrast(x, _enhance(f, r)),
-    "Brightness": lambda x, f, r: _blend(x, 0.0, _enhance(f, r)),
+    "Brightness": lambda x, f, r: _brightness(x, _enhance(f, r)),
     "Sharpness": lambda x, f, r: _sharpness(x, _enhance(f, r)),
     "ShearX": lambda x, f, r: affine_nearest(x, shear=(math.degrees(math.atan(_signed(0.3 * f, r))), 0.0)),
     "ShearY": lambda x, f, r: affine_nearest(x, shear=(0.0, math.degrees(math.atan(_signed(0.3 * f, r))))),
