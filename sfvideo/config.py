@@ -161,7 +161,7 @@ _C.DATA.DECODE_DEVICE = "cpu"
 # the collate, so a batch holds TRAIN.BATCH_SIZE x CLIPS_PER_DECODE clips and an epoch sees every
 # video once but CLIPS_PER_DECODE x as many clips.
 _C.DATA.CLIPS_PER_DECODE = 1
-# Decode the next item of a batch in a background thread while the current one is augmented
+# Decode a batch's items one after another while a background thread augments the decoded ones
 # (the same items either way; off: one stage after the other, e.g. to measure each alone).
 _C.DATA.DECODE_AHEAD = True
 # Frames per clip (T) and the stride between them, in frames at TARGET_FPS.

@@ -5,8 +5,8 @@ For each file set and decoder, in one process (the loader's ``num_workers`` 0):
 
 * pipeline: sfvideo's training dataset through a DataLoader (decode, crop, flip, RandAugment,
   erasing, collation), clips/s; every decode's exact frame indices are recorded. By default the
-  dataset decodes the next item of a batch in a background thread while the current one is
-  augmented (``DATA.DECODE_AHEAD``); the table also gives the pipeline with the two stages one
+  dataset decodes a batch's items one after another while a background thread augments the
+  decoded ones (``DATA.DECODE_AHEAD``); the table also gives the pipeline with the two stages one
   after the other ("sequential"), and the process CPU time per clip of the pipeline over that of
   decode-only (what the transforms cost in CPU, whatever overlaps);
 * decode-only: the same backend decoding exactly those recorded spans, nothing else;

@@ -162,8 +162,8 @@ class VideoDataset(Dataset):
         clips_per_decode: training clips per decoded span (K): the frames are decoded once and
             augmented K times independently (VideoMAE's repeated augmentation); K > 1 items hold
             (K, C, T, H, W).
-        decode_ahead: in ``__getitems__`` (a loader's batch fetch), decode the next item in a
-            background thread while the current one is augmented.
+        decode_ahead: in ``__getitems__`` (a loader's batch fetch), decode the items one after
+            another while a background thread augments the decoded ones (see ``fetch``).
         seed: base seed for substitute choice.
         max_failure_fraction: training stops when a process sees more failures than this
             fraction of the dataset in one epoch.
