@@ -37,6 +37,7 @@ def _random_weights(model):
         for unit in model.sampling_units():
             unit.roi_offset_module[1].weight.normal_(0, 0.05)
             unit.roi_adjust_module[1].weight.normal_(0, 0.05)
+            unit.adaptive_mixing.parameter_generator[-1].weight.normal_(0, 0.05)  # zero at init
     return model.eval()
 
 
@@ -118,3 +119,26 @@ def test_export_fails_when_the_exported_logits_differ(tmp_path):
     assert 0 <= result["max_abs_diff"] < 1e-4 and "batch 1 and 3" in result["checked"]
     with pytest.raises(RuntimeError, match="differ from PyTorch"):
         ex.run_export(cfg, tmp_path / "strict.onnx", tolerance=-1.0, log=lambda s: None)
+
+
+@pytest.mark.slow
+def test_onnxruntime_folds_what_runs_before_the_first_read_of_the_clip(tmp_path):
+    """The first step's attention, RoI geometry and mixing weights depend on no input (tokens and
+    RoIs enter shared by the batch), so onnxruntime computes them once, at load: its optimised
+    graph has one Attention fewer than the model has steps."""
+    import onnx
+    import onnxruntime as ort
+
+    from sfvideo.models.sparseformer import SFUnit
+
+    model = _random_weights(create_model("video_test", num_classes=7))
+    path = ex.export_onnx(model, tmp_path / "m.onnx", ex.export_metadata(model.protocol, None, {}), opset=23)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    opts.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    steps = sum(unit.repeats for unit in model.layers if isinstance(unit, SFUnit))
+    exported = [n.op_type for n in onnx.load(str(path)).graph.node]
+    optimised = [n.op_type for n in onnx.load(str(tmp_path / "optimised.onnx")).graph.node]
+    assert exported.count("Attention") == steps
+    assert optimised.count("Attention") == steps - 1

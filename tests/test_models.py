@@ -228,3 +228,48 @@ def test_volume_sampling_is_gather_only_where_no_gradient_is_needed():
         assert ops.volume_sampling_mode(points, feat) == "gather"
         with ops.volume_sampling("frame_pairs"):
             assert ops.volume_sampling_mode(points, feat) == "frame_pairs"
+
+
+
+@pytest.mark.parametrize("name", ["video_test", "image_test"])
+def test_a_batch_gives_each_clip_the_result_it_gets_alone(name):
+    """Tokens and RoIs enter the first step shared by the batch (1, N, ...) and are broadcast by
+    the first read of the clips: a batch must still give each clip its own logits and geometry."""
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=5).eval()
+    with torch.no_grad():  # move the mixing weights and offsets off their zero init
+        for unit in model.sampling_units():
+            unit.adaptive_mixing.parameter_generator[-1].weight.normal_(0, 0.05)
+            unit.roi_offset_module[1].weight.normal_(0, 0.05)
+    video = model.geometry_dims == 3
+    x = torch.randn(3, 3, 4, 32, 32) if video else torch.randn(3, 3, 32, 32)
+    for mode in ops.VOLUME_SAMPLING if video else ("trilinear",):
+        with torch.no_grad(), ops.volume_sampling(mode):
+            batch = model.forward_details(x)
+            alone = [model.forward_details(x[i:i + 1]) for i in range(3)]
+            tokens, roi = model.forward_tokens(x)
+        assert tokens.shape == (3, model.num_tokens, model.embed_dim) and roi.shape == (3, model.num_tokens, 6 if video else 4)
+        for i, one in enumerate(alone):
+            assert (batch["logits"][i] - one["logits"][0]).abs().max() < 1e-5, mode
+            for key in ("rois", "points"):
+                assert len(batch[key]) == len(one[key])
+                for got, want in zip(batch[key], one[key]):
+                    assert got.shape[0] == 3 and (got[i] - want[0]).abs().max() < 1e-5, (mode, key)
+
+
+def test_drop_path_masks_are_drawn_per_clip_even_for_batch_shared_tokens(monkeypatch):
+    """A step given batch-shared tokens (1, N, D) that drops paths must draw one mask per clip."""
+    from sfvideo.models.sparseformer import DropPath
+
+    torch.manual_seed(0)
+    model = create_model("video_test", num_classes=5)
+    unit = model.sampling_units()[0].train()
+    feat = torch.randn(8, 16, 2, 8, 8)  # (B, C, T, H, W)
+    tokens = model.initial_embedding.weight.detach().unsqueeze(0)  # (1, N, D)
+    roi = model.initial_roi.weight.detach().unsqueeze(0)  # (1, N, 6)
+    batches = []
+    forward = DropPath.forward
+    monkeypatch.setattr(DropPath, "forward", lambda self, x, p=None: batches.append(x.shape[0]) or forward(self, x, p))
+    x, _ = unit.step(feat, tokens, roi, drop=0.5)
+    assert x.shape == (8, *tokens.shape[1:])
+    assert batches and set(batches) == {8}, batches

@@ -80,19 +80,21 @@ def sample_features(points: Tensor, feat: Tensor, padding_mode: str = "zeros") -
 
     Args:
         points: (B, N, P, S) with S = 2 (x, y) for feat (B, C, H, W) or S = 3 (x, y, t) for
-            feat (B, C, T, H, W).
+            feat (B, C, T, H, W); or (1, N, P, S), the same points for every map of the batch.
         feat: the feature map or volume.
         padding_mode: "zeros" (official v1) or "border".
 
     Returns:
         (B, N, P, C) sampled features, in feat's dtype.
     """
-    b, n, p, s = points.shape
+    s = points.shape[-1]
     mode = volume_sampling_mode(points, feat) if s == 3 else "trilinear"
+    if mode == "gather":  # broadcasts batch-shared points itself
+        return sample_features_gather(points, feat, padding_mode)
+    points = points.expand(feat.shape[0], *points.shape[1:])  # grid_sample needs one grid per map
     if mode == "frame_pairs":
         return sample_features_frame_pairs(points, feat, padding_mode)
-    if mode == "gather":
-        return sample_features_gather(points, feat, padding_mode)
+    b, n, p, _ = points.shape
     with torch.autocast(points.device.type, enabled=False):
         grid = _fp32(points) * 2.0 - 1.0  # (B, N, P, S) in grid_sample's [-1, 1]
         if s == 3:
@@ -217,14 +219,15 @@ def sample_features_gather(points: Tensor, feat: Tensor, padding_mode: str = "ze
     ``EarlyConvolution`` makes it, so each corner read of a point is one contiguous row. For each
     of the eight corners the rows of all points are gathered, weighted and accumulated, so that
     at most one corner's (B*N*P, C) reads exist at a time. Same contract as
-    :func:`sample_features`, without any ``grid_sample``.
+    :func:`sample_features`, without any ``grid_sample``; batch-shared points (1, N, P, 3)
+    broadcast over the volumes, so their corners and weights are computed once.
     """
-    b, n, p, _ = points.shape
-    c, t, h, w = feat.shape[1:]
+    n, p = points.shape[1:3]
+    b, c, t, h, w = feat.shape
     with torch.autocast(points.device.type, enabled=False):
         pts = _fp32(points)
         rows = feat.permute(0, 2, 3, 4, 1).reshape(b * t * h * w, c)  # (BTHW, C)
-        xs = _axis_corners(pts[..., 0], w, padding_mode)  # 2 x ((B, N, P) index, (B, N, P) weight)
+        xs = _axis_corners(pts[..., 0], w, padding_mode)  # 2 x ((B|1, N, P) index, (B|1, N, P) weight)
         ys = _axis_corners(pts[..., 1], h, padding_mode)
         ts = _axis_corners(pts[..., 2], t, padding_mode)
         first = (torch.arange(b, device=points.device) * t).view(b, 1, 1)  # (B, 1, 1) first frame of each clip
@@ -232,10 +235,11 @@ def sample_features_gather(points: Tensor, feat: Tensor, padding_mode: str = "ze
         for ti, wt in ts:
             for yi, wy in ys:
                 line = ((first + ti) * h + yi) * w  # (B, N, P) row of the line's first cell
-                wty = wt * wy  # (B, N, P)
+                wty = wt * wy  # (B|1, N, P)
                 for xi, wx in xs:
                     read = rows.index_select(0, (line + xi).reshape(-1))  # (BNP, C)
-                    term = read * (wty * wx).reshape(-1, 1).to(read.dtype)  # (BNP, C)
+                    weight = (wty * wx).expand(b, n, p).reshape(-1, 1)  # (BNP, 1)
+                    term = read * weight.to(read.dtype)  # (BNP, C)
                     out = term if out is None else out + term
     return out.view(b, n, p, c)  # (B, N, P, C)
 
