@@ -4,6 +4,7 @@ path (same top-5 as PyTorch; runs with torch unimportable)."""
 import csv
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -205,3 +206,28 @@ def test_onnxruntime_predict_gives_the_pytorch_top5_and_needs_no_torch(tmp_path,
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert [ln.split()[1] for ln in run.stdout.splitlines() if ln.strip()[:2] == "1."] == [top5(eager)[0][0]]
+
+
+@pytest.mark.slow
+def test_cached_onnx_export_is_made_again_when_the_checkpoint_or_the_export_code_changes(tmp_path, monkeypatch):
+    """`predict --runtime auto` exports a checkpoint once and reuses the file; an export made by
+    other model or exporter code (an older sfvideo) must be made again, not silently reused."""
+    pytest.importorskip("onnxruntime")
+    from sfvideo.deploy import run
+
+    monkeypatch.setenv("SFVIDEO_CACHE", str(tmp_path / "cache"))
+    _, cfg, ckpt = _checkpoint(tmp_path, **{"TEST.CHECKPOINT": str(tmp_path / "run.pth")})
+    logs: list[str] = []
+    first = run.cached_onnx_export(cfg, log=logs.append)
+    assert first.is_file() and any(m.startswith("exporting") for m in logs)
+    logs.clear()
+    stamp = first.stat().st_mtime_ns
+    assert run.cached_onnx_export(cfg, log=logs.append) == first and first.stat().st_mtime_ns == stamp
+    assert not any(m.startswith("exporting") for m in logs)  # reused
+    monkeypatch.setattr(run, "export_code_digest", lambda: "the code of another sfvideo")
+    again = run.cached_onnx_export(cfg, log=logs.append)
+    assert again != first and again.is_file() and any(m.startswith("exporting") for m in logs)
+    os.utime(ckpt, ns=(stamp, stamp + 10**9))  # a new checkpoint in the same file
+    logs.clear()
+    assert run.cached_onnx_export(cfg, log=logs.append) not in (first, again)
+    assert any(m.startswith("exporting") for m in logs)

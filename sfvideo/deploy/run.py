@@ -77,10 +77,23 @@ def onnx_cache_dir() -> Path:
     return Path(os.environ.get("SFVIDEO_CACHE", Path.home() / ".cache" / "sfvideo")) / "onnx"
 
 
+def export_code_digest() -> str:
+    """A digest of the code an exported file comes from: the model package, the exporter and its
+    graph rewrites, and torch's version (its exporter)."""
+    import torch
+
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha1(torch.__version__.encode())
+    for path in sorted((root / "models").glob("*.py")) + [root / "deploy" / "export.py", root / "deploy" / "onnx_graph.py"]:
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> Path:
     """The checkpoint of ``cfg`` exported to ONNX once (parity-checked against PyTorch, 1e-4), then
     reused: the cache key covers the checkpoint file (path, size, mtime), the model and protocol,
-    and the export's form (opset, volume sampling)."""
+    the export's form (opset, volume sampling) and the code it comes from (``export_code_digest``:
+    an export made by another sfvideo or torch is made again)."""
     from ..models.protocol import InputProtocol
     from .export import onnxruntime_cpu_opset, run_export, volume_sampling_for
 
@@ -88,8 +101,8 @@ def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> 
     st = ckpt.stat()
     opset = onnxruntime_cpu_opset()
     ident = json.dumps([str(ckpt), st.st_size, st.st_mtime_ns, cfg.TEST.USE_EMA, dict(cfg.MODEL),
-                        InputProtocol.from_config(cfg).to_dict(), class_names, opset, volume_sampling_for(opset)],
-                       sort_keys=True, default=str)
+                        InputProtocol.from_config(cfg).to_dict(), class_names, opset, volume_sampling_for(opset),
+                        export_code_digest()], sort_keys=True, default=str)
     path = onnx_cache_dir() / f"{ckpt.stem}-{hashlib.sha1(ident.encode()).hexdigest()[:16]}.onnx"
     if not path.is_file():
         log(f"exporting {ckpt.name} to {path} for onnxruntime (once; later runs reuse it)")
