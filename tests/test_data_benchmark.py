@@ -24,9 +24,17 @@ def test_tree_rss_counts_this_process():
 def test_time_batches_skips_warmup_batch():
     import torch
 
-    batches = [{"video": torch.zeros(b)} for b in (4, 3, 3, 3)]
-    tp = time_batches(batches, 6)
-    assert isinstance(tp, Throughput) and tp.clips == 6 and tp.seconds >= 0
+    seen = []
+
+    def batches():
+        for b in (4, 3, 3, 3):
+            seen.append(b)
+            yield {"video": torch.zeros(b)}
+
+    tp = time_batches(batches(), 6, after_warmup=lambda: seen.append("warm"))
+    assert isinstance(tp, Throughput) and tp.clips == 6 and tp.seconds >= 0 and tp.cpu_seconds >= 0
+    assert seen == [4, "warm", 3, 3]  # the hook runs after the warm-up batch, before the timed ones
+    assert tp.clips_per_s == 6 / tp.seconds
 
 
 def test_bound_heap_growth_is_idempotent():

@@ -9,7 +9,7 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 
@@ -156,10 +156,12 @@ class RssSampler:
 
 # ----------------------------------------------------------------------------- timing
 class Throughput(NamedTuple):
-    """Clips per second after the first batch (which pays for worker start-up)."""
+    """Clips timed (after a warm-up batch, which pays for worker start-up), their wall-clock
+    seconds and the process CPU seconds they took (nan where not measured)."""
 
     clips: int
     seconds: float
+    cpu_seconds: float = float("nan")
 
     @property
     def clips_per_s(self) -> float:
@@ -172,18 +174,19 @@ def batch_size_of(batch) -> int:
     return int(video.shape[0] * (video.shape[1] if video.ndim == 6 else 1))
 
 
-def time_batches(batches: Iterable, num_clips: int, on_clips=None) -> Throughput:
-    """Consume batches until ``num_clips`` clips after the first batch; time them."""
+def time_batches(batches: Iterable, num_clips: int, after_warmup: Callable[[], object] | None = None) -> Throughput:
+    """Consume batches until ``num_clips`` clips after the first batch, timing them (wall clock and
+    process CPU); ``after_warmup`` runs once between the first batch and the timed ones."""
     it = iter(batches)
     next(it)  # warm-up: worker start, first file opens
-    t0, clips = time.perf_counter(), 0
+    if after_warmup is not None:
+        after_warmup()
+    t0, cpu0, clips = time.perf_counter(), time.process_time(), 0
     for batch in it:
         clips += batch_size_of(batch)
-        if on_clips is not None:
-            on_clips(clips)
         if clips >= num_clips:
             break
-    return Throughput(clips, time.perf_counter() - t0)
+    return Throughput(clips, time.perf_counter() - t0, time.process_time() - cpu0)
 
 
 class SpanRecorder:
@@ -216,10 +219,10 @@ def decode_only(spans: Iterable[tuple[str, list[int]]], backend: str, seek_mode:
     from ..data.decoding import decode_video
 
     spans = list(spans)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for path, idx in spans:
         decode_video(path, lambda meta, idx=idx: idx, backend, fallback=False, seek_mode=seek_mode)
-    return Throughput(len(spans), time.perf_counter() - t0)
+    return Throughput(len(spans), time.perf_counter() - t0, time.process_time() - cpu0)
 
 
 def decode_ceiling(paths: Iterable[str | os.PathLike], backend: str) -> float:

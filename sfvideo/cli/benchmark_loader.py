@@ -108,47 +108,29 @@ def _sfvideo_loader(cfg, batch_size: int, workers: int, num_items: int, seed: in
     return ds, DataLoader(ds, batch_size=batch_size, num_workers=workers, sampler=sampler, collate_fn=collate_train)
 
 
-def _timed(loader, num_clips: int, after_warmup=None):
-    """Clips/s over ``num_clips`` clips after a warm-up batch, and the process CPU seconds they took."""
-    from sfvideo.bench.loader import Throughput, batch_size_of
-
-    it = iter(loader)
-    next(it)
-    if after_warmup is not None:
-        after_warmup()
-    t0, cpu0, clips = time.perf_counter(), time.process_time(), 0
-    for batch in it:
-        clips += batch_size_of(batch)
-        if clips >= num_clips:
-            break
-    return Throughput(clips, time.perf_counter() - t0), time.process_time() - cpu0
-
-
 def _measure_decoder(d: str, configs, bs: int, n: int, seed: int, add, ratios) -> None:
     """One round of one decoder: pipeline (recording its spans), decode-only on those spans,
     the sequential pipeline, and two clips per decode; rates go to ``add``, ratios to ``ratios``."""
-    from sfvideo.bench.loader import SpanRecorder, decode_only
+    from sfvideo.bench.loader import SpanRecorder, decode_only, time_batches
     from sfvideo.data.decoding import resolve_backend
 
     cfg, cfg_seq, cfg_k2 = configs
     items = n + 2 * bs  # warm-up batch + timed clips + slack
     ds, loader = _sfvideo_loader(cfg, bs, 0, items, seed)
     rec = SpanRecorder(ds)
-    pipe, pipe_cpu = _timed(loader, n, after_warmup=rec.spans.clear)
+    pipe = time_batches(loader, n, after_warmup=rec.spans.clear)
     rec.close()
     spans = rec.spans[: pipe.clips]
-    cpu0 = time.process_time()
     dec = decode_only(spans, resolve_backend(d), cfg.DATA.SEEK_MODE)
-    dec_cpu = time.process_time() - cpu0
     add((d, "pipeline"), pipe.clips_per_s)
     add((d, "decode"), dec.clips_per_s)
     ratios.setdefault((d, "pipe/decode"), []).append(pipe.clips_per_s / dec.clips_per_s)
-    ratios.setdefault((d, "cpu"), []).append((pipe_cpu / pipe.clips) / (dec_cpu / dec.clips))
+    ratios.setdefault((d, "cpu"), []).append((pipe.cpu_seconds / pipe.clips) / (dec.cpu_seconds / dec.clips))
     _, loader_seq = _sfvideo_loader(cfg_seq, bs, 0, items, seed)
-    seq, _ = _timed(loader_seq, n)
+    seq = time_batches(loader_seq, n)
     ratios.setdefault((d, "seq/decode"), []).append(seq.clips_per_s / dec.clips_per_s)
     _, loader2 = _sfvideo_loader(cfg_k2, max(bs // 2, 1), 0, items // 2 + bs, seed)
-    k2, _ = _timed(loader2, n)
+    k2 = time_batches(loader2, n)
     add((d, "k2"), k2.clips_per_s)
     ratios.setdefault((d, "k2/k1"), []).append(k2.clips_per_s / pipe.clips_per_s)
 
@@ -156,6 +138,7 @@ def _measure_decoder(d: str, configs, bs: int, n: int, seed: int, add, ratios) -
 def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[str]:
     import torch
 
+    from sfvideo.bench.loader import time_batches
     from sfvideo.config import load_config
     from sfvideo.data.decoding import backend_status, resolve_backend
 
@@ -189,7 +172,7 @@ def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[str]:
     if not args.no_pytorchvideo:
         def run_pv(r=0):
             torch.manual_seed(seed + r)
-            add(("pytorchvideo", "pipeline"), _timed(_pytorchvideo_loader(str(pv_list), any_cfg, bs), n)[0].clips_per_s)
+            add(("pytorchvideo", "pipeline"), time_batches(_pytorchvideo_loader(str(pv_list), any_cfg, bs), n).clips_per_s)
         tasks.append(("pytorchvideo", run_pv))
 
     for r in range(args.rounds):
