@@ -26,6 +26,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from .resources import configs_dir
+from .utils.constants import IMAGENET_MEAN, IMAGENET_STD
 
 
 class ConfigError(ValueError):
@@ -187,9 +188,9 @@ _C.DATA.TRAIN_JITTER_AREA = [0.08, 1.0]
 _C.DATA.TRAIN_JITTER_ASPECT = [0.75, 1.3333]
 # Test: short side resized to TEST_CROP_SIZE, then crops (see TEST.NUM_SPATIAL_CROPS).
 _C.DATA.TEST_CROP_SIZE = 224
-# Per-channel RGB mean and std on the [0, 1] scale.
-_C.DATA.MEAN = [0.485, 0.456, 0.406]
-_C.DATA.STD = [0.229, 0.224, 0.225]
+# Per-channel RGB mean and std on the [0, 1] scale (ImageNet's).
+_C.DATA.MEAN = list(IMAGENET_MEAN)
+_C.DATA.STD = list(IMAGENET_STD)
 # DataLoader workers per process, and pinned memory (CUDA only).
 _C.DATA.NUM_WORKERS = 4
 _C.DATA.PIN_MEMORY = True

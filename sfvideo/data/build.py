@@ -130,12 +130,11 @@ def eval_sampling_and_transform(cfg, split: str = "test") -> tuple[SamplingParam
     d, t = cfg.DATA, cfg.TEST
     common = dict(num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE, target_fps=float(d.TARGET_FPS), pad_mode=d.PAD_MODE,
                   sampler=d.SAMPLING)
-    norm = dict(mean=tuple(d.MEAN), std=tuple(d.STD))
     if split == "val":
         return (SamplingParams(**common, num_clips=1, placement="uniform"),
-                EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=1, **norm))
+                EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=1))
     return (SamplingParams(**common, num_clips=t.NUM_ENSEMBLE_VIEWS, placement=t.CLIP_PLACEMENT),
-            EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=t.NUM_SPATIAL_CROPS, **norm))
+            EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=t.NUM_SPATIAL_CROPS))
 
 
 def build_test_views(cfg, path: str | os.PathLike, split: str = "test") -> torch.Tensor:
