@@ -430,20 +430,12 @@ _LIST_LENGTHS = {"DATA.TRAIN_JITTER_SCALES": 2, "DATA.TRAIN_JITTER_AREA": 2, "DA
                  "DATA.MEAN": 3, "DATA.STD": 3, "SOLVER.BETAS": 2}
 
 
-def class_names_file(cfg: CfgNode) -> Path | None:
-    """``DATA.CLASS_NAMES`` as a path: absolute, else under ``DATA.PATH_TO_DATA_DIR``, else under
-    the repository root (``None`` when the key is empty)."""
-    if not cfg.DATA.CLASS_NAMES:
-        return None
-    from .data.lists import resolve_path  # no torch: sfvideo.data imports lazily
-
-    return resolve_path(cfg.DATA.CLASS_NAMES, cfg.DATA.PATH_TO_DATA_DIR, repo_fallback=True)
-
-
 def resolve_num_classes(cfg: CfgNode) -> None:
     """``MODEL.NUM_CLASSES -1`` becomes the number of names in ``DATA.CLASS_NAMES``."""
     if cfg.MODEL.NUM_CLASSES != -1:
         return
+    from .data.lists import ListFormatError, class_names_file, read_class_names  # no torch: sfvideo.data is lazy
+
     path = class_names_file(cfg)
     if path is None:
         raise ConfigError("MODEL.NUM_CLASSES is -1 (count the class names) but DATA.CLASS_NAMES is empty; "
@@ -452,8 +444,6 @@ def resolve_num_classes(cfg: CfgNode) -> None:
         raise ConfigError(f"MODEL.NUM_CLASSES is -1 (count the class names) but DATA.CLASS_NAMES {path} does not "
                           f"exist (DATA.PATH_TO_DATA_DIR={cfg.DATA.PATH_TO_DATA_DIR!r}); write it with "
                           "tools/build_lists.py or set MODEL.NUM_CLASSES")
-    from .data.lists import ListFormatError, read_class_names
-
     try:
         names = read_class_names(path)
     except ListFormatError as err:

@@ -10,7 +10,15 @@ import torch
 
 from .decoding import DecodeError
 from .kinetics import FrameDecoder, SamplingParams, VideoDataset
-from .lists import ListFormatError, VideoRecord, load_video_list, read_class_names, resolve_path, write_missing_report
+from .lists import (
+    ListFormatError,
+    VideoRecord,
+    class_names_file,
+    load_video_list,
+    read_class_names,
+    resolve_path,
+    write_missing_report,
+)
 from .transforms import EvalTransform, MixupCutmix, TrainTransform, parse_rand_augment
 
 logger = logging.getLogger(__name__)
@@ -38,9 +46,9 @@ def class_names_from_cfg(cfg) -> list[str] | None:
     Raises:
         FileNotFoundError: ``DATA.CLASS_NAMES`` is set but the file is not there.
     """
-    if not cfg.DATA.CLASS_NAMES:
+    path = class_names_file(cfg)
+    if path is None:
         return None
-    path = resolve_path(cfg.DATA.CLASS_NAMES, cfg.DATA.PATH_TO_DATA_DIR, repo_fallback=True)
     if not path.is_file():
         raise FileNotFoundError(f"DATA.CLASS_NAMES: {path} not found")
     names = read_class_names(path)

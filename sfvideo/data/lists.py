@@ -84,6 +84,14 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     return names
 
 
+def class_names_file(cfg) -> Path | None:
+    """The file ``DATA.CLASS_NAMES`` names: absolute, else under ``DATA.PATH_TO_DATA_DIR``, else a
+    file shipped with sfvideo (``None`` when the key is empty; the file may not exist)."""
+    if not cfg.DATA.CLASS_NAMES:
+        return None
+    return resolve_path(cfg.DATA.CLASS_NAMES, cfg.DATA.PATH_TO_DATA_DIR, repo_fallback=True)
+
+
 def class_index(names: Sequence[str]) -> dict[str, int]:
     """Map from class name (and its underscore variant) to index."""
     index = {name: i for i, name in enumerate(names)}
