@@ -256,16 +256,6 @@ def write_missing_report(path: str | os.PathLike, missing: Sequence[MissingVideo
     return path
 
 
-def write_path_label_list(path: str | os.PathLike, records: Sequence[VideoRecord]) -> Path:
-    """Write records as ``path label`` lines (to a temporary, then renamed: never half-written)."""
-    from ..utils.io import atomic_write
-
-    path = Path(path)
-    with atomic_write(path, "wb") as f:
-        f.write("".join(f"{r.path} {r.label}\n" for r in records).encode("utf-8"))
-    return path
-
-
 def resolve_path(name: str | os.PathLike, data_dir: str | os.PathLike, repo_fallback: bool = False) -> Path:
     """An absolute path, or ``name`` relative to ``data_dir`` (then, with ``repo_fallback``, a file
     shipped with sfvideo such as ``data_lists/kinetics400_classes.txt``)."""
@@ -278,39 +268,3 @@ def resolve_path(name: str | os.PathLike, data_dir: str | os.PathLike, repo_fall
     from ..resources import find_resource  # configs/ and data_lists/, in a checkout or installed
 
     return find_resource(p) or cand
-
-
-class ListBuildSummary(NamedTuple):
-    """What ``build_lists_from_csvs`` wrote for one CSV."""
-
-    csv: str
-    list_file: str
-    num_found: int
-    num_missing: int
-    missing_report: str
-
-
-def build_lists_from_csvs(
-    csv_files: Sequence[str | os.PathLike], data_dir: str | os.PathLike, class_names: Sequence[str],
-    out_dir: str | os.PathLike, absolute: bool = False,
-) -> list[ListBuildSummary]:
-    """Turn official Kinetics CSVs into ``path label`` lists (``{out_dir}/{csv stem}.txt``) and
-    missing-video reports (``{out_dir}/{csv stem}_missing.txt``, only when some are missing).
-
-    Args:
-        absolute: write absolute paths instead of paths relative to ``data_dir``.
-    """
-    out_dir = Path(out_dir)
-    summaries = []
-    for csv_file in csv_files:
-        result = read_kinetics_csv(csv_file, data_dir, class_names)
-        records = result.records
-        if absolute:
-            records = [VideoRecord(str(Path(data_dir).resolve() / r.path), r.label) for r in records]
-        stem = Path(csv_file).stem
-        list_file = write_path_label_list(out_dir / f"{stem}.txt", records)
-        report = ""
-        if result.missing:
-            report = str(write_missing_report(out_dir / f"{stem}_missing.txt", result.missing))
-        summaries.append(ListBuildSummary(str(csv_file), str(list_file), len(records), len(result.missing), report))
-    return summaries
