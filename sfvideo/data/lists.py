@@ -246,14 +246,15 @@ def load_video_list(
 
 
 def write_missing_report(path: str | os.PathLike, missing: Sequence[MissingVideo]) -> Path:
-    """Write one tab-separated line per missing video (list file, line, id, label, expected path)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("# list_file\tline\tyoutube_id\tlabel\texpected_path\n")
-        for m in missing:
-            f.write(f"{m.list_file}\t{m.line}\t{m.youtube_id}\t{m.label}\t{m.expected}\n")
-    return path
+    """Write one tab-separated line per missing video (list file, line, id, label, expected path),
+    all or nothing (``utils.io.atomic_write``)."""
+    from ..utils.io import atomic_write
+
+    lines = ["# list_file\tline\tyoutube_id\tlabel\texpected_path\n"]
+    lines += [f"{m.list_file}\t{m.line}\t{m.youtube_id}\t{m.label}\t{m.expected}\n" for m in missing]
+    with atomic_write(path, "wb") as f:
+        f.write("".join(lines).encode("utf-8"))
+    return Path(path)
 
 
 def resolve_path(name: str | os.PathLike, data_dir: str | os.PathLike, repo_fallback: bool = False) -> Path:

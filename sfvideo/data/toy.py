@@ -61,6 +61,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..utils.io import atomic_write_text
+
 CLASS_NAMES: tuple[str, ...] = (
     "moving_left",
     "moving_right",
@@ -449,10 +451,8 @@ def _list_lines(split: str, per_class: int) -> list[str]:
     return [f"{_video_relpath(split, c, i)} {c}" for c in range(len(CLASS_NAMES)) for i in range(per_class)]
 
 
-def _write_text(path: Path, lines: Sequence[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(f"{line}\n" for line in lines))
-    os.replace(tmp, path)
+def _write_lines(path: Path, lines: Sequence[str]) -> None:
+    atomic_write_text(path, "".join(f"{line}\n" for line in lines))
 
 
 def make_toy_dataset(
@@ -521,10 +521,10 @@ def make_toy_dataset(
         for i in range(per_class[split])
     ]
     _encode_all(jobs, workers)
-    _write_text(result.classes, CLASS_NAMES)
+    _write_lines(result.classes, CLASS_NAMES)
     for split in SPLITS:
-        _write_text(lists[split], lines[split])
-    _write_text(meta_path, [json.dumps(meta, indent=1, sort_keys=True)])
+        _write_lines(lists[split], lines[split])
+    _write_lines(meta_path, [json.dumps(meta, indent=1, sort_keys=True)])
     return result
 
 
