@@ -26,6 +26,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from .resources import configs_dir
+from .utils.constants import IMAGENET_MEAN, IMAGENET_STD
 
 
 class ConfigError(ValueError):
@@ -187,9 +188,9 @@ _C.DATA.TRAIN_JITTER_AREA = [0.08, 1.0]
 _C.DATA.TRAIN_JITTER_ASPECT = [0.75, 1.3333]
 # Test: short side resized to TEST_CROP_SIZE, then crops (see TEST.NUM_SPATIAL_CROPS).
 _C.DATA.TEST_CROP_SIZE = 224
-# Per-channel RGB mean and std on the [0, 1] scale.
-_C.DATA.MEAN = [0.485, 0.456, 0.406]
-_C.DATA.STD = [0.229, 0.224, 0.225]
+# Per-channel RGB mean and std on the [0, 1] scale (ImageNet's).
+_C.DATA.MEAN = list(IMAGENET_MEAN)
+_C.DATA.STD = list(IMAGENET_STD)
 # DataLoader workers per process, and pinned memory (CUDA only).
 _C.DATA.NUM_WORKERS = 4
 _C.DATA.PIN_MEMORY = True
@@ -429,20 +430,12 @@ _LIST_LENGTHS = {"DATA.TRAIN_JITTER_SCALES": 2, "DATA.TRAIN_JITTER_AREA": 2, "DA
                  "DATA.MEAN": 3, "DATA.STD": 3, "SOLVER.BETAS": 2}
 
 
-def class_names_file(cfg: CfgNode) -> Path | None:
-    """``DATA.CLASS_NAMES`` as a path: absolute, else under ``DATA.PATH_TO_DATA_DIR``, else under
-    the repository root (``None`` when the key is empty)."""
-    if not cfg.DATA.CLASS_NAMES:
-        return None
-    from .data.lists import resolve_path  # no torch: sfvideo.data imports lazily
-
-    return resolve_path(cfg.DATA.CLASS_NAMES, cfg.DATA.PATH_TO_DATA_DIR, repo_fallback=True)
-
-
 def resolve_num_classes(cfg: CfgNode) -> None:
     """``MODEL.NUM_CLASSES -1`` becomes the number of names in ``DATA.CLASS_NAMES``."""
     if cfg.MODEL.NUM_CLASSES != -1:
         return
+    from .data.lists import ListFormatError, class_names_file, read_class_names  # no torch: sfvideo.data is lazy
+
     path = class_names_file(cfg)
     if path is None:
         raise ConfigError("MODEL.NUM_CLASSES is -1 (count the class names) but DATA.CLASS_NAMES is empty; "
@@ -451,8 +444,6 @@ def resolve_num_classes(cfg: CfgNode) -> None:
         raise ConfigError(f"MODEL.NUM_CLASSES is -1 (count the class names) but DATA.CLASS_NAMES {path} does not "
                           f"exist (DATA.PATH_TO_DATA_DIR={cfg.DATA.PATH_TO_DATA_DIR!r}); write it with "
                           "tools/build_lists.py or set MODEL.NUM_CLASSES")
-    from .data.lists import ListFormatError, read_class_names
-
     try:
         names = read_class_names(path)
     except ListFormatError as err:

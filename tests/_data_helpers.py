@@ -62,3 +62,16 @@ def corrupt_variants(good: Path, out_dir: Path) -> dict[str, Path]:
     out["truncated"].write_bytes(data[: len(data) // 3])
     out["zero"].write_bytes(b"")
     return out
+
+
+def random_frames(t: int = 4, h: int = 48, w: int = 64, seed: int = 0):
+    """Random uint8 frames (T, H, W, 3) as a torch tensor, the layout decoding hands to the transforms."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (t, h, w, 3), dtype=torch.uint8, generator=g)  # (T, H, W, C)
+
+
+def same_frames(t: int = 4, h: int = 48, w: int = 64):
+    """``t`` identical random frames (T, H, W, 3): a per-clip transform keeps them identical."""
+    return random_frames(1, h, w).expand(t, h, w, 3).contiguous()  # (T, H, W, C)

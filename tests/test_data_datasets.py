@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from _data_helpers import corrupt_variants, make_video
 from sfvideo.config import load_config
-from sfvideo.data import DataFailureError, build_dataset, build_mixup, check_failure_fraction, collate
+from sfvideo.data import DataFailureError, build_dataset, build_mixup, check_failure_fraction
 from sfvideo.data.transforms import batch_to_device, normalize_clip
 
 BASE = [
@@ -113,16 +113,17 @@ def test_check_failure_fraction():
 
 
 @pytest.mark.parametrize("kind", ["corrupt", "truncated", "zero", "missing"])
-def test_test_marks_bad_video_failed_and_collate_keeps_path(data_dir, kind):
+def test_test_marks_bad_video_failed_and_the_eval_loader_keeps_it(data_dir, kind):
+    from sfvideo.engine.evaluate import eval_loader
+
     ds = build_dataset(_cfg(data_dir, "DATA.TEST_LIST", _bad_list(data_dir, kind)), "test")
     item = ds[3]
     assert item["failed"] and item["video"] is None and item["path"] == f"{kind}.mp4"
     assert f"{kind}.mp4" in item["error"]
-    batch = collate([ds[0], item, ds[2]])
-    assert batch["video"].shape == (2, 6, 3, 4, 32, 32)
-    assert batch["path"] == ["class 0/v0.mp4", "class 2/v2.mp4"] and batch["label"].tolist() == [0, 2]
-    assert batch["failed_path"] == [f"{kind}.mp4"] and batch["failed_label"] == [3]
-    assert collate([item])["video"] is None
+    (batch,) = list(eval_loader(ds, batch_size=4, num_workers=0))  # items kept as a list
+    assert [it["path"] for it in batch] == ["class 0/v0.mp4", "class 1/v1.mp4", "class 2/v2.mp4", f"{kind}.mp4"]
+    assert [it["failed"] for it in batch] == [False, False, False, True] and batch[3]["video"] is None
+    assert batch[0]["video"].shape == (6, 3, 4, 32, 32) and batch[3]["label"] == 3
 
 
 def test_loader_with_workers_and_mixup(data_dir):
@@ -228,7 +229,7 @@ def test_decode_ahead_substitutes_a_clip_the_transform_rejects(data_dir, monkeyp
             raise ValueError("rejected")
         return real(frames, rng)
 
-    first = ds._decode_train(0, 1).frames
+    first = ds.decode_item(0, 1).frames
     object.__setattr__(ds, "_reject_sum", int(first[0, 0, 0].sum()))
     ds.transform = picky
     random.seed(3)
@@ -293,27 +294,3 @@ def test_seeded_training_set_decodes_ahead_with_the_items_of_one_by_one_calls(da
     for a, b in zip(one_by_one, batch, strict=True):
         _items_equal(a, b)
     assert batch[0]["num_failed"] == 1 and [it["index"] for it in batch] == [3, 1, 0, 2]
-
-
-@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
-def test_augmentation_thread_runs_only_on_cycles_the_decoder_leaves_idle(data_dir, monkeypatch):
-    """Decode-ahead's background thread augments at the idle scheduling class, so it never takes
-    a core from the decoder's threads (nice +5 still did: the loader reached 0.84-0.88 of the
-    decode-only rate instead of 0.88-0.93); the thread that decodes keeps its own class."""
-    import os
-
-    from sfvideo.data import kinetics
-
-    ds = build_dataset(_cfg(data_dir), "train")
-    policies = []
-    augment = kinetics.VideoDataset._augment
-
-    def recording(self, d):
-        policies.append(os.sched_getscheduler(0))
-        return augment(self, d)
-
-    monkeypatch.setattr(kinetics.VideoDataset, "_augment", recording)
-    before = os.sched_getscheduler(0)
-    ds.__getitems__([0, 1, 2, 1])
-    assert os.SCHED_IDLE in policies  # at least the first items go to the thread
-    assert set(policies) <= {os.SCHED_IDLE, before} and os.sched_getscheduler(0) == before

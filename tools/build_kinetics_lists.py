@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Turn the official Kinetics CSVs plus a local download into ``path label`` lists. Same as ``sfvideo build-kinetics-lists``; the options are in ``sfvideo/cli/build_kinetics_lists.py`` (or ``--help``)."""
+"""Lists and ``classes.txt`` from the official Kinetics CSVs and a download. Same as ``sfvideo build-kinetics-lists``, itself ``sfvideo build-lists --format kinetics``; the options are in ``sfvideo/cli/build_lists.py`` (or ``--help``)."""
 
 import sys
 

@@ -196,22 +196,20 @@ class SpanRecorder:
     def __init__(self, dataset):
         self.dataset = dataset
         self.spans: list[tuple[str, list[int]]] = []
-        self._decode = dataset._decode
+        self._decode = dataset.decode
 
-        def recording(record, index_fn):
-            path = dataset.full_path(record)
-
+        def recording(path, index_fn):
             def fn(meta):
                 idx = [int(i) for i in index_fn(meta)]
                 self.spans.append((path, idx))
                 return idx
 
-            return self._decode(record, fn)
+            return self._decode(path, fn)
 
-        dataset._decode = recording  # this process only: run the loader with num_workers=0
+        dataset.decode = recording  # this process only: run the loader with num_workers=0
 
     def close(self) -> None:
-        del self.dataset._decode  # back to the class's method
+        self.dataset.decode = self._decode  # back to the dataset's decode callable
 
 
 def decode_only(spans: Iterable[tuple[str, list[int]]], backend: str, seek_mode: str = "exact") -> Throughput:

@@ -33,6 +33,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-memory", action="store_true")
     args = p.parse_args(argv)
+    from ..data.lists import read_class_names
     from ..deploy.timeline import run_timeline, write_timeline
     from .timeline import long_video, segment_video, timeline_peak_memory, window_accuracy
 
@@ -41,7 +42,7 @@ def main(argv=None) -> int:
     segments = segment_video(args.toy_data, video, args.segments, args.clips_per_segment)
     runner = _runner(args.checkpoint, args.onnx, args.threads)
     if not runner.class_names:
-        runner.class_names = (Path(args.toy_data) / "classes.txt").read_text().split()
+        runner.class_names = read_class_names(Path(args.toy_data) / "classes.txt")
     start = time.perf_counter()
     result = run_timeline(str(video), runner.classify, runner.protocol, class_names=runner.class_names)
     result["truth"] = [{"start_s": s["start_s"], "end_s": s["end_s"], "index": s["label"], "label": s["name"]}

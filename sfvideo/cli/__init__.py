@@ -42,8 +42,8 @@ COMMANDS: dict[str, Command] = {
     "plot-curves": Command("plot_curves", "training curves (PNG) from metrics.jsonl", "plot_curves.py"),
     "build-lists": Command("build_lists", "path-label lists + classes.txt from a folder, UCF101, HMDB51, SSv2 "
                            "or Kinetics download", "build_lists.py"),
-    "build-kinetics-lists": Command("build_kinetics_lists", "lists from official Kinetics CSVs (alias of "
-                                    "build-lists --format kinetics)", "build_kinetics_lists.py"),
+    "build-kinetics-lists": Command("build_kinetics_lists", "the same as build-lists --format kinetics",
+                                    "build_kinetics_lists.py"),
     "prepare-kinetics": Command("prepare_kinetics", "re-encode a video folder to a short side (parallel)",
                                 "prepare_kinetics.py"),
 }

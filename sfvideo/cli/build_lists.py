@@ -23,9 +23,14 @@ import sys
 FORMATS = ("folder", "ucf101", "hmdb51", "ssv2", "kinetics")  # sfvideo.data.formats.FORMATS (no import: fast --help)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--format", required=True, choices=FORMATS, help="layout of --root")
+def build_parser(fmt: str | None = None) -> argparse.ArgumentParser:
+    """The options; with ``fmt`` the format is fixed (an alias such as ``build-kinetics-lists``)."""
+    description = __doc__ if fmt is None else f"The same as 'build-lists --format {fmt}'.\n\n{__doc__}"
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if fmt is None:
+        p.add_argument("--format", required=True, choices=FORMATS, help="layout of --root")
+    else:
+        p.set_defaults(format=fmt)
     p.add_argument("--root", required=True, help="the dataset's root folder (list paths are relative to it)")
     p.add_argument("--out-dir", required=True, help="where train.txt, val.txt, test.txt and classes.txt go")
     p.add_argument("--split", type=int, default=1, choices=(1, 2, 3),
@@ -40,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
+def main(argv=None, fmt: str | None = None) -> int:
+    """Run the command; ``fmt`` fixes the format (the ``--format`` option is then absent)."""
+    parser = build_parser(fmt)
     args = parser.parse_args(argv)
     from sfvideo.data.formats import build_lists, summary, write_lists
     from sfvideo.data.lists import ListFormatError

@@ -1,8 +1,10 @@
 """Data pipeline: lists, decoding, sampling, transforms, datasets.
 
 Entry points: ``build_dataset(cfg, split)`` (uint8 clips; ``normalize_clip`` turns them into
-model inputs), ``collate_train`` (training items), ``collate`` (test/val items), ``build_mixup(cfg)``
-and ``check_failure_fraction`` (the training loop's end-of-epoch check of unreadable videos).
+model inputs), ``collate_train`` (training items; test and validation items go through the
+evaluation loop as lists), ``build_mixup(cfg)`` and ``check_failure_fraction`` (the training
+loop's end-of-epoch check of unreadable videos). ``loading`` runs any dataset's decode and
+augment stages with decoding ahead and heap trimming.
 
 Names are imported on first use, so tools that only need ``sfvideo.data.lists`` or
 ``sfvideo.data.prepare`` start without loading torch.
@@ -17,8 +19,6 @@ _EXPORTS = {
     "build_dataset": "build",
     "build_mixup": "build",
     "build_test_views": "build",
-    "collate": "kinetics",
-    "collate_test": "kinetics",
     "collate_train": "kinetics",
     "check_failure_fraction": "kinetics",
     "DataFailureError": "kinetics",

@@ -9,8 +9,16 @@ from pathlib import Path
 import torch
 
 from .decoding import DecodeError
-from .kinetics import SamplingParams, VideoDataset
-from .lists import ListFormatError, VideoRecord, load_video_list, read_class_names, resolve_path, write_missing_report
+from .kinetics import FrameDecoder, SamplingParams, VideoDataset
+from .lists import (
+    ListFormatError,
+    VideoRecord,
+    class_names_file,
+    load_video_list,
+    read_class_names,
+    resolve_path,
+    write_missing_report,
+)
 from .transforms import EvalTransform, MixupCutmix, TrainTransform, parse_rand_augment
 
 logger = logging.getLogger(__name__)
@@ -38,9 +46,9 @@ def class_names_from_cfg(cfg) -> list[str] | None:
     Raises:
         FileNotFoundError: ``DATA.CLASS_NAMES`` is set but the file is not there.
     """
-    if not cfg.DATA.CLASS_NAMES:
+    path = class_names_file(cfg)
+    if path is None:
         return None
-    path = resolve_path(cfg.DATA.CLASS_NAMES, cfg.DATA.PATH_TO_DATA_DIR, repo_fallback=True)
     if not path.is_file():
         raise FileNotFoundError(f"DATA.CLASS_NAMES: {path} not found")
     names = read_class_names(path)
@@ -83,12 +91,32 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    records = load_records(cfg, split)
+    if split == "train":
+        sampling, transform = train_sampling_and_transform(cfg)
+    else:
+        sampling, transform = eval_sampling_and_transform(cfg, split)
+    d = cfg.DATA
+    return VideoDataset(
+        records, d.PATH_TO_DATA_DIR, "train" if split == "train" else "test", sampling, transform, frame_decoder(cfg),
+        clips_per_decode=d.CLIPS_PER_DECODE if split == "train" else 1, decode_ahead=d.DECODE_AHEAD,
+        seed=cfg.RNG_SEED, max_failure_fraction=d.MAX_FAILURE_FRACTION,
+    )
+
+
+def load_records(cfg, split: str) -> list[VideoRecord]:
+    """The usable records of ``split``'s list; missing videos of a Kinetics CSV are logged and
+    written to ``missing_report_path(cfg, split)`` (by rank 0).
+
+    Raises:
+        FileNotFoundError: the list does not exist.
+        ListFormatError: a malformed line, no usable video, or a label >= ``MODEL.NUM_CLASSES``.
+    """
     data_dir = cfg.DATA.PATH_TO_DATA_DIR
     list_path = resolve_path(list_file_for(cfg, split), data_dir)
     if not list_path.is_file():
         raise FileNotFoundError(f"{split} list {list_path} not found (DATA.PATH_TO_DATA_DIR={data_dir!r})")
-    class_names = class_names_from_cfg(cfg)
-    result = load_video_list(list_path, data_dir, class_names)
+    result = load_video_list(list_path, data_dir, class_names_from_cfg(cfg))
     if result.missing:
         report = missing_report_path(cfg, split)
         if report is not None and int(os.environ.get("RANK", "0")) == 0:
@@ -100,29 +128,28 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     bad = next((r for r in result.records if r.label >= cfg.MODEL.NUM_CLASSES), None)
     if bad is not None:
         raise ListFormatError(f"{list_path}: label {bad.label} of {bad.path!r} >= MODEL.NUM_CLASSES {cfg.MODEL.NUM_CLASSES}")
+    return result.records
 
+
+def frame_decoder(cfg) -> FrameDecoder:
+    """The decode callable of ``DATA.DECODER``, ``DECODER_FALLBACK``, ``SEEK_MODE``, ``DECODE_DEVICE``."""
     d = cfg.DATA
-    if split == "train":
-        sampling = SamplingParams(num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE,
-                                  target_fps=float(d.TARGET_FPS), pad_mode=d.PAD_MODE,
-                                  placement=cfg.TEST.CLIP_PLACEMENT, sampler=d.SAMPLING)
-        transform = TrainTransform(
-            crop_size=d.TRAIN_CROP_SIZE, jitter_scales=tuple(d.TRAIN_JITTER_SCALES),
-            random_resized_crop=d.RANDOM_RESIZED_CROP, area_range=tuple(d.TRAIN_JITTER_AREA),
-            aspect_range=tuple(d.TRAIN_JITTER_ASPECT), flip=cfg.AUG.FLIP,
-            rand_augment=parse_rand_augment(cfg.AUG.RAND_AUGMENT), erase_prob=cfg.AUG.RE_PROB,
-            mean=tuple(d.MEAN), std=tuple(d.STD),
-        )
-        mode = "train"
-    else:
-        sampling, transform = eval_sampling_and_transform(cfg, split)
-        mode = "test"
-    return VideoDataset(
-        result.records, data_dir, mode, sampling, transform, decoder=d.DECODER,
-        decoder_fallback=d.DECODER_FALLBACK, seed=cfg.RNG_SEED, max_failure_fraction=d.MAX_FAILURE_FRACTION,
-        seek_mode=d.SEEK_MODE, decode_device=d.DECODE_DEVICE,
-        clips_per_decode=d.CLIPS_PER_DECODE if split == "train" else 1, decode_ahead=d.DECODE_AHEAD,
+    return FrameDecoder(backend=d.DECODER, fallback=d.DECODER_FALLBACK, seek_mode=d.SEEK_MODE, device=d.DECODE_DEVICE)
+
+
+def train_sampling_and_transform(cfg) -> tuple[SamplingParams, TrainTransform]:
+    """Sampling and augmentation of training items (``DATA.*``, ``AUG.*``)."""
+    d = cfg.DATA
+    sampling = SamplingParams(num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE, target_fps=float(d.TARGET_FPS),
+                              pad_mode=d.PAD_MODE, placement=cfg.TEST.CLIP_PLACEMENT, sampler=d.SAMPLING)
+    transform = TrainTransform(
+        crop_size=d.TRAIN_CROP_SIZE, jitter_scales=tuple(d.TRAIN_JITTER_SCALES),
+        random_resized_crop=d.RANDOM_RESIZED_CROP, area_range=tuple(d.TRAIN_JITTER_AREA),
+        aspect_range=tuple(d.TRAIN_JITTER_ASPECT), flip=cfg.AUG.FLIP,
+        rand_augment=parse_rand_augment(cfg.AUG.RAND_AUGMENT), erase_prob=cfg.AUG.RE_PROB,
+        mean=tuple(d.MEAN), std=tuple(d.STD),
     )
+    return sampling, transform
 
 
 def eval_sampling_and_transform(cfg, split: str = "test") -> tuple[SamplingParams, EvalTransform]:
@@ -130,12 +157,11 @@ def eval_sampling_and_transform(cfg, split: str = "test") -> tuple[SamplingParam
     d, t = cfg.DATA, cfg.TEST
     common = dict(num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE, target_fps=float(d.TARGET_FPS), pad_mode=d.PAD_MODE,
                   sampler=d.SAMPLING)
-    norm = dict(mean=tuple(d.MEAN), std=tuple(d.STD))
     if split == "val":
         return (SamplingParams(**common, num_clips=1, placement="uniform"),
-                EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=1, **norm))
+                EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=1))
     return (SamplingParams(**common, num_clips=t.NUM_ENSEMBLE_VIEWS, placement=t.CLIP_PLACEMENT),
-            EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=t.NUM_SPATIAL_CROPS, **norm))
+            EvalTransform(crop_size=d.TEST_CROP_SIZE, num_crops=t.NUM_SPATIAL_CROPS))
 
 
 def build_test_views(cfg, path: str | os.PathLike, split: str = "test") -> torch.Tensor:
@@ -148,8 +174,7 @@ def build_test_views(cfg, path: str | os.PathLike, split: str = "test") -> torch
     """
     sampling, transform = eval_sampling_and_transform(cfg, split)
     dataset = VideoDataset([VideoRecord(str(Path(path).resolve()), 0)], "", "test", sampling, transform,
-                           decoder=cfg.DATA.DECODER, decoder_fallback=cfg.DATA.DECODER_FALLBACK,
-                           seek_mode=cfg.DATA.SEEK_MODE, decode_device=cfg.DATA.DECODE_DEVICE)
+                           frame_decoder(cfg))
     item = dataset[0]
     if item["failed"]:
         raise DecodeError(item["error"])

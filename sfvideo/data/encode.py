@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import itertools
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-# With its default lookahead and macroblock tree, libx264 through PyAV gave different bytes
-# (pixels off by up to ~50 levels) for the same frames when several encoders ran at once, even
-# with threads=1: the toy dataset, and every number trained on it, changed from one generation
-# to the next. Without them, and on one thread, the output is the same every time (measured:
-# 16 of 16 clips identical when encoded concurrently, against 6-10 of 16 before).
+from ..utils.io import atomic_path
+
+# libx264's lookahead and macroblock tree make its output depend on what else runs at the same
+# time (even with threads=1), so concurrent encoders would give different bytes for the same
+# frames and the toy dataset, with every number trained on it, would change from one generation
+# to the next. Without them, and on one thread, the output is the same every time.
 X264_DETERMINISTIC = "threads=1:rc-lookahead=0:mbtree=0"
 
 
@@ -33,7 +35,8 @@ def write_video(
     ``gop`` is the keyframe interval in frames (YouTube uses about 2-5 s; decoders must seek
     from the previous keyframe). ``options`` are extra encoder options (e.g.
     ``{"sc_threshold": "0"}`` for a fixed GOP, ``{"preset": "ultrafast"}``).
-    The file is written to a temporary name and renamed, so a crash never leaves a partial file.
+    The file is written under a temporary name and renamed (``utils.io.atomic_path``), so a crash
+    never leaves a partial file.
     """
     import av  # local import: decoders are an optional dependency
 
@@ -46,11 +49,7 @@ def write_video(
     if h % 2 or w % 2:
         raise ValueError(f"frame size must be even for yuv420p, got {h}x{w}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    with av.open(str(tmp), mode="w") as container:
-        from fractions import Fraction
-
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = w, h
         stream.pix_fmt = "yuv420p"
@@ -63,5 +62,4 @@ def write_video(
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    os.replace(tmp, path)
     return path

@@ -84,6 +84,14 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     return names
 
 
+def class_names_file(cfg) -> Path | None:
+    """The file ``DATA.CLASS_NAMES`` names: absolute, else under ``DATA.PATH_TO_DATA_DIR``, else a
+    file shipped with sfvideo (``None`` when the key is empty; the file may not exist)."""
+    if not cfg.DATA.CLASS_NAMES:
+        return None
+    return resolve_path(cfg.DATA.CLASS_NAMES, cfg.DATA.PATH_TO_DATA_DIR, repo_fallback=True)
+
+
 def class_index(names: Sequence[str]) -> dict[str, int]:
     """Map from class name (and its underscore variant) to index."""
     index = {name: i for i, name in enumerate(names)}
@@ -238,24 +246,15 @@ def load_video_list(
 
 
 def write_missing_report(path: str | os.PathLike, missing: Sequence[MissingVideo]) -> Path:
-    """Write one tab-separated line per missing video (list file, line, id, label, expected path)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("# list_file\tline\tyoutube_id\tlabel\texpected_path\n")
-        for m in missing:
-            f.write(f"{m.list_file}\t{m.line}\t{m.youtube_id}\t{m.label}\t{m.expected}\n")
-    return path
-
-
-def write_path_label_list(path: str | os.PathLike, records: Sequence[VideoRecord]) -> Path:
-    """Write records as ``path label`` lines (to a temporary, then renamed: never half-written)."""
+    """Write one tab-separated line per missing video (list file, line, id, label, expected path),
+    all or nothing (``utils.io.atomic_write``)."""
     from ..utils.io import atomic_write
 
-    path = Path(path)
+    lines = ["# list_file\tline\tyoutube_id\tlabel\texpected_path\n"]
+    lines += [f"{m.list_file}\t{m.line}\t{m.youtube_id}\t{m.label}\t{m.expected}\n" for m in missing]
     with atomic_write(path, "wb") as f:
-        f.write("".join(f"{r.path} {r.label}\n" for r in records).encode("utf-8"))
-    return path
+        f.write("".join(lines).encode("utf-8"))
+    return Path(path)
 
 
 def resolve_path(name: str | os.PathLike, data_dir: str | os.PathLike, repo_fallback: bool = False) -> Path:
@@ -270,39 +269,3 @@ def resolve_path(name: str | os.PathLike, data_dir: str | os.PathLike, repo_fall
     from ..resources import find_resource  # configs/ and data_lists/, in a checkout or installed
 
     return find_resource(p) or cand
-
-
-class ListBuildSummary(NamedTuple):
-    """What ``build_lists_from_csvs`` wrote for one CSV."""
-
-    csv: str
-    list_file: str
-    num_found: int
-    num_missing: int
-    missing_report: str
-
-
-def build_lists_from_csvs(
-    csv_files: Sequence[str | os.PathLike], data_dir: str | os.PathLike, class_names: Sequence[str],
-    out_dir: str | os.PathLike, absolute: bool = False,
-) -> list[ListBuildSummary]:
-    """Turn official Kinetics CSVs into ``path label`` lists (``{out_dir}/{csv stem}.txt``) and
-    missing-video reports (``{out_dir}/{csv stem}_missing.txt``, only when some are missing).
-
-    Args:
-        absolute: write absolute paths instead of paths relative to ``data_dir``.
-    """
-    out_dir = Path(out_dir)
-    summaries = []
-    for csv_file in csv_files:
-        result = read_kinetics_csv(csv_file, data_dir, class_names)
-        records = result.records
-        if absolute:
-            records = [VideoRecord(str(Path(data_dir).resolve() / r.path), r.label) for r in records]
-        stem = Path(csv_file).stem
-        list_file = write_path_label_list(out_dir / f"{stem}.txt", records)
-        report = ""
-        if result.missing:
-            report = str(write_missing_report(out_dir / f"{stem}_missing.txt", result.missing))
-        summaries.append(ListBuildSummary(str(csv_file), str(list_file), len(records), len(result.missing), report))
-    return summaries

@@ -1,25 +1,23 @@
 """Keeping the memory of the processes that decode flat, without paying for it in page faults.
 
 Decoding and augmenting clips allocates and frees many large buffers (frames, ffmpeg's
-per-thread buffers, uint8/int16/float clips) from several threads. Two glibc behaviours get in
-the way:
+per-thread buffers, uint8/int16/float clips) from several threads. With glibc's default settings
+the ``mmap`` threshold rises after large frees, later large buffers come from heap arenas that
+fragment and are rarely returned to the OS, and a process's RSS creeps up over thousands of
+clips; with a low fixed threshold every large buffer is mapped fresh instead, and every page of
+it faults on first touch.
 
-* with the default settings the ``mmap`` threshold rises after large frees, later large buffers
-  come from heap arenas that fragment and are rarely returned to the OS, and a worker's RSS
-  creeps up over thousands of clips (measured: about +2x over 500 clips);
-* with a low fixed threshold (this module's first fix) every buffer above it is mapped fresh and
-  every one of its pages faults on first touch: measured 15,000 faults and ~2x the augmentation
-  time per 32-frame clip.
+The policy (``bound_heap_growth``, once per process, and ``release_free_memory``, once per
+sample; ``loading.run_stages`` calls both):
 
-So: a fixed high ``mmap`` threshold and no automatic trimming (buffers are reused from the heap
-without faults), at most two arenas, and an explicit ``malloc_trim`` when the RSS, checked every
-``TRIM_CHECK_EVERY`` items, has grown ``TRIM_SLACK_MB`` past its level: the free pages go back to
-the OS only when the heap has really grown, so the RSS stays within that slack over any run
-(``tools/benchmark_loader.py --long`` checks it) and the buffers in steady use are not faulted in
-again after every trim. The level is taken one check after a trim, when those buffers are back:
-taken right after it, refilling them alone passed the slack, so the one-process loader trimmed
-every ~30 clips and took ~2,500 page faults per clip (trimming every 32 items regardless cost ~5%
-of its rate; every 128, the RSS crept +171 MiB over 4,000 clips).
+* a fixed high ``mmap`` threshold and no automatic trimming, so buffers in steady use are reused
+  from the heap without faults, and at most two arenas;
+* an explicit ``malloc_trim`` when the RSS, checked every ``TRIM_CHECK_EVERY`` samples, has grown
+  more than ``TRIM_SLACK_MB`` past its level: free pages go back to the OS only when the heap has
+  really grown, so the RSS stays within that slack over any run (``tools/benchmark_loader.py
+  --long`` checks it), and the buffers in steady use are not faulted in again after every trim;
+* the level is the RSS one check *after* a trim, once those buffers are back in use: the RSS
+  right after a trim is below them, and refilling them alone would pass the slack and trim again.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Preparing a Kinetics download: re-encode every video to a fixed short side, in parallel, resumably.
 
-Each output is written under a temporary name and renamed when complete, so an interrupted run
-never leaves a half-written file; a re-run skips outputs that exist.
+Each output is written under a temporary name and renamed when complete (``utils.io.atomic_path``),
+so an interrupted run never leaves a half-written file; a re-run skips outputs that exist.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
+from ..utils.io import atomic_path, is_temporary
 from .lists import VIDEO_EXTENSIONS
 
 
@@ -41,37 +42,29 @@ def reencode_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: i
     """
     import av
 
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.stem}.part{dst.suffix}")
-    try:
-        with av.open(str(src)) as inp, av.open(str(tmp), mode="w", format="mp4") as out:
-            s_in = inp.streams.video[0]
-            s_in.thread_type = "AUTO"
-            rate = s_in.average_rate or s_in.guessed_rate or Fraction(30)
-            h, w = scaled_size(s_in.codec_context.height, s_in.codec_context.width, short_side)
-            rate = Fraction(rate).limit_denominator(1001)
-            s_out = out.add_stream("libx264", rate=rate)
-            s_out.width, s_out.height, s_out.pix_fmt = w, h, "yuv420p"
-            gop = max(1, round(float(rate) * gop_seconds))
-            s_out.options = {"crf": str(crf), "g": str(gop), "preset": "veryfast"}
-            for i, frame in enumerate(inp.decode(s_in)):
-                frame = frame.reformat(width=w, height=h, format="yuv420p")
-                frame.pts, frame.time_base = i, 1 / rate  # constant rate output
-                for packet in s_out.encode(frame):
-                    out.mux(packet)
-            for packet in s_out.encode():
+    with atomic_path(dst) as tmp, av.open(str(src)) as inp, av.open(str(tmp), mode="w", format="mp4") as out:
+        s_in = inp.streams.video[0]
+        s_in.thread_type = "AUTO"
+        rate = s_in.average_rate or s_in.guessed_rate or Fraction(30)
+        h, w = scaled_size(s_in.codec_context.height, s_in.codec_context.width, short_side)
+        rate = Fraction(rate).limit_denominator(1001)
+        s_out = out.add_stream("libx264", rate=rate)
+        s_out.width, s_out.height, s_out.pix_fmt = w, h, "yuv420p"
+        gop = max(1, round(float(rate) * gop_seconds))
+        s_out.options = {"crf": str(crf), "g": str(gop), "preset": "veryfast"}
+        for i, frame in enumerate(inp.decode(s_in)):
+            frame = frame.reformat(width=w, height=h, format="yuv420p")
+            frame.pts, frame.time_base = i, 1 / rate  # constant rate output
+            for packet in s_out.encode(frame):
                 out.mux(packet)
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        for packet in s_out.encode():
+            out.mux(packet)
 
 
 def find_videos(root: str | os.PathLike) -> list[Path]:
-    """Video files under ``root`` (by extension), sorted; temporary ``.part`` files are skipped."""
+    """Video files under ``root`` (by extension), sorted; temporaries of an interrupted write are skipped."""
     root = Path(root)
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and ".part" not in p.name)
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and not is_temporary(p))
 
 
 def output_path(src: Path, src_root: Path, dst_root: Path) -> Path:

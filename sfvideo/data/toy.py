@@ -28,9 +28,9 @@ each moving quantity is a uniformly random phase on a circle plus ``direction * 
   uniform on [0, 1) for both directions. A monotone path without wrapping cannot have this property:
   the first frame would show left-movers more often on the right.
 * rotation: the angle about the pivot is ``theta0 + sign * w * t`` with ``theta0`` uniform on
-  [0, 2 pi), and so is the actor's own orientation ``angle0 + sign * w * t``. (A first version
-  turned the actor about its own centre; a small shape turning in place moves few pixels, and the
-  CPU demo model learnt its direction far more slowly than that of any translation.)
+  [0, 2 pi), and so is the actor's own orientation ``angle0 + sign * w * t``. The actor travels
+  along the circle rather than turning in place: a small shape turning about its own centre moves
+  few pixels, and a small model learns its direction far more slowly than that of a translation.
 * scale: ``log size = lo + ((phase + sign * r * t) mod 1) * (hi - lo)``; the size at any frame is
   log-uniform on [exp(lo), exp(hi)) for both directions.
 
@@ -52,6 +52,7 @@ depend on the number of worker threads or their scheduling.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from ..utils.io import atomic_write_text
 
 CLASS_NAMES: tuple[str, ...] = (
     "moving_left",
@@ -94,8 +97,8 @@ DEFAULT_FRAMES = 24
 DEFAULT_SIZE = 112
 DEFAULT_FPS = 30.0
 # Videos per class of the dataset `make demo` trains on (configs/toy_tiny.yaml): 1920 training
-# clips, so that the ~1700 steps of the recipe see each clip about 7 times (with 1280, the model
-# memorised them before it had learnt every motion), and 25 held-out videos per class, so that
+# clips, so that the ~1700 steps of the recipe see each clip about 7 times (with fewer, the model
+# memorises them before it has learnt every motion), and 25 held-out videos per class, so that
 # a per-class accuracy moves in steps of 4 points rather than 10.
 DEFAULT_TRAIN_PER_CLASS = 240
 DEFAULT_VAL_PER_CLASS = 25
@@ -449,10 +452,8 @@ def _list_lines(split: str, per_class: int) -> list[str]:
     return [f"{_video_relpath(split, c, i)} {c}" for c in range(len(CLASS_NAMES)) for i in range(per_class)]
 
 
-def _write_text(path: Path, lines: Sequence[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(f"{line}\n" for line in lines))
-    os.replace(tmp, path)
+def _write_lines(path: Path, lines: Sequence[str]) -> None:
+    atomic_write_text(path, "".join(f"{line}\n" for line in lines))
 
 
 def make_toy_dataset(
@@ -494,38 +495,40 @@ def make_toy_dataset(
     Returns:
         A ``ToyDataset`` with the paths written.
     """
-    train_per_class = DEFAULT_TRAIN_PER_CLASS if train_per_class is None else train_per_class
-    val_per_class = DEFAULT_VAL_PER_CLASS if val_per_class is None else val_per_class
-    num_frames = DEFAULT_FRAMES if num_frames is None else num_frames
-    size = DEFAULT_SIZE if size is None else size
-    fps = DEFAULT_FPS if fps is None else fps
-    if size % 2:
-        raise ValueError(f"size must be even for H.264 (yuv420p), got {size}")
-    if train_per_class < 0 or val_per_class < 0:
-        raise ValueError("videos per class must be non-negative")
+    per_class, num_frames, size, fps = _settings(train_per_class, val_per_class, num_frames, size, fps)
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
-    per_class = {"train": train_per_class, "val": val_per_class}
     meta = _generation_meta(seed, per_class, num_frames, size, fps)
     lines = {split: _list_lines(split, per_class[split]) for split in SPLITS}
     lists = {split: root / f"{split}.txt" for split in SPLITS}
     result = ToyDataset(root, lists, root / "classes.txt", {s: len(v) for s, v in lines.items()}, True)
     meta_path = root / META_FILE
     if not force and _is_complete(root, meta_path, meta, lines):
-        return ToyDataset(result.root, result.lists, result.classes, result.num_videos, False)
+        return dataclasses.replace(result, generated=False)
     meta_path.unlink(missing_ok=True)  # an interrupted run must not look complete
-    jobs = [
-        (str(root), split, c, i, seed, num_frames, size, float(fps))
-        for split in SPLITS
-        for c in range(len(CLASS_NAMES))
-        for i in range(per_class[split])
-    ]
+    jobs = [(str(root), split, c, i, seed, num_frames, size, float(fps))
+            for split in SPLITS for c in range(len(CLASS_NAMES)) for i in range(per_class[split])]
     _encode_all(jobs, workers)
-    _write_text(result.classes, CLASS_NAMES)
+    _write_lines(result.classes, CLASS_NAMES)
     for split in SPLITS:
-        _write_text(lists[split], lines[split])
-    _write_text(meta_path, [json.dumps(meta, indent=1, sort_keys=True)])
+        _write_lines(lists[split], lines[split])
+    _write_lines(meta_path, [json.dumps(meta, indent=1, sort_keys=True)])  # last: marks the dataset complete
     return result
+
+
+def _settings(train_per_class: int | None, val_per_class: int | None, num_frames: int | None, size: int | None,
+              fps: float | None) -> tuple[dict[str, int], int, int, float]:
+    """``make_toy_dataset``'s settings with the defaults filled in: (videos per class by split,
+    frames, size, fps). Raises ValueError for an odd size or a negative count."""
+    per_class = {"train": DEFAULT_TRAIN_PER_CLASS if train_per_class is None else train_per_class,
+                 "val": DEFAULT_VAL_PER_CLASS if val_per_class is None else val_per_class}
+    size = DEFAULT_SIZE if size is None else size
+    if size % 2:
+        raise ValueError(f"size must be even for H.264 (yuv420p), got {size}")
+    if min(per_class.values()) < 0:
+        raise ValueError("videos per class must be non-negative")
+    return (per_class, DEFAULT_FRAMES if num_frames is None else num_frames, size,
+            DEFAULT_FPS if fps is None else fps)
 
 
 def _generation_meta(seed: int, per_class: dict[str, int], num_frames: int, size: int, fps: float) -> dict:
@@ -561,8 +564,8 @@ def _encode_all(jobs: list[tuple], workers: int | None) -> None:
         for job in jobs:
             _write_one(job)
         return
-    # Threads, not processes: x264 encoding and the large numpy operations release the GIL,
-    # and threads avoid re-importing the package (torch, via sfvideo.data) in every worker
-    # and fork-after-torch hazards. Measured on 2 busy cores: as fast as a process pool.
+    # Threads, not processes: x264 encoding and the large numpy operations release the GIL, so
+    # threads keep pace with a process pool while avoiding re-importing the package (torch, via
+    # sfvideo.data) in every worker and fork-after-torch hazards.
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(_write_one, jobs))

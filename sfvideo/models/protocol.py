@@ -17,8 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Iterator
 
 _UMASK_LOCK = threading.Lock()
+TEMP_SUFFIX = ".tmp"  # temporaries are ".NAME.RANDOM.tmp" (atomic_write) or ".NAME.RANDOM.tmp.SUFFIX" (atomic_path)
+_TEMPORARY = re.compile(r"\..+\.tmp(\.[^.]+)?")
 # What torch.save reports when its zip writer could not write everything (a full disk).
 _TORCH_SHORT_WRITE = "unexpected pos"
 
@@ -34,23 +37,17 @@ def is_disk_full(err: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
-
-    On any exception (KeyboardInterrupt included) the temporary file is removed and ``path``
-    keeps its old content, so readers only ever see a complete file. The file gets the
-    permissions ordinary file creation gives (0666 less the umask), not mkstemp's 0600. A full
-    disk is reported as ``OSError(ENOSPC, "no space left on device while writing PATH")``.
-    """
-    path = Path(path)
+def _replacing(path: Path, suffix: str) -> Iterator[tuple[int, str]]:
+    """A temporary file ``.NAME.RANDOM{suffix}`` beside ``path`` (an open descriptor and its name),
+    renamed over ``path`` when the block succeeds and removed on any exception (KeyboardInterrupt
+    included), so ``path`` keeps its old content. It gets the permissions ordinary file creation
+    gives (0666 less the umask), not mkstemp's 0600; a full disk is reported as
+    ``OSError(ENOSPC, "no space left on device while writing PATH")``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
-        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield fd, tmp
         os.replace(tmp, path)
     except BaseException as err:
         if os.path.exists(tmp):
@@ -59,6 +56,46 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             raise OSError(errno.ENOSPC, f"no space left on device while writing {path} "
                                         f"(the previous {path.name}, if any, is kept)") from err
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+
+    On any exception (KeyboardInterrupt included) the temporary file is removed and ``path``
+    keeps its old content, so readers only ever see a complete file. The file gets the
+    permissions ordinary file creation gives (0666 less the umask), not mkstemp's 0600. A full
+    disk is reported as ``OSError(ENOSPC, "no space left on device while writing PATH")``.
+    """
+    with _replacing(Path(path), TEMP_SUFFIX) as (fd, _):
+        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """``atomic_write`` for writers that open a file by name (a video encoder, an exporter): a
+    temporary path beside ``path``, fsynced and renamed over ``path`` when the block succeeds,
+    removed on any exception. The temporary (``.NAME.RANDOM.tmp.SUFFIX``) keeps ``path``'s suffix,
+    from which such writers pick their format.
+    """
+    path = Path(path)
+    with _replacing(path, f"{TEMP_SUFFIX}{path.suffix}") as (fd, tmp):
+        os.close(fd)
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """True for the temporary files of ``atomic_write`` and ``atomic_path`` (left behind only by a
+    process killed while writing)."""
+    return _TEMPORARY.fullmatch(Path(path).name) is not None
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
