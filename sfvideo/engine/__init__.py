@@ -6,6 +6,6 @@
 * ``evaluate.py`` - :func:`~sfvideo.engine.evaluate.evaluate` (validation), the multi-view test
   (``run_test``), metrics, ``test_results.json`` / ``predictions.csv``, ``predict_video``.
 * ``determinism.py`` - seeds, RNG capture/restore, ``SeededDataset``, ``ResumableSampler``.
-* ``checkpointing.py`` - what ``last.pth`` holds, writing it atomically, resuming from it.
+* ``train_state.py`` - what ``last.pth`` holds, writing it atomically, resuming from it.
 * ``ema.py``, ``losses.py``, ``optim.py`` (AdamW, layer decay, warmup/cosine), ``distributed.py``.
 """

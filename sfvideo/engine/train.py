@@ -6,7 +6,7 @@ The pieces it composes each live where a reader would look for them:
 * :func:`sfvideo.engine.loop.train_one_epoch` - the step loop, a function of explicit objects;
 * :func:`sfvideo.engine.evaluate.evaluate` - single-view validation;
 * :mod:`sfvideo.engine.determinism` - RNG capture/restore, per-item seeding, the resumable sampler;
-* :mod:`sfvideo.engine.checkpointing` - what ``last.pth`` holds, writing it, resuming from it;
+* :mod:`sfvideo.engine.train_state` - what ``last.pth`` holds, writing it, resuming from it;
 * :mod:`sfvideo.engine.ema`, :mod:`sfvideo.engine.losses`, :mod:`sfvideo.engine.optim`.
 
 Single process::
@@ -68,7 +68,6 @@ from sfvideo.checkpoint import checkpoint_meta, load_pretrained
 from sfvideo.data.build import class_names_from_cfg
 from sfvideo.data.kinetics import collate_train
 from sfvideo.engine import distributed as du
-from sfvideo.engine.checkpointing import LAST, restore_training_state, rng_snapshot, training_state, write_checkpoint
 from sfvideo.engine.determinism import (
     ResumableSampler,
     SeededDataset,
@@ -90,6 +89,7 @@ from sfvideo.engine.rundir import (
     record_config,
     repair_run_dir,
 )
+from sfvideo.engine.train_state import LAST, restore_training_state, rng_snapshot, training_state, write_checkpoint
 from sfvideo.utils.lock import DirLock
 from sfvideo.utils.logging import setup_logging
 

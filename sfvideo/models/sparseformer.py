@@ -407,8 +407,10 @@ class SparseFormer(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """A new, freshly initialised classifier with ``num_classes`` outputs (0: none, ``forward``
         returns pooled features), as fine-tuning on another label set starts from."""
+        ref = self.norm.weight  # the new head lives where the model does
         self.num_classes = num_classes
-        self.proj = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.proj = (nn.Linear(self.embed_dim, num_classes, device=ref.device, dtype=ref.dtype) if num_classes > 0
+                     else nn.Identity())
         if num_classes > 0:
             nn.init.trunc_normal_(self.proj.weight, std=0.02)
             nn.init.zeros_(self.proj.bias)
