@@ -1,6 +1,6 @@
 """The run directory defends itself: one writer (lock), no incompatible resume, a config history,
 repairs after SIGKILL, exit status 128 + signal after SIGTERM, clean failures (bare state dict,
-full disk, non-finite loss before any checkpoint). Each test failed before its fix."""
+full disk, non-finite loss before any checkpoint)."""
 
 from __future__ import annotations
 
