@@ -318,8 +318,8 @@ def _closest(key: str, candidates: Iterable[str]) -> list[str]:
     return close
 
 
-# Keys that earlier versions had and that did nothing: skipped with a warning, so the config.yaml
-# of an older run still loads.
+# Keys an older run's config.yaml may hold that nothing reads: skipped with a warning (naming
+# what to do instead), so that config still loads.
 RETIRED_KEYS = {
     "TEST.ENABLE": "the multi-view test runs whenever it is asked for",
     "TRAIN.ENABLE": "`sfvideo train` always trains (to test a checkpoint only, run `sfvideo test`)",
