@@ -219,8 +219,6 @@ _C.AUG.LABEL_SMOOTHING = 0.1
 
 # ---------------------------------------------------------------------------- training
 _C.TRAIN = CfgNode()
-# Run training at all (tools/train_video.py).
-_C.TRAIN.ENABLE = True
 # Clips per process per step (the global batch is BATCH_SIZE x world size x ACCUM_STEPS).
 _C.TRAIN.BATCH_SIZE = 8
 # Weights to start from: an image checkpoint (inflated on the fly) or a video checkpoint.
@@ -321,9 +319,12 @@ def _closest(key: str, candidates: Iterable[str]) -> list[str]:
     return close
 
 
-# Keys that earlier versions had and that did nothing: skipped with a warning, so the config.yaml
-# of an older run still loads.
-RETIRED_KEYS = {"TEST.ENABLE": "the multi-view test runs whenever it is asked for"}
+# Keys an older run's config.yaml may hold that nothing reads: skipped with a warning (naming
+# what to do instead), so that config still loads.
+RETIRED_KEYS = {
+    "TEST.ENABLE": "the multi-view test runs whenever it is asked for",
+    "TRAIN.ENABLE": "`sfvideo train` always trains (to test a checkpoint only, run `sfvideo test`)",
+}
 
 
 def _is_retired(full_key: str, source: str) -> bool:

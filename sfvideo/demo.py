@@ -1,6 +1,7 @@
 """The first-run demo behind ``make demo``: toy data -> train -> multi-view test -> predict -> RoIs -> curves.
 
-Entry point: :func:`run_demo` (``tools/demo.py`` parses the command line and calls it).
+Entry point: :func:`run_demo` with a :class:`DemoOptions` (``sfvideo demo`` / ``tools/demo.py``:
+``sfvideo/cli/demo.py`` parses the command line and calls it).
 
 Every step prints a header and what it wrote; the last step prints a per-class accuracy table
 and checks it against the demo's acceptance bar (video top-1 >= 90%, every class >= 85%).
@@ -20,9 +21,9 @@ Layout under ``out_dir``::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,41 +82,55 @@ def _jitter_scales(crop: int) -> list[int]:
     return [crop, crop + crop // 6]
 
 
-def demo_config(
-    cfg_file: str,
-    data_dir: Path,
-    run_dir: Path,
-    *,
-    frames: int | None = None,
-    epochs: int | None = None,
-    arch: str | None = None,
-    crop_size: int | None = None,
-    seed: int | None = None,
-    batch_size: int | None = None,
-    num_workers: int | None = None,
-    opts: Sequence[str] = (),
-):
-    """The demo's config: ``cfg_file`` plus the demo options, then ``opts`` (they win)."""
+@dataclass(frozen=True)
+class DemoOptions:
+    """What a demo run may change. ``None`` keeps the config's value (or the toy generator's default).
+
+    Attributes:
+        cfg_file: the config (a path or a name in ``configs/``).
+        frames: ``DATA.NUM_FRAMES`` (1 gives the appearance-only control).
+        epochs, arch, seed: ``SOLVER.MAX_EPOCH``, ``MODEL.ARCH``, ``RNG_SEED``.
+        crop_size: the train/test crop (and its scale jitter).
+        batch_size, num_workers: the train and test batch size; ``DATA.NUM_WORKERS``.
+        data_seed, train_per_class, val_per_class, video_size: toy generator options (defaults:
+            seed 0, 240 and 25 videos per class, 112-pixel frames).
+        run_name: the run folder's name (default ``run``, or ``run_1frame`` when ``frames == 1``).
+        opts: further ``KEY VALUE`` config overrides (applied last).
+    """
+
+    cfg_file: str = "toy_tiny.yaml"
+    frames: int | None = None
+    epochs: int | None = None
+    arch: str | None = None
+    crop_size: int | None = None
+    seed: int | None = None
+    batch_size: int | None = None
+    num_workers: int | None = None
+    data_seed: int = 0
+    train_per_class: int | None = None
+    val_per_class: int | None = None
+    video_size: int | None = None
+    run_name: str | None = None
+    opts: Sequence[str] = ()
+
+    def config_overrides(self) -> list[str]:
+        """The ``KEY VALUE`` overrides the options stand for, ``opts`` last."""
+        crop = self.crop_size
+        pairs = [("DATA.NUM_FRAMES", self.frames), ("SOLVER.MAX_EPOCH", self.epochs), ("MODEL.ARCH", self.arch),
+                 ("DATA.TRAIN_CROP_SIZE", crop), ("DATA.TEST_CROP_SIZE", crop),
+                 ("DATA.TRAIN_JITTER_SCALES", None if crop is None else _jitter_scales(crop)),
+                 ("RNG_SEED", self.seed), ("TRAIN.BATCH_SIZE", self.batch_size), ("TEST.BATCH_SIZE", self.batch_size),
+                 ("DATA.NUM_WORKERS", self.num_workers)]
+        return [item for key, value in pairs if value is not None for item in (key, str(value))] + list(self.opts)
+
+
+def demo_config(options: DemoOptions, data_dir: Path, run_dir: Path, extra_opts: Sequence[str] = ()):
+    """The demo's config: ``options.cfg_file`` with the data and run folders, the options'
+    overrides (:meth:`DemoOptions.config_overrides`), then ``extra_opts``."""
     from sfvideo.config import load_config
 
-    over: list[Any] = ["DATA.PATH_TO_DATA_DIR", str(data_dir), "OUTPUT_DIR", str(run_dir)]
-    if frames is not None:
-        over += ["DATA.NUM_FRAMES", frames]
-    if epochs is not None:
-        over += ["SOLVER.MAX_EPOCH", epochs]
-    if arch is not None:
-        over += ["MODEL.ARCH", arch]
-    if crop_size is not None:
-        over += ["DATA.TRAIN_CROP_SIZE", crop_size, "DATA.TEST_CROP_SIZE", crop_size,
-                 "DATA.TRAIN_JITTER_SCALES", _jitter_scales(crop_size)]
-    if seed is not None:
-        over += ["RNG_SEED", seed]
-    if batch_size is not None:
-        over += ["TRAIN.BATCH_SIZE", batch_size, "TEST.BATCH_SIZE", batch_size]
-    if num_workers is not None:
-        over += ["DATA.NUM_WORKERS", num_workers]
-    over += list(opts)
-    return load_config(cfg_file, [str(v) for v in over])
+    over = ["DATA.PATH_TO_DATA_DIR", str(data_dir), "OUTPUT_DIR", str(run_dir)]
+    return load_config(options.cfg_file, over + options.config_overrides() + [str(v) for v in extra_opts])
 
 
 def _prepare_run_dir(run_dir: Path, config_text: str, log: Callable[[str], None]) -> None:
@@ -137,7 +152,7 @@ def roi_displacement(details: dict[str, Any]) -> float:
     return float((last.float() - first.float()).abs().mean())
 
 
-def format_class_table(columns: dict[str, dict[str, float]], pairs: Sequence[tuple[int, int]] = ()) -> str:
+def format_class_table(columns: dict[str, dict[str, float]]) -> str:
     """A per-class accuracy table: one row per class, one column per run (``{column: {class: acc}}``)."""
     names = list(next(iter(columns.values())).keys())
     width = max(len(n) for n in names + ["class"]) + 2
@@ -170,15 +185,14 @@ class _Steps:
         return time.perf_counter()
 
 
-def _step_data(steps: _Steps, data_seed: int, train_per_class: int | None, val_per_class: int | None,
-               video_size: int | None):
+def _step_data(steps: _Steps, options: DemoOptions):
     """1. Generate (or reuse) the toy dataset."""
     from sfvideo.data import toy
 
     t0 = steps.header(f"toy dataset -> {steps.data_dir}")
-    size = toy.DEFAULT_SIZE if video_size is None else video_size
-    ds = toy.make_toy_dataset(steps.data_dir, seed=data_seed, train_per_class=train_per_class,
-                              val_per_class=val_per_class, size=size)
+    size = toy.DEFAULT_SIZE if options.video_size is None else options.video_size
+    ds = toy.make_toy_dataset(steps.data_dir, seed=options.data_seed, train_per_class=options.train_per_class,
+                              val_per_class=options.val_per_class, size=size)
     steps.timings["data"] = time.perf_counter() - t0
     what = "generated" if ds.generated else "reused (same parameters)"
     steps.log(f"{what}: {len(toy.CLASS_NAMES)} motion-only classes, "
@@ -339,70 +353,43 @@ def _step_summary(steps: _Steps, metrics: dict[str, Any], num_frames: int, moved
     return res
 
 
-def run_demo(
-    out_dir: str | Path = "demo_output",
-    *,
-    cfg_file: str = "toy_tiny.yaml",
-    frames: int | None = None,
-    epochs: int | None = None,
-    arch: str | None = None,
-    crop_size: int | None = None,
-    seed: int | None = None,
-    data_seed: int = 0,
-    train_per_class: int | None = None,
-    val_per_class: int | None = None,
-    video_size: int | None = None,
-    batch_size: int | None = None,
-    num_workers: int | None = None,
-    run_name: str | None = None,
-    opts: Sequence[str] = (),
-    log: Callable[[str], None] = print,
-) -> DemoResult:
+def run_demo(out_dir: str | Path = "demo_output", options: DemoOptions | None = None,
+             log: Callable[[str], None] = print) -> DemoResult:
     """Generate the toy dataset, train, test (multi-view), predict one video, draw RoIs and curves.
 
     Args:
         out_dir: everything goes here (``toy_data/`` and the run folder).
-        cfg_file: the config (a path or a name in ``configs/``).
-        frames: ``DATA.NUM_FRAMES`` (1 gives the appearance-only control); default: the config's.
-        epochs, arch, crop_size, seed, batch_size, num_workers: override ``SOLVER.MAX_EPOCH``,
-            ``MODEL.ARCH``, the train/test crop (and its scale jitter), ``RNG_SEED``, the train and
-            test batch size and ``DATA.NUM_WORKERS``.
-        data_seed, train_per_class, val_per_class, video_size: toy generator options (defaults:
-            seed 0, 240 and 25 videos per class, 112-pixel frames).
-        run_name: the run folder's name (default ``run``, or ``run_1frame`` when ``frames == 1``).
-        opts: further ``KEY VALUE`` config overrides (applied last).
+        options: what to change from the config and the toy generator (:class:`DemoOptions`).
         log: where progress lines go.
 
     Returns:
         A :class:`DemoResult`; it is also written to ``<run>/demo_summary.json``.
     """
+    options = options or DemoOptions()
     t_all = time.perf_counter()
     out = Path(out_dir)
-    run_dir = out / (run_name or ("run_1frame" if frames == 1 else "run"))
+    run_dir = out / (options.run_name or ("run_1frame" if options.frames == 1 else "run"))
     steps = _Steps(out / "toy_data", run_dir, log)
-    ds = _step_data(steps, data_seed, train_per_class, val_per_class, video_size)
-    options = dict(frames=frames, epochs=epochs, arch=arch, crop_size=crop_size, seed=seed, batch_size=batch_size,
-                   num_workers=num_workers)
-    cfg = demo_config(cfg_file, steps.data_dir, run_dir, **options, opts=opts)
+    ds = _step_data(steps, options)
+    cfg = demo_config(options, steps.data_dir, run_dir)
     ckpt = _step_train(steps, cfg)
-    # The final weights, not best.pth: best.pth was picked on these same held-out videos.
-    test_cfg = demo_config(cfg_file, steps.data_dir, run_dir, **options,
-                           opts=list(opts) + ["TEST.CHECKPOINT", str(ckpt)])
-    metrics = _step_test(steps, test_cfg, cfg_file)
+    # The final weights, not best.pth: best.pth is picked on these same held-out videos.
+    test_cfg = demo_config(options, steps.data_dir, run_dir, ["TEST.CHECKPOINT", str(ckpt)])
+    metrics = _step_test(steps, test_cfg, options.cfg_file)
     model, video = _step_predict(steps, test_cfg, ds)
     moved, drift = _step_rois(steps, model, video, test_cfg)
     _step_curves(steps, cfg)
     return _step_summary(steps, metrics, int(cfg.DATA.NUM_FRAMES), moved, drift, t_all)
 
 
-def run_ablation(out_dir: str | Path = "demo_output", log: Callable[[str], None] = print, **kwargs: Any
-                 ) -> tuple[DemoResult, DemoResult]:
+def run_ablation(out_dir: str | Path = "demo_output", options: DemoOptions | None = None,
+                 log: Callable[[str], None] = print) -> tuple[DemoResult, DemoResult]:
     """The demo with the config's frames, then with one frame per clip; prints both side by side."""
-    kwargs.pop("frames", None)
-    main = run_demo(out_dir, log=log, **kwargs)
-    single = run_demo(out_dir, frames=1, log=log, **kwargs)
     from sfvideo.data.toy import MOTION_PAIRS
 
+    options = options or DemoOptions()
+    main = run_demo(out_dir, dataclasses.replace(options, frames=None, run_name=None), log=log)
+    single = run_demo(out_dir, dataclasses.replace(options, frames=1, run_name=None), log=log)
     log("")
     log("=" * 78)
     log("ablation: per-class video accuracy, motion (multi-frame clips) vs appearance only (1 frame)")
@@ -416,48 +403,3 @@ def run_ablation(out_dir: str | Path = "demo_output", log: Callable[[str], None]
             pa = (single.per_class[names[a]] + single.per_class[names[b]]) / 2
             log(f"  pair {names[a]}/{names[b]}: 1-frame mean {pa:.1f}% (chance within the pair: 50%)")
     return main, single
-
-
-def main_cli(argv: Sequence[str] | None = None, description: str | None = None) -> int:
-    """Command line of ``tools/demo.py``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=description or "The sfvideo demo: toy data, train, multi-view test, predict, RoIs, curves.",
-        epilog="Trailing KEY VALUE pairs override the config, e.g. SOLVER.BASE_LR 1e-3.")
-    parser.add_argument("--out", default="demo_output", help="output folder (default demo_output)")
-    parser.add_argument("--cfg", default="toy_tiny.yaml", help="config (default toy_tiny.yaml)")
-    parser.add_argument("--frames", type=int, default=None,
-                        help="frames per clip (default: the config's; 1 = appearance-only control)")
-    parser.add_argument("--ablation", action="store_true",
-                        help="run the config and the 1-frame control, and print them side by side")
-    parser.add_argument("--epochs", type=int, default=None, help="SOLVER.MAX_EPOCH (default: the config's)")
-    parser.add_argument("--arch", default=None, help="MODEL.ARCH (default: the config's)")
-    parser.add_argument("--crop-size", type=int, default=None, help="train/test crop (default: the config's)")
-    parser.add_argument("--seed", type=int, default=None, help="RNG_SEED for training (default: the config's)")
-    parser.add_argument("--data-seed", type=int, default=0, help="toy dataset seed (default 0)")
-    parser.add_argument("--train-per-class", type=int, default=None, help="training videos per class (default 240)")
-    parser.add_argument("--val-per-class", type=int, default=None, help="held-out videos per class (default 25)")
-    parser.add_argument("--video-size", type=int, default=None, help="toy frame side in pixels (default 112)")
-    parser.add_argument("--batch-size", type=int, default=None, help="train and test batch size")
-    parser.add_argument("--workers", type=int, default=None, help="DATA.NUM_WORKERS")
-    parser.add_argument("--run-name", default=None, help="run folder name under --out (default run / run_1frame)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
-    args = parser.parse_args(argv)
-    if len(args.opts) % 2:
-        parser.error(f"config overrides come in KEY VALUE pairs, got {args.opts}")
-    kwargs = dict(cfg_file=args.cfg, epochs=args.epochs, arch=args.arch, crop_size=args.crop_size, seed=args.seed,
-                  data_seed=args.data_seed, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
-                  video_size=args.video_size, batch_size=args.batch_size, num_workers=args.workers, opts=args.opts)
-    from sfvideo.config import ConfigError
-
-    try:
-        if args.ablation:
-            run_ablation(args.out, **kwargs)
-            return 0
-        run_demo(args.out, frames=args.frames, run_name=args.run_name, **kwargs)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0

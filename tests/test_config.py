@@ -129,12 +129,13 @@ def test_tool_parser_positionals_overrides_and_late_options(capsys):
     assert exc.value.code == 2 and "DATA.NUM_FRAMES" in capsys.readouterr().err
 
 
-def test_retired_key_of_an_older_run_is_ignored_with_a_warning(tmp_path):
+@pytest.mark.parametrize("node, why", [("TEST", "the multi-view test runs"), ("TRAIN", "`sfvideo train` always trains")])
+def test_retired_key_of_an_older_run_is_ignored_with_a_warning(tmp_path, node, why):
     old = tmp_path / "config.yaml"
-    old.write_text("TEST:\n  ENABLE: true\n  BATCH_SIZE: 3\n")
-    with pytest.warns(UserWarning, match="TEST.ENABLE .* no longer used"):
-        cfg = load_config(str(old), ["TEST.ENABLE", "false"])
-    assert cfg.TEST.BATCH_SIZE == 3 and "ENABLE" not in cfg.TEST
+    old.write_text(f"{node}:\n  ENABLE: true\n  BATCH_SIZE: 3\n")
+    with pytest.warns(UserWarning, match=f"{node}.ENABLE .* no longer used and was ignored: {why}"):
+        cfg = load_config(str(old), [f"{node}.ENABLE", "false"])
+    assert cfg[node].BATCH_SIZE == 3 and "ENABLE" not in cfg[node]
     with pytest.raises(ConfigError, match="TEST.ENABLED"):
         load_config(None, ["TEST.ENABLED", "true"])
 

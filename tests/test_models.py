@@ -5,7 +5,10 @@ import torch
 
 from conftest import FIXTURES, SMALL_ARCH
 from sfvideo.checkpoint import load_pretrained
-from sfvideo.models import SparseFormer, VideoSparseFormer, create_model, list_models, ops
+from sfvideo.models import SparseFormer, VideoSparseFormer, create_model, get_variant, list_models, ops, registry
+from sfvideo.models.protocol import default_protocol
+from sfvideo.models.registry import ModelVariant, register_model
+from sfvideo.models.variants import IMAGE_PROTOCOL
 
 
 def _load(name):
@@ -76,6 +79,60 @@ def test_static_clip_invariance_full_size_tiny(tmp_path):
     with torch.no_grad():
         diff = (video(clip) - image(img)).abs().max().item()
     assert diff < 1e-4
+
+
+# ------------------------------------------------------------------------ the variant registry
+@pytest.mark.parametrize("name", list_models())
+def test_every_variant_is_one_entry_with_class_arguments_and_protocol(name):
+    variant = get_variant(name)
+    assert variant.name == name and variant.description  # its docstring describes it
+    assert issubclass(variant.cls, SparseFormer) and variant.kwargs
+    with pytest.raises(TypeError):
+        variant.kwargs["num_points"] = 1  # read-only: create_model's overrides never change the entry
+    assert default_protocol(name) is variant.protocol
+    model = create_model(name, num_classes=3)
+    assert type(model) is variant.cls and model.protocol is variant.protocol
+    video = issubclass(variant.cls, VideoSparseFormer)
+    assert name.startswith("video_" if video else "image_")
+    assert (variant.protocol == IMAGE_PROTOCOL) != video
+
+
+def test_registering_a_taken_name_or_a_non_variant_fails(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # registrations stay in this test
+
+    def video_test() -> ModelVariant:
+        return ModelVariant(VideoSparseFormer, {}, IMAGE_PROTOCOL)
+
+    with pytest.raises(ValueError, match="'video_test' is registered twice"):
+        register_model(video_test)
+
+    def video_dict():
+        return {"num_points": 4}
+
+    with pytest.raises(ValueError, match="video_dict.. returned dict, not a ModelVariant"):
+        register_model(video_dict)
+    assert "video_dict" not in list_models()
+
+    @register_model
+    def video_new() -> ModelVariant:
+        """A new one."""
+        return ModelVariant(VideoSparseFormer, dict(get_variant("video_test").kwargs, num_points=4), IMAGE_PROTOCOL)
+
+    assert "video_new" in list_models() and create_model("video_new", num_classes=2).num_points == 4
+    with pytest.raises(KeyError, match="unknown model 'video_nwe'; available: .*'video_new'"):
+        create_model("video_nwe")
+
+
+def test_reset_classifier_gives_a_fresh_head_or_pooled_features():
+    model = create_model("video_test", num_classes=3).eval()
+    with torch.no_grad():
+        model.proj.weight.fill_(1.0)
+        model.reset_classifier(5)
+        x = torch.randn(2, 3, 4, 32, 32)
+        assert model(x).shape == (2, 5) and model.num_classes == 5
+        assert model.proj.weight.abs().max() < 0.2 and not model.proj.bias.any()  # trunc. normal, std 0.02
+        model.reset_classifier(0)
+        assert model(x).shape == (2, model.embed_dim)
 
 
 @pytest.mark.parametrize("name", list_models())

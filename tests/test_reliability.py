@@ -1,4 +1,5 @@
-"""Defects found by probing the tools with hostile input: each test failed before its fix."""
+"""The tools against hostile input and conditions (foreign or crafted weights, bad config values, odd
+encodings, a full disk): each fails clearly, naming the file or key, and loses nothing written."""
 
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def test_prepare_keeps_one_output_per_name_and_reports_the_collisions(tmp_path):
     assert again == 1 and "clip.webm" in (dst / "failed.txt").read_text()  # still reported, still not "done"
 
 
-# ------------------------------------------------------------------ config values that used to fail later
+# ------------------------------------------------------------------ config values refused when loaded
 @pytest.mark.parametrize("key, value, message", [
     ("TRAIN.LOG_PERIOD", "0", "TRAIN.LOG_PERIOD"),
     ("DATA.TRAIN_JITTER_SCALES", "[256]", "DATA.TRAIN_JITTER_SCALES"),

@@ -1,6 +1,6 @@
 """The run directory defends itself: one writer (lock), no incompatible resume, a config history,
 repairs after SIGKILL, exit status 128 + signal after SIGTERM, clean failures (bare state dict,
-full disk, non-finite loss before any checkpoint). Each test failed before its fix."""
+full disk, non-finite loss before any checkpoint)."""
 
 from __future__ import annotations
 
@@ -148,8 +148,8 @@ class _Killed(BaseException):
 
 @pytest.mark.parametrize("kill_point", ["metrics line", "numbered copy"])
 def test_a_kill_at_the_end_of_an_epoch_loses_nothing(data_dir, tmp_path, monkeypatch, kill_point):
-    import sfvideo.engine.checkpointing as checkpointing
     import sfvideo.engine.train as train_module
+    import sfvideo.engine.train_state as train_state
 
     cfg = load_config("k400_tiny.yaml", opts(data_dir, tmp_path))
     run = build_training(cfg)
@@ -165,7 +165,7 @@ def test_a_kill_at_the_end_of_an_epoch_loses_nothing(data_dir, tmp_path, monkeyp
     if kill_point == "metrics line":
         monkeypatch.setattr(train_module, "append_metrics", kill)
     else:
-        monkeypatch.setattr(checkpointing, "copy_atomic", kill_in_copy)
+        monkeypatch.setattr(train_state, "copy_atomic", kill_in_copy)
     with pytest.raises(_Killed):
         end_epoch(run, 0, time.time())  # last.pth is written, then the process "dies" (its lock stays)
     monkeypatch.undo()

@@ -1,4 +1,4 @@
-"""Shared command-line plumbing for tools/: ``--cfg`` plus trailing ``KEY VALUE`` overrides."""
+"""Shared command-line plumbing for tools/: ``--cfg`` plus trailing ``KEY VALUE`` overrides, shared options."""
 
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ def config_parser(description: str, cfg_required: bool = True,
         parser.add_argument(name, help=help_text)
     parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
     return parser
+
+
+def add_toy_size_arguments(parser: argparse.ArgumentParser, held_out: str = "validation") -> None:
+    """``--train-per-class`` and ``--val-per-class``: the toy dataset's size (``make-toy``, ``demo``).
+
+    Their defaults are the parser's ``argument_default``; left out, the toy generator's own apply.
+    """
+    parser.add_argument("--train-per-class", type=int, help="training videos per class (default 240)")
+    parser.add_argument("--val-per-class", type=int, help=f"{held_out} videos per class (default 25)")
 
 
 def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> CfgNode:

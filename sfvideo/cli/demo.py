@@ -12,14 +12,55 @@ Everything lands in --out; rerunning with the same settings reuses the dataset a
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Sequence
 
+from .args import add_toy_size_arguments
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's options; each one left out keeps ``sfvideo.demo.DemoOptions``' default."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=argparse.SUPPRESS,
+        epilog="Trailing KEY VALUE pairs override the config, e.g. SOLVER.BASE_LR 1e-3.")
+    parser.add_argument("--out", default="demo_output", help="output folder (default demo_output)")
+    parser.add_argument("--cfg", dest="cfg_file", metavar="CFG", help="config (default toy_tiny.yaml)")
+    parser.add_argument("--frames", type=int, help="frames per clip (default: the config's; 1 = appearance-only control)")
+    parser.add_argument("--ablation", action="store_true", default=False,
+                        help="run the config and the 1-frame control, and print them side by side")
+    parser.add_argument("--epochs", type=int, help="SOLVER.MAX_EPOCH (default: the config's)")
+    parser.add_argument("--arch", help="MODEL.ARCH (default: the config's)")
+    parser.add_argument("--crop-size", type=int, help="train/test crop (default: the config's)")
+    parser.add_argument("--seed", type=int, help="RNG_SEED for training (default: the config's)")
+    parser.add_argument("--data-seed", type=int, help="toy dataset seed (default 0)")
+    add_toy_size_arguments(parser, held_out="held-out")
+    parser.add_argument("--video-size", type=int, help="toy frame side in pixels (default 112)")
+    parser.add_argument("--batch-size", type=int, help="train and test batch size")
+    parser.add_argument("--workers", dest="num_workers", metavar="N", type=int, help="DATA.NUM_WORKERS")
+    parser.add_argument("--run-name", help="run folder name under --out (default run / run_1frame)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, default=[], metavar="KEY VALUE", help="config overrides")
+    return parser
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ..demo import main_cli
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    if len(args["opts"]) % 2:
+        parser.error(f"config overrides come in KEY VALUE pairs, got {args['opts']}")
+    out, ablation = args.pop("out"), args.pop("ablation")
+    if ablation and ("frames" in args or "run_name" in args):
+        parser.error("--ablation runs both the config's frames and 1 frame, in run/ and run_1frame/: "
+                     "leave out --frames and --run-name")
+    from sfvideo.config import ConfigError
+    from sfvideo.demo import DemoOptions, run_ablation, run_demo
 
-    return main_cli(argv, description=__doc__)
+    try:
+        (run_ablation if ablation else run_demo)(out, DemoOptions(**args))
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,13 +14,14 @@ import argparse
 import sys
 import time
 
+from .args import add_toy_size_arguments
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    parser.add_argument("--train-per-class", type=int, default=None, help="training videos per class (default 240)")
-    parser.add_argument("--val-per-class", type=int, default=None, help="validation videos per class (default 25)")
+    add_toy_size_arguments(parser)
     # Defaults of None mean the generator's own (sfvideo.data.toy.DEFAULT_*); the package is
     # imported after parsing so that --help does not pay for importing torch.
     parser.add_argument("--frames", type=int, default=None, help="frames per video (default 24)")

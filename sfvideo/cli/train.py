@@ -49,9 +49,6 @@ def main(argv=None) -> int:
         result = benchmark_training(cfg, args.benchmark_steps, args.benchmark_warmup)
         print(result.format())
         return 0
-    if not cfg.TRAIN.ENABLE:
-        print("TRAIN.ENABLE is false: nothing to do")
-        return 0
     try:
         result = train(cfg)
     except (NonFiniteLossError, CheckpointError, RunDirError) as err:

@@ -192,12 +192,12 @@ def run_export(cfg, out: str | os.PathLike, *, fmt: str = "onnx", opset: int = 2
     Raises:
         RuntimeError: the largest logit difference is above ``tolerance``.
     """
-    from ..checkpoint import _MODEL_KEYS
+    from ..checkpoint import model_record
 
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}; expected one of {FORMATS}")
     model = model_for_export(cfg, log)
-    meta = export_metadata(model.protocol, class_names, {k: cfg.MODEL[k] for k in _MODEL_KEYS})
+    meta = export_metadata(model.protocol, class_names, model_record(cfg))
     if fmt == "onnx":
         path = export_onnx(model, out, meta, opset, sampling)
         run = _onnx_runner(path)

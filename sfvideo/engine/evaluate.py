@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from sfvideo.data.transforms import batch_to_device
 from sfvideo.engine import distributed as du
+from sfvideo.engine.factories import default_dataset_fn, default_model_fn
 from sfvideo.engine.loop import Norm
 from sfvideo.utils.amp import autocast_context
 from sfvideo.utils.io import atomic_write_text
@@ -293,23 +294,11 @@ def write_test_outputs(output_dir: str | os.PathLike, records: Sequence[VideoSco
 
 
 # ------------------------------------------------------------------------------- test / predict
-def _default_model_fn(cfg) -> nn.Module:
-    from sfvideo.models import build_model
-
-    return build_model(cfg)
-
-
-def _default_dataset_fn(cfg, split: str) -> Dataset:
-    from sfvideo.data import build_dataset
-
-    return build_dataset(cfg, split)
-
-
 def _test_model(cfg, model_fn, device: torch.device) -> nn.Module:
     """The model of ``cfg`` with ``TEST.CHECKPOINT`` loaded, on ``device``, in eval mode."""
     from sfvideo.checkpoint import load_test_weights
 
-    model = (model_fn or _default_model_fn)(cfg)
+    model = (model_fn or default_model_fn)(cfg)
     load_test_weights(model, cfg.TEST.CHECKPOINT, cfg.TEST.USE_EMA,
                       log=logger.info if du.is_main_process() else (lambda s: None))
     return model.to(device).eval()
@@ -343,7 +332,7 @@ def run_test(cfg, config_name: str = "", model_fn=None, dataset_fn=None,
     du.set_num_threads(cfg.NUM_THREADS)
     du.init_distributed(device)
     model = _test_model(cfg, model_fn, device)
-    dataset = (dataset_fn or _default_dataset_fn)(cfg, cfg.TEST.SPLIT)
+    dataset = (dataset_fn or default_dataset_fn)(cfg, cfg.TEST.SPLIT)
     views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS if cfg.TEST.SPLIT == "test" else 1
     logger.info("testing %s on %d videos (%s split, %d views each, %s) with %d processes", cfg.TEST.CHECKPOINT,
                 len(dataset), cfg.TEST.SPLIT, views, cfg.TEST.ENSEMBLE_METHOD, du.get_world_size())

@@ -1,7 +1,8 @@
 """One training epoch as a free function of explicit objects (no config inside the step loop).
 
-:func:`train_one_epoch` runs optimiser steps ``start_step .. num_steps - 1`` of one epoch:
-``accum_steps`` micro-batches per step (gradients all-reduced once per step under DDP), AMP through
+:func:`train_one_epoch` has torchvision's shape (model, criterion, optimizer, schedule, loader,
+device, epoch) plus an :class:`EpochOptions` for the rest, all explicit. It runs optimiser steps
+``start_step .. num_steps - 1`` of one epoch: ``accum_steps`` micro-batches per step (gradients all-reduced once per step under DDP), AMP through
 an optional gradient scaler, gradient clipping, the schedule's step, the EMA update. At every step
 boundary all ranks agree on two flags with one all-reduce: a non-finite loss on any rank raises
 :class:`NonFiniteLossError` *before* the optimiser step, and a stop request (SIGINT/SIGTERM on any
@@ -15,7 +16,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
@@ -69,6 +70,10 @@ class EpochOutcome:
     clips_per_s: float
 
 
+def _never() -> bool:
+    return False
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside ``DistributedDataParallel`` (the model itself otherwise)."""
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
@@ -81,48 +86,98 @@ def count_substituted(batch: dict[str, Any]) -> int:
     return 0
 
 
-def _micro_batch(model: nn.Module, batch: dict[str, Any], loss_fn: LossFn, *, device: torch.device,
-                 norm: Norm | None, amp: str, scaler: torch.amp.GradScaler | None, mixup: Callable | None,
-                 accum_steps: int, sync_grads: bool) -> tuple[float, int]:
+@dataclass
+class EpochOptions:
+    """What :func:`train_one_epoch` needs beyond the model, loss, optimiser, schedule and data.
+
+    Attributes:
+        num_steps: optimiser steps in the whole epoch.
+        start_step: the first step to run (a resumed epoch skips the steps done; the loader must
+            already start there).
+        global_step: optimiser steps taken before this call.
+        accum_steps: micro-batches per optimiser step.
+        amp: autocast mode (``none``, ``bf16``, ``fp16``).
+        norm: (mean, std) normalising uint8 clips on the device; float clips pass as they are;
+            (B, K, C, T, H, W) batches (K clips per video) become B*K clips, labels repeated.
+        mixup: ``mixup(clips, labels) -> (clips, soft targets)``, or None.
+        clip_grad: max gradient norm (0: no clipping).
+        stats: sums updated in place (loss, clips, substituted videos).
+        should_stop: polled at every step boundary; any rank's True stops every rank.
+        num_epochs: the run's epochs, for messages and the progress bar.
+        log_period: log every ``log_period`` steps (main process only).
+        writer: a TensorBoard ``SummaryWriter``, or None.
+        world_size, is_main: processes in the run, and whether this one reports.
+    """
+
+    num_steps: int
+    start_step: int = 0
+    global_step: int = 0
+    accum_steps: int = 1
+    amp: str = "none"
+    norm: Norm | None = None
+    mixup: Callable | None = None
+    clip_grad: float = 0.0
+    stats: EpochStats = field(default_factory=EpochStats)
+    should_stop: Callable[[], bool] = _never
+    num_epochs: int = 1
+    log_period: int = 10
+    writer: Any = None
+    world_size: int = 1
+    is_main: bool = True
+
+
+def _micro_batch(model: nn.Module, criterion: LossFn, batch: dict[str, Any], device: torch.device,
+                 options: EpochOptions, scaler: torch.amp.GradScaler | None, sync_grads: bool) -> tuple[float, int]:
     """Forward and backward of one micro-batch; returns (loss value, clips in the batch)."""
-    mean, std = norm if norm is not None else (None, None)
+    mean, std = options.norm if options.norm is not None else (None, None)
     # uint8 clips become float on the device: a quarter of the bytes through the loader and the copy
     clips, labels = batch_to_device(batch["video"], batch["label"], device, mean, std)  # (B, C, T, H, W), (B,)
     targets = labels
-    if mixup is not None:
-        clips, targets = mixup(clips, labels)  # targets (B, K)
+    if options.mixup is not None:
+        clips, targets = options.mixup(clips, labels)  # targets (B, K)
     sync = contextlib.nullcontext()
     if not sync_grads and isinstance(model, nn.parallel.DistributedDataParallel):
         sync = model.no_sync()  # all-reduce gradients once per optimiser step, not per micro-batch
     with sync:
-        with autocast_context(device, amp):
+        with autocast_context(device, options.amp):
             logits = model(clips)  # (B, K)
-        loss = loss_fn(logits, targets)
-        scaled = loss / accum_steps  # gradients of the step's mean loss
+        loss = criterion(logits, targets)
+        scaled = loss / options.accum_steps  # gradients of the step's mean loss
         if scaler is not None:
             scaled = scaler.scale(scaled)
         scaled.backward()
     return float(loss.detach()), clips.shape[0]
 
 
-def _accumulate(model: nn.Module, batches: Iterator[dict[str, Any]], loss_fn: LossFn, stats: EpochStats, *,
-                accum_steps: int, **kwargs: Any) -> tuple[float, float, int]:
+def _accumulate(model: nn.Module, criterion: LossFn, batches: Iterator[dict[str, Any]], device: torch.device,
+                options: EpochOptions, scaler: torch.amp.GradScaler | None) -> tuple[float, float, int]:
     """The ``accum_steps`` micro-batches of one optimiser step (gradients summed, stats updated).
 
     Returns:
         The last micro-batch's loss, 1.0 if any loss was non-finite (else 0.0), and the clips seen.
     """
-    nonfinite, clips = 0.0, 0
-    for micro in range(accum_steps):
+    nonfinite, clips, stats = 0.0, 0, options.stats
+    for micro in range(options.accum_steps):
         batch = next(batches)
-        value, n = _micro_batch(model, batch, loss_fn, accum_steps=accum_steps, sync_grads=micro == accum_steps - 1,
-                                **kwargs)
+        value, n = _micro_batch(model, criterion, batch, device, options, scaler,
+                                sync_grads=micro == options.accum_steps - 1)
         nonfinite = 1.0 if not math.isfinite(value) else nonfinite
         stats.loss_sum += value * n
         stats.clips += n
         stats.failed += count_substituted(batch)
         clips += n
     return value, nonfinite, clips
+
+
+def _agree_to_stop(nonfinite: float, options: EpochOptions, epoch: int, step: int, global_step: int) -> bool:
+    """Collective: one all-reduce of both flags. Raises on any rank's non-finite loss (before the
+    optimiser step); returns True when any rank was asked to stop."""
+    flags = du.all_reduce_max([nonfinite, float(options.should_stop())])
+    if flags[0] > 0:
+        raise NonFiniteLossError(f"non-finite training loss at epoch {epoch + 1}, step {step + 1} of "
+                                 f"{options.num_steps} (global step {global_step + 1}); stopped before updating "
+                                 "the weights.")
+    return flags[1] > 0
 
 
 def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
@@ -143,6 +198,19 @@ def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule
         ema.update(unwrap(model))
 
 
+class _Throughput:
+    """Clips per second over all ranks since the epoch (or its resumed part) began."""
+
+    def __init__(self, world_size: int):
+        self.world_size, self.clips, self.t0 = world_size, 0, time.perf_counter()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def rate(self) -> float:
+        return self.clips * self.world_size / max(self.seconds(), 1e-9)
+
+
 def _progress_bar(show: bool, total: int, initial: int, desc: str):
     from tqdm import tqdm
 
@@ -150,102 +218,59 @@ def _progress_bar(show: bool, total: int, initial: int, desc: str):
                 leave=False)
 
 
-def train_one_epoch(
-    model: nn.Module,
-    loader: Iterable[dict[str, Any]],
-    optimizer: torch.optim.Optimizer,
-    schedule: Any,
-    loss_fn: LossFn,
-    *,
-    device: torch.device,
-    norm: Norm | None = None,
-    num_steps: int,
-    start_step: int = 0,
-    global_step: int = 0,
-    accum_steps: int = 1,
-    amp: str = "none",
-    scaler: torch.amp.GradScaler | None = None,
-    mixup: Callable | None = None,
-    clip_grad: float = 0.0,
-    ema: ModelEma | None = None,
-    stats: EpochStats | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    epoch: int = 0,
-    num_epochs: int = 1,
-    log_period: int = 10,
-    writer: Any = None,
-    world_size: int = 1,
-    is_main: bool = True,
-) -> EpochOutcome:
-    """Run optimiser steps ``start_step .. num_steps - 1`` of epoch ``epoch`` (0-based).
+def train_one_epoch(model: nn.Module, criterion: LossFn, optimizer: torch.optim.Optimizer, schedule: Any,
+                    loader: Iterable[dict[str, Any]], device: torch.device, epoch: int, options: EpochOptions,
+                    ema: ModelEma | None = None, scaler: torch.amp.GradScaler | None = None) -> EpochOutcome:
+    """Run optimiser steps ``options.start_step .. options.num_steps - 1`` of epoch ``epoch`` (0-based).
 
     Args:
         model: the model to train (possibly wrapped in DDP).
-        loader: yields batches ``{"video": (B, C, T, H, W), "label": (B,), ...}``; it must already
-            start at ``start_step`` (the sampler skips the batches a resumed run has done).
-        optimizer, schedule: the optimiser and the per-step LR schedule (``.step()``, ``.get_lr()``).
-        loss_fn: ``loss_fn(logits, targets)``; targets are labels (B,) or soft targets (B, K).
-        device, amp, scaler: where to run, autocast mode, and the fp16 gradient scaler (or None).
-        norm: (mean, std) normalising uint8 clips on ``device``; float clips pass as they are;
-            (B, K, C, T, H, W) batches (K clips per video) become B*K clips, labels repeated.
-        num_steps, start_step, global_step: the epoch's step count, where to start, steps so far.
-        accum_steps: micro-batches per optimiser step.
-        mixup: ``mixup(clips, labels) -> (clips, soft targets)`` or None.
-        clip_grad: max gradient norm (0: no clipping).
+        criterion: ``criterion(logits, targets)``; targets are labels (B,) or soft targets (B, K).
+        optimizer, schedule: the optimiser and the per-step LR schedule (``.step()``), stepped together.
+        loader: yields batches ``{"video": (B, C, T, H, W), "label": (B,), ...}``, starting at
+            ``options.start_step``.
+        device: where to run.
+        epoch: the epoch's index, for messages.
+        options: the epoch's span, numerics and reporting (:class:`EpochOptions`).
         ema: updated after every optimiser step, or None.
-        stats: sums updated in place (loss, clips, substituted videos).
-        should_stop: polled at every step boundary; any rank's True stops every rank.
-        epoch, num_epochs: for messages and the progress bar.
-        log_period, writer, world_size, is_main: log every ``log_period`` steps (rank 0), TensorBoard.
+        scaler: the fp16 gradient scaler, or None.
 
     Raises:
         NonFiniteLossError: the loss was NaN/inf on some rank (no weights were updated by that step).
     """
-    stats = stats if stats is not None else EpochStats()
-    batches = iter(loader)
+    batches, global_step = iter(loader), options.global_step
     model.train()
-    show_bar = is_main and sys.stdout.isatty()
-    desc = f"epoch {epoch + 1}/{num_epochs}"
-    bar = _progress_bar(show_bar, num_steps, start_step, desc)
-    t0, clips_here = time.perf_counter(), 0
+    show_bar = options.is_main and sys.stdout.isatty()
+    desc = f"epoch {epoch + 1}/{options.num_epochs}"
+    bar = _progress_bar(show_bar, options.num_steps, options.start_step, desc)
+    meter = _Throughput(options.world_size)
     try:
-        for step in range(start_step, num_steps):
-            value, nonfinite, n = _accumulate(model, batches, loss_fn, stats, device=device, norm=norm, amp=amp,
-                                              scaler=scaler, mixup=mixup, accum_steps=accum_steps)
-            clips_here += n
-            flags = du.all_reduce_max([nonfinite, float(should_stop())])
-            if flags[0] > 0:
-                raise NonFiniteLossError(f"non-finite training loss at epoch {epoch + 1}, step {step + 1} of "
-                                         f"{num_steps} (global step {global_step + 1}); stopped before updating "
-                                         "the weights.")
-            _optimizer_step(model, optimizer, schedule, scaler, clip_grad, ema)
+        for step in range(options.start_step, options.num_steps):
+            value, nonfinite, n = _accumulate(model, criterion, batches, device, options, scaler)
+            meter.clips += n
+            stop = _agree_to_stop(nonfinite, options, epoch, step, global_step)
+            _optimizer_step(model, optimizer, schedule, scaler, options.clip_grad, ema)
             global_step += 1
-            rate = clips_here * world_size / max(time.perf_counter() - t0, 1e-9)
-            log_now = is_main and ((step + 1) % log_period == 0 or step + 1 == num_steps)
-            _report_step(bar, desc, step, num_steps, value, optimizer.param_groups[-1]["lr"], rate, global_step,
-                         writer, log=log_now, console=not show_bar)
-            if flags[1] > 0 and step + 1 < num_steps:
-                return EpochOutcome(step + 1, True, global_step, time.perf_counter() - t0, rate)
+            rate = meter.rate()
+            _report_step(bar, options, desc, step, value, optimizer.param_groups[-1]["lr"], rate, global_step,
+                         console=not show_bar)
+            if stop and step + 1 < options.num_steps:
+                return EpochOutcome(step + 1, True, global_step, meter.seconds(), rate)
     finally:
         bar.close()
-    seconds = time.perf_counter() - t0
-    return EpochOutcome(num_steps, False, global_step, seconds, clips_here * world_size / max(seconds, 1e-9))
+    return EpochOutcome(options.num_steps, False, global_step, meter.seconds(), meter.rate())
 
 
-def _report_step(bar: Any, desc: str, step: int, num_steps: int, loss: float, lr: float, rate: float,
-                 global_step: int, writer: Any, log: bool, console: bool) -> None:
-    """Advance the progress bar; every ``log_period`` steps also log (``log``) the step."""
+def _report_step(bar: Any, options: EpochOptions, desc: str, step: int, loss: float, lr: float, rate: float,
+                 global_step: int, console: bool) -> None:
+    """Advance the progress bar; every ``log_period`` steps (and at the last) the main process also
+    logs the step: a console line (when no progress bar shows it) and TensorBoard scalars."""
     bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}", refresh=False)
     bar.update(1)
-    if log:
-        _log_step(desc, step, num_steps, loss, lr, rate, global_step, writer, console=console)
-
-
-def _log_step(desc: str, step: int, num_steps: int, loss: float, lr: float, rate: float, global_step: int,
-              writer: Any, console: bool) -> None:
-    """The periodic training line (when no progress bar shows it) and the TensorBoard scalars."""
+    if not options.is_main or ((step + 1) % options.log_period and step + 1 != options.num_steps):
+        return
     if console:
-        logger.info("%s step %d/%d loss %.4f lr %.4g clips/s %.2f", desc, step + 1, num_steps, loss, lr, rate)
-    if writer is not None:
-        writer.add_scalar("train/loss", loss, global_step)
-        writer.add_scalar("train/lr", lr, global_step)
+        logger.info("%s step %d/%d loss %.4f lr %.4g clips/s %.2f", desc, step + 1, options.num_steps, loss, lr, rate)
+    if options.writer is not None:
+        options.writer.add_scalar("train/loss", loss, global_step)
+        options.writer.add_scalar("train/lr", lr, global_step)

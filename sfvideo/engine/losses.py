@@ -24,7 +24,7 @@ def compute_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: f
 
 
 def classification_loss(label_smoothing: float = 0.0) -> LossFn:
-    """``loss_fn(logits, targets)`` for :func:`sfvideo.engine.loop.train_one_epoch`."""
+    """``criterion(logits, targets)`` for :func:`sfvideo.engine.loop.train_one_epoch`."""
 
     def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return compute_loss(logits, targets, label_smoothing)

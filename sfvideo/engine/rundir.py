@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sfvideo.checkpoint import CheckpointError, safe_load
-from sfvideo.engine.checkpointing import LAST, copy_atomic
+from sfvideo.engine.train_state import LAST, copy_atomic
 from sfvideo.utils.io import atomic_write_text
 from sfvideo.utils.lock import DirLock, LockedError
 

@@ -3,10 +3,12 @@
 Entry point: :func:`train` (``tools/train_video.py`` parses the command line and calls it).
 The pieces it composes each live where a reader would look for them:
 
-* :func:`sfvideo.engine.loop.train_one_epoch` - the step loop, a function of explicit objects;
+* :func:`sfvideo.engine.loop.train_one_epoch` - the step loop, a function of explicit objects
+  (:func:`epoch_options` gathers its :class:`~sfvideo.engine.loop.EpochOptions` from the run);
+* :mod:`sfvideo.engine.factories` - the default model, dataset and mixup builders;
 * :func:`sfvideo.engine.evaluate.evaluate` - single-view validation;
 * :mod:`sfvideo.engine.determinism` - RNG capture/restore, per-item seeding, the resumable sampler;
-* :mod:`sfvideo.engine.checkpointing` - what ``last.pth`` holds, writing it, resuming from it;
+* :mod:`sfvideo.engine.train_state` - what ``last.pth`` holds, writing it, resuming from it;
 * :mod:`sfvideo.engine.ema`, :mod:`sfvideo.engine.losses`, :mod:`sfvideo.engine.optim`.
 
 Single process::
@@ -62,13 +64,12 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from sfvideo.checkpoint import checkpoint_meta, load_pretrained
 from sfvideo.data.build import class_names_from_cfg
 from sfvideo.data.kinetics import collate_train
 from sfvideo.engine import distributed as du
-from sfvideo.engine.checkpointing import LAST, restore_training_state, rng_snapshot, training_state, write_checkpoint
 from sfvideo.engine.determinism import (
     ResumableSampler,
     SeededDataset,
@@ -79,7 +80,8 @@ from sfvideo.engine.determinism import (
 )
 from sfvideo.engine.ema import ModelEma
 from sfvideo.engine.evaluate import eval_loader, evaluate
-from sfvideo.engine.loop import EpochStats, NonFiniteLossError, train_one_epoch, unwrap
+from sfvideo.engine.factories import default_dataset_fn, default_mixup_fn, default_model_fn
+from sfvideo.engine.loop import EpochOptions, EpochStats, NonFiniteLossError, train_one_epoch, unwrap
 from sfvideo.engine.losses import classification_loss
 from sfvideo.engine.optim import build_optimizer, build_schedule, scaled_lr, total_batch_size
 from sfvideo.engine.rundir import (
@@ -90,6 +92,7 @@ from sfvideo.engine.rundir import (
     record_config,
     repair_run_dir,
 )
+from sfvideo.engine.train_state import LAST, restore_training_state, rng_snapshot, training_state, write_checkpoint
 from sfvideo.utils.lock import DirLock
 from sfvideo.utils.logging import setup_logging
 
@@ -199,24 +202,6 @@ class TrainingRun:
 
 
 # ------------------------------------------------------------------------------------ builders
-def _default_model_fn(cfg) -> nn.Module:
-    from sfvideo.models import build_model
-
-    return build_model(cfg)
-
-
-def _default_dataset_fn(cfg, split: str) -> Dataset:
-    from sfvideo.data import build_dataset
-
-    return build_dataset(cfg, split)
-
-
-def _default_mixup_fn(cfg):
-    from sfvideo.data import build_mixup
-
-    return build_mixup(cfg)
-
-
 def _build_model(cfg, model_fn: Callable, device: torch.device, resuming: bool, main: bool) -> nn.Module:
     """The model with identical initial weights on every rank, ``TRAIN.CHECKPOINT`` loaded unless resuming."""
     seed_all(cfg.RNG_SEED)
@@ -347,11 +332,11 @@ def _build_run(cfg, device: torch.device, rank: int, world: int, out: Path, mode
     logger.info("output dir %s, world size %d, device %s", out, world, device)
     if cfg.TRAIN.AMP == "fp16" and device.type != "cuda":
         raise ValueError("TRAIN.AMP fp16 needs CUDA; use TRAIN.AMP bf16 or none on the CPU")
-    model = _build_model(cfg, model_fn or _default_model_fn, device, resuming, rank == 0)
-    dataset_fn = dataset_fn or _default_dataset_fn
+    model = _build_model(cfg, model_fn or default_model_fn, device, resuming, rank == 0)
+    dataset_fn = dataset_fn or default_dataset_fn
     train_set = SeededDataset(dataset_fn(cfg, "train"), cfg.RNG_SEED)
     val_set = dataset_fn(cfg, "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
-    mixup = (mixup_fn or _default_mixup_fn)(cfg)
+    mixup = (mixup_fn or default_mixup_fn)(cfg)
     sampler = ResumableSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=cfg.RNG_SEED,
                                drop_last=False)
     steps = _steps_per_epoch(cfg, sampler, len(train_set), world)
@@ -386,6 +371,16 @@ def epoch_loader(run: TrainingRun, epoch: int, skip_steps: int = 0) -> DataLoade
         persistent_workers=False)
 
 
+def epoch_options(run: TrainingRun, start_step: int) -> EpochOptions:
+    """The :class:`~sfvideo.engine.loop.EpochOptions` of an epoch of ``run`` that starts at ``start_step``."""
+    cfg = run.cfg
+    return EpochOptions(
+        num_steps=run.steps_per_epoch, start_step=start_step, global_step=run.state.global_step,
+        accum_steps=cfg.TRAIN.ACCUM_STEPS, amp=cfg.TRAIN.AMP, norm=(cfg.DATA.MEAN, cfg.DATA.STD), mixup=run.mixup,
+        clip_grad=cfg.TRAIN.CLIP_GRAD, stats=run.state.stats, should_stop=run.stop, num_epochs=cfg.SOLVER.MAX_EPOCH,
+        log_period=cfg.TRAIN.LOG_PERIOD, writer=run.writer, world_size=run.world, is_main=run.main)
+
+
 def run_epoch(run: TrainingRun, epoch: int) -> bool:
     """Run the optimiser steps of ``epoch`` (0-based). Returns False when stopped by a signal."""
     cfg, st = run.cfg, run.state
@@ -394,15 +389,10 @@ def run_epoch(run: TrainingRun, epoch: int) -> bool:
         reseed_epoch(cfg.RNG_SEED, epoch, run.rank, run.mixup)
         st.stats = EpochStats()
     loader = epoch_loader(run, epoch, first)
+    criterion = classification_loss(cfg.AUG.LABEL_SMOOTHING)
     try:
-        outcome = train_one_epoch(
-            run.model, loader, run.optimizer, run.schedule, classification_loss(cfg.AUG.LABEL_SMOOTHING),
-            device=run.device, norm=(cfg.DATA.MEAN, cfg.DATA.STD), num_steps=run.steps_per_epoch, start_step=first,
-            global_step=st.global_step,
-            accum_steps=cfg.TRAIN.ACCUM_STEPS, amp=cfg.TRAIN.AMP, scaler=run.scaler, mixup=run.mixup,
-            clip_grad=cfg.TRAIN.CLIP_GRAD, ema=run.ema, stats=st.stats, should_stop=run.stop, epoch=epoch,
-            num_epochs=cfg.SOLVER.MAX_EPOCH, log_period=cfg.TRAIN.LOG_PERIOD, writer=run.writer,
-            world_size=run.world, is_main=run.main)
+        outcome = train_one_epoch(run.model, criterion, run.optimizer, run.schedule, loader, run.device, epoch,
+                                  epoch_options(run, first), ema=run.ema, scaler=run.scaler)
     except NonFiniteLossError as err:
         last = run.ckpt_dir / LAST
         kept = (f"{last} is the last good checkpoint" if last.is_file()

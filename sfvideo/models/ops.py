@@ -118,8 +118,8 @@ _SAMPLING: dict[str, str | None] = {"volume": None}
 
 def volume_sampling_mode(points: Tensor, feat: Tensor) -> str:
     """The mode ``sample_features`` reads a volume with: the one set by ``volume_sampling``, else
-    gather on CPU when no gradient is needed (video_tiny, 32 x 224^2, 2 threads: eager inference
-    ~7% faster than trilinear; forward + backward ~16% slower), trilinear otherwise."""
+    gather on CPU when no gradient is needed (faster than trilinear for inference, slower for
+    forward + backward), trilinear otherwise."""
     mode = _SAMPLING["volume"]
     if mode is not None:
         return mode

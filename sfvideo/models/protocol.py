@@ -76,20 +76,12 @@ class InputProtocol:
         return opts
 
 
-_K400 = InputProtocol()
-# The toy recipe (configs/toy_tiny.yaml): 8 frames at stride 2 of 112-pixel videos, 96 crops, 2 clips.
-_TOY = InputProtocol(num_frames=8, sampling_rate=2, crop_size=96, num_clips=2, num_crops=1)
-_TEST = InputProtocol(num_frames=4, sampling_rate=2, crop_size=32, num_clips=2, num_crops=1)
-
-_DEFAULTS = {"video_tiny": _K400, "video_small": _K400, "video_base": _K400, "video_toy": _TOY,
-             "video_test": _TEST}
-_IMAGE = InputProtocol(num_frames=1, sampling_rate=1, num_clips=1, num_crops=1)
-
-
 def default_protocol(arch: str) -> InputProtocol:
-    """The protocol a registered variant is set up for (K400 32x2, 224^2, 4x3 views for SF-T/S/B)."""
-    if arch.startswith("image_"):
-        return _IMAGE
-    if arch not in _DEFAULTS:
-        raise KeyError(f"no input protocol for model {arch!r}; known: {sorted(_DEFAULTS)}")
-    return _DEFAULTS[arch]
+    """The protocol the registered variant ``arch`` is set up for (its entry in ``sfvideo.models.variants``).
+
+    Raises:
+        KeyError: ``arch`` is no registered variant.
+    """
+    from .registry import get_variant  # imported here: the registry imports this module for InputProtocol
+
+    return get_variant(arch).protocol

@@ -1,65 +1,93 @@
-"""Named model variants and ``build_model(cfg)``, the one bridge from config to model.
+"""The model registry and ``build_model(cfg)``, the one bridge from config to model.
 
-Each variant is a dict of constructor arguments. The video variants are the official
-ImageNet SparseFormer-T/S/B (v1 settings) with spatiotemporal geometry and 8 temporal
-replicates, so an ImageNet checkpoint of the same size inflates into them.
+A named variant is one registered :class:`ModelVariant`: its class, its constructor arguments
+and the input protocol it is set up for (timm's ``@register_model`` function and its
+``default_cfgs`` entry in one). The entries are the ``@register_model`` functions of
+:mod:`sfvideo.models.variants`, beside the model classes; ``sfvideo/models/__init__.py`` imports
+that module, so importing ``sfvideo.models`` or any module in it registers every variant.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import inspect
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 from torch import nn
 
-from .protocol import InputProtocol, default_protocol
-from .sparseformer import SparseFormer, VideoSparseFormer
+from .protocol import InputProtocol
 
-# Official v1 SparseFormer sizes (sparseformer/config.py: sparseformer_v1_{tiny,small,base}).
-_SF_T = dict(conv_dim=96, num_tokens=49, num_points=36, widths=(256,) + (512,) * 8, repeats=(4,) + (1,) * 8)
-_SF_S = dict(conv_dim=96, num_tokens=64, num_points=36, widths=(320,) + (640,) * 8, repeats=(4,) + (1,) * 8)
-_SF_B = dict(conv_dim=96, num_tokens=81, num_points=36, widths=(384,) + (768,) * 10, repeats=(4,) + (1,) * 10)
-# A few-millisecond variant for tests: same structure, tiny sizes.
-_TEST = dict(conv_dim=16, num_tokens=9, num_points=9, widths=(32, 64, 64), repeats=(2, 1, 1), num_heads=8)
 
-VARIANTS: dict[str, tuple[type[SparseFormer], dict[str, Any]]] = {
-    "image_tiny": (SparseFormer, dict(_SF_T, drop_path_rate=0.2)),
-    "image_small": (SparseFormer, dict(_SF_S, drop_path_rate=0.3)),
-    "image_base": (SparseFormer, dict(_SF_B, drop_path_rate=0.4)),
-    "image_test": (SparseFormer, dict(_TEST)),
-    "video_tiny": (VideoSparseFormer, dict(_SF_T, temporal_replicates=8, drop_path_rate=0.2)),
-    "video_small": (VideoSparseFormer, dict(_SF_S, temporal_replicates=8, drop_path_rate=0.3)),
-    "video_base": (VideoSparseFormer, dict(_SF_B, temporal_replicates=8, drop_path_rate=0.4)),
-    "video_test": (VideoSparseFormer, dict(_TEST, temporal_replicates=2)),
-    # CPU-trainable on the toy dataset (configs/toy_tiny.yaml). One replicate: every token's RoI
-    # spans the whole clip. 64 points = a 4 x 4 spatial grid read at 4 times ("tubes", see
-    # VideoSparseFormer._spread_time_offsets), so adaptive mixing sees each place move; on the
-    # toy motion classes this learnt much faster than 32 points (4 x 4 at 2 times) or 36 (3 x 3
-    # at 4 times).
-    "video_toy": (VideoSparseFormer, dict(conv_dim=32, num_tokens=16, num_points=64, widths=(96, 192, 192),
-                                           repeats=(2, 1, 1), num_heads=8, temporal_replicates=1)),
-}
+@dataclass(frozen=True)
+class ModelVariant:
+    """One named variant.
+
+    Attributes:
+        cls: the model class (``SparseFormer`` or ``VideoSparseFormer``).
+        kwargs: its constructor arguments (read-only; :func:`variant_kwargs` returns a copy).
+        protocol: the input protocol its weights expect (``model.protocol``, checkpoints' ``meta``).
+        name, description: the registered function's name and docstring, set by :func:`register_model`.
+    """
+
+    cls: type[nn.Module]
+    kwargs: Mapping[str, Any]
+    protocol: InputProtocol
+    name: str = ""
+    description: str = ""
+
+
+_REGISTRY: dict[str, ModelVariant] = {}
+
+
+def register_model(fn: Callable[[], ModelVariant]) -> Callable[[], ModelVariant]:
+    """Decorator: register the variant ``fn()`` under ``fn.__name__``, described by ``fn``'s docstring.
+
+    Raises:
+        ValueError: a variant of that name is registered already, or ``fn`` returns no ``ModelVariant``.
+    """
+    name = fn.__name__
+    if name in _REGISTRY:
+        raise ValueError(f"model variant {name!r} is registered twice ({fn.__module__}); names must be unique")
+    variant = fn()
+    if not isinstance(variant, ModelVariant):
+        raise ValueError(f"@register_model {name}() returned {type(variant).__name__}, not a ModelVariant")
+    _REGISTRY[name] = dataclasses.replace(variant, kwargs=MappingProxyType(dict(variant.kwargs)), name=name,
+                                          description=inspect.getdoc(fn) or "")
+    return fn
+
+
+def get_variant(name: str) -> ModelVariant:
+    """The registered entry of ``name``.
+
+    Raises:
+        KeyError: no variant of that name (the message lists the registered ones).
+    """
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown model {name!r}; available: {list_models()}")
+    return _REGISTRY[name]
+
 
 def list_models() -> list[str]:
-    return sorted(VARIANTS)
+    """The registered variant names, sorted."""
+    return sorted(_REGISTRY)
 
 
 def variant_kwargs(name: str) -> dict[str, Any]:
-    if name not in VARIANTS:
-        raise KeyError(f"unknown model {name!r}; available: {list_models()}")
-    return dict(VARIANTS[name][1])
+    """A copy of the constructor arguments of variant ``name``."""
+    return dict(get_variant(name).kwargs)
 
 
-def create_model(name: str, protocol: InputProtocol | None = None, **overrides: Any) -> SparseFormer:
+def create_model(name: str, protocol: InputProtocol | None = None, **overrides: Any) -> nn.Module:
     """Build a named variant; keyword arguments override the variant's own.
 
     The model's ``protocol`` attribute is the input protocol it expects (``protocol``, else the
     variant's default), as timm's ``pretrained_cfg``: checkpoints record it, predict and export use it.
     """
-    cls = VARIANTS[name][0] if name in VARIANTS else None
-    kwargs = variant_kwargs(name)
-    kwargs.update(overrides)
-    model = cls(**kwargs)
-    model.protocol = protocol if protocol is not None else default_protocol(name)
+    variant = get_variant(name)
+    model = variant.cls(**{**variant.kwargs, **overrides})
+    model.protocol = protocol if protocol is not None else variant.protocol
     return model
 
 

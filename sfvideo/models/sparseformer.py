@@ -59,7 +59,7 @@ class Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, n, d = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, d // self.num_heads)  # (B, N, 3, h, d/h)
-        # Contiguous heads: the CPU flash kernel's backward is ~25% faster than on strided views.
+        # Contiguous heads: the CPU flash kernel's backward is faster on them than on strided views.
         q, k, v = qkv.permute(2, 0, 3, 1, 4).contiguous().unbind(0)  # each (B, h, N, d/h)
         x = F.scaled_dot_product_attention(q, k, v)  # (B, h, N, d/h)
         return self.proj(x.transpose(1, 2).reshape(b, n, d))
@@ -107,8 +107,7 @@ class AdaptiveMixing(nn.Module):
         cc = c * c
         weight, bias = last.weight, last.bias
         if torch.onnx.is_in_onnx_export():  # onnxruntime adds a bias in a pass of its own over the
-            # (N, C*C) output; as a weight column times an input column of ones it rides in the
-            # product (video_tiny, 32 x 224^2, 2 threads: ~1% less time per clip)
+            # (N, C*C) output; as a weight column times an input column of ones it rides in the product
             hidden = torch.cat([hidden, hidden.new_ones(*hidden.shape[:-1], 1)], dim=-1)  # (B|1, N, inner + 1)
             weight, bias = torch.cat([weight, bias.unsqueeze(1)], dim=1), None
         channel_w = F.linear(hidden, weight[:cc], None if bias is None else bias[:cc])
@@ -217,14 +216,11 @@ class EarlyConvolution(nn.Module):
     """7x7/2 convolution, ReLU, 3x3/2 max-pool, channel normalisation: (B,3,H,W) -> (B,C,H/4,W/4).
 
     The ReLU runs after the max-pool: the two commute exactly (max of rectified values = rectified
-    max, the same element receives the gradient), and the pooled map is 4x smaller, which made the
-    whole stem ~25% faster forward + backward on CPU.
+    max, the same element receives the gradient), and the pooled map is 4x smaller.
 
     On CPU a video runs through the stem ``CPU_CHUNK_FRAMES`` frames at a time: the convolution's
     output for all frames at once (154 MB at 32 x 224^2) leaves the caches before the max-pool
-    reads it, that of two frames stays in them. Same output and input gradient bit for bit;
-    measured (32 x 224^2, batch 1, 2 threads, eager, runs interleaved): stem inference 142 -> 74
-    ms, forward + backward 327 -> 228 ms. (In onnxruntime the difference is within noise.)
+    reads it, that of two frames stays in them. Same output and input gradient bit for bit.
     """
 
     CPU_CHUNK_FRAMES = 2
@@ -255,8 +251,7 @@ class EarlyConvolution(nn.Module):
         if x.stride(1) == 1:  # channels innermost (training clips): a free view, channels-last
             frames = x.permute(0, 2, 3, 4, 1).reshape(b * t, h, w, 3).permute(0, 3, 1, 2)  # (Bk, 3, H, W)
         else:  # planar: whole rows to (Bk, 3, H, W), then torch's NCHW -> NHWC kernel. Gathering
-            # the 3-wide channels-last pixels straight from planar memory is one copy but 3x
-            # slower (stem at 32 x 224^2, 2 threads: 189 vs 63 ms)
+            # the 3-wide channels-last pixels straight from planar memory is one copy but slower
             frames = x.transpose(1, 2).reshape(b * t, 3, h, w).contiguous(memory_format=torch.channels_last)
         weight = self.conv1.weight.squeeze(2)  # (C, 3, 7, 7)
         y = F.conv2d(frames, weight.to(frames.dtype), self.conv1.bias.to(frames.dtype), stride=2, padding=3)
@@ -376,7 +371,7 @@ class SparseFormer(nn.Module):
         """From scratch, lay each token's P points out as a spatial grid repeated at a few times
         ("tubes"): P = S x L with S a square grid and L in {4, 2, 3} time layers in [-0.5, 0.5].
         Reading the same place at several times lets adaptive mixing take temporal differences,
-        the basic motion cue; on the toy motion classes this learned faster than giving every
+        the basic motion cue; on the toy motion classes this learns faster than giving every
         point its own time. P with no such split gets a low-discrepancy spread of times."""
         for unit in self.sampling_units():
             p = unit.num_points
@@ -410,8 +405,12 @@ class SparseFormer(nn.Module):
         return 0
 
     def reset_classifier(self, num_classes: int) -> None:
+        """A new, freshly initialised classifier with ``num_classes`` outputs (0: none, ``forward``
+        returns pooled features), as fine-tuning on another label set starts from."""
+        ref = self.norm.weight  # the new head lives where the model does
         self.num_classes = num_classes
-        self.proj = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.proj = (nn.Linear(self.embed_dim, num_classes, device=ref.device, dtype=ref.dtype) if num_classes > 0
+                     else nn.Identity())
         if num_classes > 0:
             nn.init.trunc_normal_(self.proj.weight, std=0.02)
             nn.init.zeros_(self.proj.bias)
@@ -423,8 +422,7 @@ class SparseFormer(nn.Module):
         Tokens and RoIs start as (1, N, ...), shared by the batch, and become (B, ...) where the
         first step first reads the clips: what that step computes before (its attention, RoI
         adjustment, sampling points and mixing weights) depends on no input, so it runs once per
-        batch, not per clip, and an exporter's constant folding computes it once for good
-        (onnxruntime, video_tiny at 32 x 224^2, 2 threads: about 6% less time per clip).
+        batch, not per clip, and an exporter's constant folding computes it once for good.
         """
         feat = self.feat_extractor(x)  # (B, C, [T,] H', W')
         b = x.shape[0]
