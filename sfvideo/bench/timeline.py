@@ -21,16 +21,16 @@ import numpy as np
 
 def _encode(path: Path, frames: Iterator[np.ndarray], fps: int = 30, gop: int = 60) -> Path:
     """Encode a stream of (H, W, 3) uint8 frames to H.264 without holding them."""
-    from sfvideo.data.encode import write_video
+    from ..data.encode import write_video
 
     return write_video(path, frames, fps=fps, gop=gop, crf=23, options={"preset": "ultrafast"})
 
 
 def _read_all(path: str) -> np.ndarray:
-    import av
+    """Every frame of a toy clip, (T, H, W, 3) uint8, as the data pipeline decodes it."""
+    from ..data.decoding import decode_video
 
-    with av.open(path) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])  # (T, H, W, 3)
+    return decode_video(path, lambda meta: range(meta.num_frames), "pyav")[0].numpy()
 
 
 def segment_video(toy_dir: str | os.PathLike, out: str | os.PathLike, num_segments: int = 24,

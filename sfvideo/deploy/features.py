@@ -47,8 +47,9 @@ def video_embedding(model: nn.Module, cfg, path: str) -> np.ndarray:
 def window_embeddings(model: nn.Module, cfg, path: str, window_s: float | None = None,
                       stride_s: float | None = None, batch: int = 8) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """(W, D) embeddings of the timeline windows of ``path`` (centre crop), and their (start, end) seconds."""
+    from ..data.pyav_reader import probe
     from ..models.protocol import InputProtocol
-    from .stream import frame_preparer, plan_windows, probe, stream_clips
+    from .stream import frame_preparer, plan_windows, stream_clips
     from .timeline import default_window
 
     protocol = InputProtocol.from_config(cfg).to_dict()
@@ -57,7 +58,7 @@ def window_embeddings(model: nn.Module, cfg, path: str, window_s: float | None =
     windows = plan_windows(num_frames, fps, window_s, stride_s or window_s / 2, protocol["num_frames"])
     prep = frame_preparer(protocol["crop_size"])
     rows, spans = [], []
-    for ws, clips in stream_clips(path, windows, prep, fps, batch=batch):
+    for ws, clips in stream_clips(path, windows, prep, batch=batch):
         x = torch.from_numpy(model_input(clips, protocol["mean"], protocol["std"]))
         rows.append(pooled_embedding(model, x).float().numpy())
         spans += [(w.start_s, w.end_s) for w in ws]

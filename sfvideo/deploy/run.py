@@ -1,10 +1,12 @@
 """What ``sfvideo predict`` runs: a classifier from a config/checkpoint (PyTorch) or from an
 ``.onnx`` file alone (onnxruntime), then top-k of one video or a whole-video timeline.
 
-The onnxruntime branch imports onnxruntime, numpy, PyAV and this package's torch-free modules
-(``deploy.onnx_runtime``, ``deploy.stream``, ``deploy.timeline``, ``data.sampling``); the
-frames are resized with torch when it is importable (pixels identical to the PyTorch path),
-else with ``deploy.resize`` (numpy).
+The onnxruntime branch needs onnxruntime, numpy, PyAV and this package's torch-free modules
+(``deploy.onnx_runtime``, ``deploy.stream``, ``deploy.timeline``, ``data.pyav_reader``,
+``data.sampling``). Where torch is importable it uses the data pipeline's test views
+(``build_test_views``, PyAV decoder) and ``engine.evaluate.ensemble``, so its input pixels are
+those of ``sfvideo test``; without torch, their numpy twins (``stream.stream_test_views`` with
+``deploy.resize``, ``onnx_runtime.ensemble_np``).
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def auto_runtime(cfg) -> str:
 
 def top_classes(runner: Runner, video: str, topk: int = 5) -> list[tuple[int, str, float]]:
     """Top-``topk`` (index, name, probability) over the protocol's test views of ``video``."""
-    if runner.runtime == "eager":  # today's path, unchanged
+    if runner.runtime == "eager":  # the config's own views and decoder
         from ..engine.evaluate import predict_video
 
         return predict_video(runner.cfg, video, model=runner.model, topk=topk, class_names=runner.class_names)
