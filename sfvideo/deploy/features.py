@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..utils.io import atomic_write, atomic_write_text
 from .preprocess import model_input
 
 logger = logging.getLogger("sfvideo.features")
@@ -71,10 +72,8 @@ def part_name(video: str) -> str:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as f:
         np.save(f, array)
-    os.replace(tmp, path)
 
 
 def extract_part(model, cfg, video: str, path: str, parts: Path, per_window: bool) -> None:
@@ -102,8 +101,8 @@ def gather_parts(videos: Sequence[tuple[str, int | None]], parts: Path, out_dir:
             extra = [f"{span[0]:.3f}", f"{span[1]:.3f}"] if per_window else []
             writer.writerow([video, "" if label is None else label, len(rows)] + extra)
             rows.append(emb[i])
-    np.save(out_dir / "features.npy", np.stack(rows).astype(np.float32))
-    (out_dir / "index.csv").write_text(buf.getvalue())
+    _save_atomic(out_dir / "features.npy", np.stack(rows).astype(np.float32))
+    atomic_write_text(out_dir / "index.csv", buf.getvalue())
     return out_dir / "features.npy"
 
 

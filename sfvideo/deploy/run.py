@@ -97,6 +97,7 @@ def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> 
     the export's form (opset, volume sampling) and the code it comes from (``export_code_digest``:
     an export made by another sfvideo or torch is made again)."""
     from ..models.protocol import InputProtocol
+    from ..utils.io import atomic_path
     from .export import onnxruntime_cpu_opset, run_export, volume_sampling_for
 
     ckpt = Path(cfg.TEST.CHECKPOINT).resolve()
@@ -108,9 +109,8 @@ def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> 
     path = onnx_cache_dir() / f"{ckpt.stem}-{hashlib.sha1(ident.encode()).hexdigest()[:16]}.onnx"
     if not path.is_file():
         log(f"exporting {ckpt.name} to {path} for onnxruntime (once; later runs reuse it)")
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.onnx")
-        run_export(cfg, tmp, opset=opset, class_names=class_names, log=log)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".tmp.onnx") as tmp:
+            run_export(cfg, tmp, opset=opset, class_names=class_names, log=log)
     return path
 
 
