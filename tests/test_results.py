@@ -86,3 +86,12 @@ def test_unusable_markers_are_refused_naming_file_and_line(tmp_path, capsys, tex
     page.write_text(text)
     assert results_tables.main(["--root", str(root), "--check"]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_flops_table_has_one_row_per_model_and_one_column_per_input():
+    records = [{"model": m, "frames": t, "size": 224, "gflops": g, "params_m": p}
+               for m, p, gs in (("video_tiny", 31.33, (17.24, 21.49)), ("video_small", 47.37, (31.54, 35.78)))
+               for t, g in zip((8, 32), gs)]
+    assert results.render_table(records, "flops").splitlines() == [
+        "| model | GFLOPs, 8 x 224^2 | GFLOPs, 32 x 224^2 | params (M) |", "|---|---|---|---|",
+        "| video_tiny | 17.24 | 21.49 | 31.33 |", "| video_small | 31.54 | 35.78 | 47.37 |"]

@@ -197,11 +197,13 @@ class Column(NamedTuple):
 
 
 class TableSpec(NamedTuple):
-    """A benchmark's table: its columns, and lines before and after it made from the records."""
+    """A benchmark's table: its columns (or a function of the rows giving them), the rows made from
+    the records (one per record unless ``rows`` says otherwise), and lines before and after it."""
 
-    columns: tuple[Column, ...]
+    columns: tuple[Column, ...] | Callable[[list[Record]], tuple[Column, ...]]
     intro: Callable[[list[Record]], list[str]] = lambda records: []
     outro: Callable[[list[Record]], list[str]] = lambda records: []
+    rows: Callable[[list[Record]], list[Record]] = lambda records: records
 
 
 # ----------------------------------------------------------------------------- the tables
@@ -229,11 +231,30 @@ def _official_seconds(r: Record) -> str:
     return " / ".join(f"{float(r[k]):.3f}" for k in OFFICIAL_SECONDS)
 
 
+def _flops_rows(records: list[Record]) -> list[Record]:
+    """One row per model: its GFLOPs at each input (``gflops@TxS``) and its parameters."""
+    by_model: dict[str, Record] = {}
+    for r in records:
+        row = by_model.setdefault(r["model"], {"model": r["model"], "params_m": r["params_m"]})
+        row[f"gflops@{int(float(r['frames']))}x{int(float(r['size']))}"] = r["gflops"]
+    return list(by_model.values())
+
+
+def _flops_columns(rows: list[Record]) -> tuple[Column, ...]:
+    inputs = sorted({tuple(int(v) for v in k[len("gflops@"):].split("x")) for r in rows for k in r
+                     if k.startswith("gflops@")})
+    return (Column("model", text("model")),
+            *(Column(f"GFLOPs, {t} x {s}^2" if t > 1 else f"GFLOPs, {s}^2", fixed(f"gflops@{t}x{s}", 2))
+              for t, s in inputs),
+            Column("params (M)", fixed("params_m", 2)))
+
+
 def _long_run(r: Record) -> str:
     return f"{r['set']}, {r['decoder']}, {r['workers']} workers"
 
 
 TABLES: dict[str, TableSpec] = {
+    "flops": TableSpec(_flops_columns, rows=_flops_rows),
     "models": TableSpec((
         Column("model", text("model")), Column("input (T x H x W)", text("input")), Column("runtime", text("runtime")),
         Column("GFLOPs / view", fixed("gflops", 2)), Column("params (M)", fixed("params_m", 2)),
@@ -294,9 +315,11 @@ def render_table(records: list[Record], kind: str | None = None) -> str:
         raise ResultsError("no records to tabulate")
     kind = kind or str(records[0].get("benchmark", ""))
     spec = TABLES.get(kind) or _generic(records)
+    rows = spec.rows(records)
+    columns = spec.columns(rows) if callable(spec.columns) else spec.columns
     lines = spec.intro(records)
-    lines += ["| " + " | ".join(c.header for c in spec.columns) + " |", "|" + "---|" * len(spec.columns)]
-    lines += ["| " + " | ".join(c.cell(r) for c in spec.columns) + " |" for r in records]
+    lines += ["| " + " | ".join(c.header for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(c.cell(r) for c in columns) + " |" for r in rows]
     return "\n".join(lines + spec.outro(records))
 
 

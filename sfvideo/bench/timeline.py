@@ -18,6 +18,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..data.lists import read_class_names
+
 
 def _encode(path: Path, frames: Iterator[np.ndarray], fps: int = 30, gop: int = 60) -> Path:
     """Encode a stream of (H, W, 3) uint8 frames to H.264 without holding them."""
@@ -38,7 +40,7 @@ def segment_video(toy_dir: str | os.PathLike, out: str | os.PathLike, num_segmen
     """Write a video of ``num_segments`` segments of toy val clips (one class per segment, classes
     shuffled, every class used); returns the segments ``{start_s, end_s, label, name}``."""
     toy = Path(toy_dir)
-    names = (toy / "classes.txt").read_text().split()
+    names = read_class_names(toy / "classes.txt")
     by_class: dict[int, list[str]] = {}
     for line in (toy / "val.txt").read_text().splitlines():
         rel, label = line.rsplit(maxsplit=1)
@@ -150,7 +152,7 @@ def accuracy_check(runner, toy_data: str | os.PathLike, work: str | os.PathLike,
     video = work / "segments.mp4"
     truth = segment_video(toy_data, video, segments, clips_per_segment)
     if not runner.class_names:
-        runner.class_names = (Path(toy_data) / "classes.txt").read_text().split()
+        runner.class_names = read_class_names(Path(toy_data) / "classes.txt")
     start = time.perf_counter()
     result = run_timeline(str(video), runner.classify, runner.protocol, class_names=runner.class_names)
     result["truth"] = [{"start_s": s["start_s"], "end_s": s["end_s"], "index": s["label"], "label": s["name"]}

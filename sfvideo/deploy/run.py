@@ -69,9 +69,9 @@ def torch_runner(cfg, class_names: list[str] | None = None, threads: int | None 
                   cfg, model)
 
 
-# Variants for which onnxruntime (``export.onnxruntime_cpu_opset``, gather sampling) measured fastest on CPU
-# (tools/benchmark.py --runtimes eager onnxruntime); the tiny test/toy variants stay eager, where
-# an export would cost more than it saves.
+# Variants for which onnxruntime (``export.onnxruntime_cpu_opset``, gather sampling) runs fastest on CPU
+# (results/onnx_cpu.csv: ``sfvideo benchmark --runtimes eager onnxruntime``); the tiny test/toy
+# variants stay eager, where an export would cost more than it saves.
 ORT_FASTEST = ("video_tiny", "video_small", "video_base")
 
 
