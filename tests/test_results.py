@@ -80,9 +80,11 @@ def test_a_changed_results_file_makes_the_table_stale(tmp_path):
 @pytest.mark.parametrize("text,message", [
     ("a\n<!-- results:models_cpu -->\nno end\n", "speed.md:2: <!-- results:models_cpu --> has no matching"),
     ("<!-- results:other -->\n<!-- /results:other -->\n", "speed.md:1: results:other: expected one of other.csv"),
+    ("<!-- results:bad -->\n<!-- /results:bad -->\n", "bad.csv: cannot make its table"),
 ])
 def test_unusable_markers_are_refused_naming_file_and_line(tmp_path, capsys, text, message):
     root, page = _checkout(tmp_path)
+    (root / "results" / "bad.csv").write_text("benchmark,model,gflops\nmodels,m,not a number\n")
     page.write_text(text)
     assert results_tables.main(["--root", str(root), "--check"]) == 1
     assert message in capsys.readouterr().err

@@ -376,10 +376,14 @@ def fill_tables(text: str, source: Path, results_dir: str | os.PathLike) -> tupl
     def table(m: re.Match) -> str:
         name = m.group("name")
         try:
-            records = read_results(results_file(results_dir, name))
-            block = f"<!-- results:{name} -->\n{results_markdown(records)}\n<!-- /results:{name} -->"
+            path = results_file(results_dir, name)
+            try:
+                body = results_markdown(read_results(path))
+            except (ValueError, KeyError, TypeError) as err:  # a missing column, a cell that is no number
+                raise ResultsError(f"{path}: cannot make its table: {err!r}") from None
         except ResultsError as err:
             raise ResultsError(f"{source}:{text.count(chr(10), 0, m.start()) + 1}: {err}") from None
+        block = f"<!-- results:{name} -->\n{body}\n<!-- /results:{name} -->"
         if block != m.group(0):
             changed.append(name)
         return block

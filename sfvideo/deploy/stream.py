@@ -1,7 +1,7 @@
 """Read a video once, front to back, keeping only the frames some clip window still needs.
 
 ``plan_windows`` lays clip windows over the whole video; ``stream_clips`` decodes the file
-sequentially with PyAV (no seeking, no whole-video buffer), turns each needed frame into a
+front to back with PyAV (one pass, no whole-video buffer), turns each needed frame into a
 crop-sized uint8 image as soon as it is decoded, and yields the windows' clips in order, a
 batch at a time. Memory is a few windows of crop-sized frames whatever the video's length.
 
