@@ -13,6 +13,7 @@ import pytest
 
 from conftest import FIXTURES, ROOT
 from sfvideo.bench import models as bench
+from sfvideo.bench import official, results, zoo
 
 # A checkout of the official SparseFormer code (fetched outside this repository), e.g.
 # SFVIDEO_OFFICIAL_REPO=/path/to/official where /path/to/official/sparseformer/sparseformer/media.py exists.
@@ -30,17 +31,21 @@ def _official_missing_reason() -> str | None:
 
 
 def test_quick_table_has_the_columns(tmp_path):
-    md = tmp_path / "bench.md"
+    md, data = tmp_path / "bench.md", tmp_path / "models.csv"
     out = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--quick", "--models", "video_test",
-                          "--threads", "1", "--markdown", str(md)], capture_output=True, text=True, timeout=600)
+                          "--threads", "1", "--markdown", str(md), "--results", str(data)],
+                         capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     table = md.read_text()
     assert table.strip() in out.stdout  # printed as well as written
+    (record,) = results.read_results(data)  # the same figures as data, the same table made from them
+    assert record["benchmark"] == "models" and "--quick --models video_test" in record["command"]
+    assert table.strip().endswith(results.render_table([record]))
     header, _, columns, rule, row = table.strip().splitlines()
     assert "threads" in header and "torch" in header and "device cpu" in header
     assert columns == "| " + " | ".join(bench.BENCHMARK_COLUMNS) + " |"
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[0] == "video_test" and cells[1] == f"{bench.QUICK_FRAMES} x {bench.QUICK_SIZE}^2"
+    assert cells[0] == "video_test" and cells[1] == f"{zoo.QUICK_FRAMES} x {zoo.QUICK_SIZE}^2"
     assert len(cells) == len(bench.BENCHMARK_COLUMNS)
     assert cells[2] == "eager" and cells[6] == "n/a"  # runtime; no slow_r50 row to compare with
     assert all(float(c) > 0 for c in cells[3:6] + cells[7:8])  # GFLOPs, params, clips/s, train clips/s
@@ -66,15 +71,15 @@ def test_unknown_model_is_a_usage_error():
 
 
 def test_model_specs_cover_the_zoo_inputs():
-    assert (bench.model_spec("video_tiny").frames, bench.model_spec("video_tiny").size) == (32, 224)
-    assert bench.model_spec("slowfast_r50").frames == 32  # the fast pathway; slow = every 4th frame
-    assert [bench.model_spec(n).frames for n in ("x3d_m", "mvit_b_16x4", "slow_r50")] == [16, 16, 8]
+    assert (zoo.model_spec("video_tiny").frames, zoo.model_spec("video_tiny").size) == (32, 224)
+    assert zoo.model_spec("slowfast_r50").frames == 32  # the fast pathway; slow = every 4th frame
+    assert [zoo.model_spec(n).frames for n in ("x3d_m", "mvit_b_16x4", "slow_r50")] == [16, 16, 8]
     with pytest.raises(KeyError, match="available"):
-        bench.model_spec("video_huge")
+        zoo.model_spec("video_huge")
 
 
 def test_bf16_fixture_agreement():
-    result = bench.bf16_agreement_on_fixture(FIXTURES)
+    result = official.bf16_agreement_on_fixture(FIXTURES)
     assert result["fp32_vs_official_max_abs"] < 1e-4
     assert result["argmax_agreement"] == 1.0 and math.isfinite(result["bf16_vs_fp32_max_abs"])
 
@@ -84,8 +89,37 @@ def test_bf16_fixture_agreement():
 def test_official_mode_runs():
     if importlib.util.find_spec("timm") is None:
         pytest.skip("the official code needs timm (e.g. PYTHONPATH=/tmp/bench_site)")
-    result = bench.compare_with_official(OFFICIAL_DIR, frames=(2,), batch=1, size=32, iters=1, warmup=0, log=None)
+    result = official.compare_with_official(OFFICIAL_DIR, FIXTURES, frames=(2,), batch=1, size=32, iters=1, warmup=0,
+                                            log=None)
     assert result["max_abs_diff"] < 1e-4
     (row,) = result["rows"]
     assert all(row[k] > 0 for k in ("infer_ratio", "train_ratio", "bf16_infer_ratio"))
-    assert "inference fp32" in bench.format_official_table(result, "header")
+    table = official.format_official_table(result, "header")
+    assert "inference fp32" in table and "argmax agreement 100%" in table
+
+
+def test_official_table_and_records_agree(tmp_path):
+    seconds = {"official/infer": 0.2, "sfvideo/infer": 0.1, "sfvideo_bf16/infer": 0.5, "official/train": 0.6,
+               "sfvideo/train": 0.4}
+    result = {"max_abs_diff": 4.8e-7, "fixture": {"clips": 2, "argmax_agreement": 1.0, "bf16_vs_fp32_max_abs": 0.0047,
+                                                  "fp32_vs_official_max_abs": 1.5e-7},
+              "rows": [{"frames": 8, "batch": 2, "size": 224, "seconds": seconds, "infer_ratio": 2.0,
+                        "train_ratio": 1.5, "bf16_infer_ratio": 0.4}]}
+    table = official.format_official_table(result, "header")
+    assert "| 2 x 8 x 224^2 | 2.00 | 1.50 | 0.40 | 0.200 / 0.100 / 0.500 / 0.600 / 0.400 |" in table
+    assert "max |official - sfvideo| logits = 4.80e-07" in table and "argmax agreement 100%" in table
+    path = results.write_results(tmp_path / "official.csv", official.official_records(result), {"benchmark": "official"})
+    assert table.endswith(results.render_table(results.read_results(path)))
+
+
+def test_training_step_benchmark_writes_its_figures(tmp_path, capsys):
+    from sfvideo.cli import train
+
+    data = tmp_path / "train_step.json"
+    assert train.main(["--cfg", "k400_tiny.yaml", "--benchmark-steps", "2", "--benchmark-warmup", "0",
+                       "--results", str(data), "MODEL.ARCH", "video_test", "MODEL.NUM_CLASSES", "4",
+                       "DATA.NUM_FRAMES", "4", "DATA.TRAIN_CROP_SIZE", "32", "TRAIN.BATCH_SIZE", "2"]) == 0
+    (record,) = results.read_results(data)
+    assert record["arch"] == "video_test" and record["steps"] == 2 and record["clips_per_s"] > 0
+    assert record["benchmark"] == "train_step" and record["command"].startswith("sfvideo train --cfg k400_tiny.yaml")
+    assert f"{record['clips_per_s']:.3f} clips/s training" in capsys.readouterr().out

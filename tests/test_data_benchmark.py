@@ -122,6 +122,7 @@ def test_benchmark_tool_smoke(tmp_path):
     tool = Path(__file__).resolve().parent.parent / "tools" / "benchmark_loader.py"
     cmd = [sys.executable, str(tool), "--videos", "2", "--seconds", "1", "--clips", "4", "--batch-size", "2",
            "--rounds", "2", "--long", "4", "--long-workers", "1", "--long-decoder", "auto", "--cache-dir", str(tmp_path),
+           "--results", str(tmp_path / "loader.csv"),
            "DATA.NUM_FRAMES", "4", "DATA.TRAIN_JITTER_SCALES", "[40, 48]", "DATA.TRAIN_CROP_SIZE", "32"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -130,6 +131,12 @@ def test_benchmark_tool_smoke(tmp_path):
         for dec in ("torchcodec", "decord", "pyav"):
             assert f"| {name} | sfvideo, {dec} |" in out.stdout
     assert "| long run |" in out.stdout
+    from sfvideo.bench.results import read_results, render_table
+
+    table, memory = read_results(tmp_path / "loader.csv"), read_results(tmp_path / "loader_memory.csv")
+    assert [r["loader"] for r in table].count("pytorchvideo Kinetics, pyav") == 2 and len(table) == 8
+    assert render_table(table) in out.stdout and render_table(memory) in out.stdout
+    assert memory[0]["workers"] == "1" and "--long 4" in memory[0]["command"]
 
 
 def test_span_recorder_and_decode_only_replay(tmp_path):

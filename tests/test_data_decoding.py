@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import resource
-
 import numpy as np
 import pytest
 
 from _data_helpers import corrupt_variants, frame_code, make_video
 from sfvideo.data.decoding import BACKENDS, DecodeError, decode_video
 from sfvideo.data.sampling import clip_indices, clip_spec
+from sfvideo.utils.proc import rss_mb
 
 
 @pytest.fixture(scope="module")
@@ -69,20 +68,12 @@ def test_unknown_backend():
         decode_video("x.mp4", lambda m: [0], "opencv")
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_memory_flat_over_repeated_decodes(video, backend):
     idx = list(range(0, 64, 2))
     for _ in range(5):  # warm up allocators
         decode_video(video, lambda m: idx, backend, fallback=False)
-    before = _rss_mb()
+    before = rss_mb()
     for _ in range(40):
         decode_video(video, lambda m: idx, backend, fallback=False)
-    assert _rss_mb() - before < 25  # a leaked reader per call would add far more
+    assert rss_mb() - before < 25  # a leaked reader per call would add far more

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _fidelity import KINDS, ROTATED, write_kind
 
 from _data_helpers import frame_code, make_video
 from engine_helpers import ROOT, make_video_dataset, tiny_opts
@@ -46,7 +47,7 @@ def test_stream_clips_hands_each_window_its_own_frames(tmp_path):
     video = make_video(tmp_path / "coded.mp4", num_frames=120, gop=10)
     ws = stream.plan_windows(120, 30.0, 0.8, 0.3, 6)
     seen = []
-    for batch, clips in stream.stream_clips(video, ws, lambda f: f.transpose(2, 0, 1).copy(), 30.0, batch=3):
+    for batch, clips in stream.stream_clips(video, ws, lambda f: f.transpose(2, 0, 1).copy(), batch=3):
         assert clips.shape[0] == len(batch) and clips.shape[1:3] == (3, 6)  # (B, 3, T, H, W)
         for w, clip in zip(batch, clips):
             codes = [frame_code(clip[:, t].transpose(1, 2, 0)) for t in range(6)]
@@ -64,6 +65,61 @@ def test_numpy_resize_is_close_to_the_pipeline_resize():
     got = resize_short_side_np(frame, 36)
     assert got.shape == ref.shape == (3, 36, 64)
     assert np.abs(got.astype(int) - ref.astype(int)).max() <= 3
+
+
+ROTATED_270_MKV = ROTATED._replace(name="rotated270.mkv", rotation=270)
+VFR = next(k for k in KINDS if k.vfr)._replace(num_frames=40)
+
+
+@pytest.mark.parametrize("kind", [ROTATED, ROTATED_270_MKV], ids=lambda k: k.name)
+def test_predict_views_are_the_test_views_on_a_rotated_video(tmp_path, kind):
+    """A phone video with a display rotation: the views predict (onnxruntime path) makes are the
+    pixels `test` makes, upright (issue 24)."""
+    from sfvideo.data.build import build_test_views
+    from sfvideo.models.protocol import InputProtocol
+
+    path = write_kind(kind, tmp_path)
+    cfg = load_config("k400_tiny.yaml", tiny_opts(tmp_path, tmp_path / "out", **{"TEST.NUM_SPATIAL_CROPS": 3}))
+    ref = build_test_views(cfg, path).numpy()  # (V, C, T, S, S) uint8, DATA.DECODER pyav
+    protocol = InputProtocol.from_config(cfg).to_dict()
+    got = stream.test_views(path, protocol)
+    assert got.shape == ref.shape == (6, 3, 4, 32, 32)
+    assert np.array_equal(got, ref)
+    # the torch-free twin: the same frames and crops; its numpy resize within a few grey levels
+    assert np.array_equal(stream.stream_test_views(path, protocol, resize="torch"), ref)
+    twin = stream.stream_test_views(path, protocol, resize="numpy")
+    assert np.abs(twin.astype(int) - ref.astype(int)).max() <= 3
+
+
+@pytest.mark.parametrize("kind", [ROTATED, ROTATED_270_MKV, VFR], ids=lambda k: k.name)
+def test_timeline_windows_get_the_frames_of_the_data_pipeline(tmp_path, kind):
+    """Streamed windows (predict --window, features) see the frames decode_video returns: upright
+    on rotated files, the same index -> frame mapping on variable-rate files."""
+    from sfvideo.data.decoding import decode_video
+    from sfvideo.data.pyav_reader import probe
+
+    path = write_kind(kind, tmp_path)
+    num_frames, fps = probe(path)
+    _, meta = decode_video(path, lambda m: [0], "pyav")
+    assert (num_frames, fps) == (meta.num_frames, meta.fps) == (kind.num_frames, pytest.approx(meta.fps))
+    windows = stream.plan_windows(num_frames, fps, 0.5, 0.25, 6)
+    for batch, clips in stream.stream_clips(path, windows, lambda f: f.transpose(2, 0, 1).copy(), batch=4):
+        for w, clip in zip(batch, clips):  # (3, T, H, W)
+            frames, _ = decode_video(path, lambda m, w=w: w.indices, "pyav")  # (T, H, W, 3)
+            assert np.array_equal(clip.transpose(1, 2, 3, 0), frames.numpy())
+
+
+@pytest.mark.parametrize("method", ["softmax_mean", "logit_mean", "logit_max"])
+def test_numpy_ensemble_twin_equals_the_test_ensemble(method):
+    from sfvideo.deploy.onnx_runtime import ensemble_np, ensemble_probs
+    from sfvideo.engine.evaluate import ensemble
+
+    logits = np.random.default_rng(0).normal(0, 3, (6, 10)).astype(np.float32)  # (V, K)
+    want = ensemble(torch.from_numpy(logits), method)[1].numpy()
+    assert np.allclose(ensemble_np(logits, method), want, atol=1e-6)
+    assert np.array_equal(ensemble_probs(logits, method), want.astype(np.float64))  # the test's own, with torch
+    with pytest.raises(ValueError, match="expected one of"):
+        ensemble_np(logits, "vote")
 
 
 def _checkpoint(tmp_path, **extra):

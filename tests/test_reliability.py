@@ -26,10 +26,22 @@ def test_atomic_writes_honour_the_umask(tmp_path, umask, expected):
         with sfio.atomic_write(tmp_path / "results.json", "w") as f:
             f.write("{}")
         atomic_save({"epoch": 1}, tmp_path / "last.pth")
+        with sfio.atomic_path(tmp_path / "model.onnx") as tmp:
+            tmp.write_bytes(b"onnx")
     finally:
         os.umask(old)
-    for name in ("results.json", "last.pth"):
+    for name in ("results.json", "last.pth", "model.onnx"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name
+
+
+def test_a_writer_that_takes_a_file_name_fails_without_leaving_a_half_file(tmp_path):
+    target = tmp_path / "model.onnx"
+    target.write_bytes(b"old")
+    with pytest.raises(ValueError), sfio.atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".model.onnx.") and tmp.suffixes[-2:] == [".tmp", ".onnx"]
+        tmp.write_bytes(b"half")
+        raise ValueError("the exporter failed")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
 
 
 # ------------------------------------------------------------------ a full disk is named as such

@@ -23,7 +23,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -88,9 +87,11 @@ def check_nvdec(args) -> list[dict]:
 
 
 def check_train(args) -> list[dict]:
+    import statistics
+
     import torch
 
-    from sfvideo.bench.models import train_step
+    from sfvideo.bench.timing import time_rounds, train_step
     from sfvideo.config import load_config
     from sfvideo.data.transforms import batch_to_device
     from sfvideo.models import build_model
@@ -114,14 +115,12 @@ def check_train(args) -> list[dict]:
             clips, lab = batch_to_device(video, labels, device, cfg.DATA.MEAN, cfg.DATA.STD)
             try:
                 step = train_step(model, clips, amp, labels=lab)
-                for _ in range(3):
+
+                def with_copy(step=step, video=video, labels=labels):  # the batch's copy and normalisation too
+                    batch_to_device(video, labels, device, cfg.DATA.MEAN, cfg.DATA.STD)
                     step()
-                t0 = time.perf_counter()
-                for _ in range(args.steps):
-                    clips, lab = batch_to_device(video, labels, device, cfg.DATA.MEAN, cfg.DATA.STD)
-                    step()
-                torch.cuda.synchronize(device)
-                dt = (time.perf_counter() - t0) / args.steps
+
+                dt = statistics.median(time_rounds({"train": with_copy}, iters=args.steps, warmup=3)["train"])
                 cps = b / dt
                 peak = peak_bf16 if amp == "bf16" else peak_fp32
                 mfu = 3 * 2 * gmacs * 1e9 * cps / (peak * 1e12)
@@ -144,7 +143,7 @@ def check_loader(args) -> list[dict]:
     import torch
     from torch.utils.data import DataLoader, RandomSampler
 
-    from sfvideo.bench.loader import batch_size_of, generate_videos
+    from sfvideo.bench.loader import generate_videos, time_batches
     from sfvideo.config import load_config
     from sfvideo.data import build_dataset
 
@@ -162,16 +161,9 @@ def check_loader(args) -> list[dict]:
             sampler = RandomSampler(ds, replacement=True, num_samples=args.clips + 64)
             loader = DataLoader(ds, batch_size=16, sampler=sampler, num_workers=w, pin_memory=True,
                                 multiprocessing_context="spawn", persistent_workers=False)
-            it = iter(loader)
-            next(it)
-            t0, clips = time.perf_counter(), 0
-            for batch in it:
-                clips += batch_size_of(batch)
-                if clips >= args.clips:
-                    break
-            cps = clips / (time.perf_counter() - t0)
+            cps = time_batches(loader, args.clips).clips_per_s
             rows.append({"decode": device, "workers": w, "clips_per_s": cps})
-            del it, loader
+            del loader
             torch.cuda.empty_cache()
     print("\nfull training loader, high-entropy set (256x340, GOP 150), default augmentation, batch 16")
     print("| decode | workers | clips/s |\n|---|---|---|")

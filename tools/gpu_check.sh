@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run on a machine with an NVIDIA GPU (not run where this was written: no GPU was lent).
+# Run on a machine with an NVIDIA GPU.
 #   sh tools/gpu_check.sh            # results in ${OUT:-gpu_check_out}/
 # 1. FFmpeg libraries for torchcodec (installed when missing and allowed),
 # 2. the CUDA-only tests (NVDEC decoding returns the frames asked for),

@@ -1,4 +1,5 @@
-"""The FLOPs table of ``tools/count_flops.py``: every named variant at a few frame counts."""
+"""The FLOPs table of ``sfvideo flops``: every named variant at a few frame counts (printed and
+written by ``sfvideo.bench.results``' ``flops`` table)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,3 @@ def flops_table(arches: list[str], frames: list[int], size: int = 224, num_class
             gflops = count_gflops(model, torch.zeros(shape))
             rows.append({"model": arch, "frames": t, "size": size, "gflops": gflops, "params_m": params / 1e6})
     return rows
-
-
-def format_table(rows: list[dict]) -> str:
-    lines = ["| model | input (T x H x W) | GFLOPs / view | params (M) |", "|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['frames']} x {r['size']} x {r['size']} | {r['gflops']:.2f} | {r['params_m']:.2f} |")
-    return "\n".join(lines)

@@ -1,30 +1,28 @@
 """GPU checks of the deployment path, for a machine with a CUDA device (``tools/gpu_export_check.sh``):
 
-* eager inference clips/s of ``video_tiny`` (32 x 224^2) in fp32 and bf16 autocast at batch 1 and 32,
+* eager inference clips/s of ``video_tiny`` (32 x 224^2) in fp32 and bf16 autocast at each batch size,
   runs interleaved, and the bf16 vs fp32 logit gap / argmax agreement;
 * the ONNX export (opset 20; trilinear, frame-pair and gather sampling) run by onnxruntime's CUDA provider
-  when it is installed: largest logit difference to PyTorch fp32 and clips/s at batch 1 and 32.
-
-Without a CUDA device it prints why and exits 0 (nothing measured).
+  when it is installed: largest logit difference to PyTorch fp32 and clips/s at each batch size.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import functools
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 
-def _eager(model, batches, iters: int) -> dict:
+def _eager(model, batches: Sequence[int], iters: int) -> dict:
     import torch
 
-    from .models import inference_step, time_rounds
+    from .timing import inference_step, time_rounds
 
     out = {}
     for b in batches:
-        clip = torch.randn(b, 3, 32, 224, 224, device="cuda")
+        clip = torch.randn(b, 3, 32, 224, 224, device="cuda")  # (B, C, T, H, W)
         steps = {"fp32": inference_step(model, clip), "bf16": inference_step(model, clip, "bf16")}
         times = time_rounds(steps, iters=iters, warmup=2)
         with torch.inference_mode():
@@ -38,14 +36,13 @@ def _eager(model, batches, iters: int) -> dict:
     return out
 
 
-def _onnx(model, batches, iters: int, workdir: Path) -> dict:
-    import time
-
+def _onnx(model, batches: Sequence[int], iters: int, workdir: Path) -> dict:
     import onnxruntime as ort
     import torch
 
     from ..deploy.export import export_metadata, export_onnx
     from ..deploy.onnx_runtime import OnnxVideoModel
+    from .timing import time_rounds
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return {"skipped": f"onnxruntime has no CUDA provider here ({ort.get_available_providers()}); "
@@ -58,43 +55,31 @@ def _onnx(model, batches, iters: int, workdir: Path) -> dict:
         session = OnnxVideoModel(path, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
         res = {"providers": session.session.get_providers()}
         for b in batches:
-            x = torch.randn(b, 3, 32, 224, 224)
+            x = torch.randn(b, 3, 32, 224, 224)  # (B, C, T, H, W)
             with torch.inference_mode():
                 ref = model(x.cuda()).float().cpu().numpy()
             got = session(x.numpy())
-            session(x.numpy())
-            times = []
-            for _ in range(iters):
-                start = time.perf_counter()
-                session(x.numpy())
-                times.append(time.perf_counter() - start)
+            times = time_rounds({"onnx": functools.partial(session, x.numpy())}, iters=iters, warmup=1)["onnx"]
             res[f"batch{b}"] = {"clips_s": b / statistics.median(times), "max_abs_diff": float(abs(got - ref).max())}
         out[sampling] = res
         print(f"[onnxruntime cuda] {sampling}: {res}")
     return out
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--json", default="gpu_export_check.json")
-    p.add_argument("--iters", type=int, default=10)
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 32])
-    args = p.parse_args(argv)
+def gpu_export_checks(batches: Sequence[int] = (1, 32), iters: int = 10) -> dict | None:
+    """Both checks on ``video_tiny`` (random weights); None without a CUDA device."""
     import torch
 
     if not torch.cuda.is_available():
-        print("skipped: torch sees no CUDA device (nothing measured)")
-        return 0
+        return None
     from ..models import create_model
 
     model = create_model("video_tiny", num_classes=400).cuda().eval()
     report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
-              "eager": _eager(model, args.batches, args.iters)}
+              "eager": _eager(model, batches, iters)}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            report["onnxruntime"] = _onnx(model, args.batches, args.iters, Path(tmp))
+            report["onnxruntime"] = _onnx(model, batches, iters, Path(tmp))
     except ImportError as err:
         report["onnxruntime"] = {"skipped": f"{err}"}
-    Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.json}")
-    return 0
+    return report

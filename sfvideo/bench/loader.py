@@ -1,4 +1,4 @@
-"""Helpers for ``tools/benchmark_loader.py``: Kinetics-like synthetic videos (a smooth set and a
+"""Helpers for ``sfvideo benchmark-loader``: Kinetics-like synthetic videos (a smooth set and a
 high-entropy set), loader timing, decode-only replay of the pipeline's exact clip spans, and the
 memory (RSS) of a process tree sampled in the background."""
 
@@ -14,7 +14,7 @@ from typing import Callable, Iterable, NamedTuple
 import numpy as np
 
 from ..data.encode import write_video
-from .models import proc_status_kb
+from ..utils.proc import rss_mb
 
 # (height, width) of landscape Kinetics videos after the usual short-side 256-320 preparation.
 KINETICS_LIKE_SIZES = ((256, 340), (288, 384), (320, 426), (240, 320), (320, 568))
@@ -116,13 +116,13 @@ def tree_rss_mb(pid: int | None = None, include_children: bool = True) -> float:
     footprint, but it grows if and only if some process grows.
     """
     pid = os.getpid() if pid is None else pid
-    total, stack = 0, [pid]
+    total, stack = 0.0, [pid]
     while stack:
         p = stack.pop()
-        total += proc_status_kb("VmRSS", p) or 0
+        total += rss_mb(p) or 0.0  # a worker that exited meanwhile counts nothing
         if include_children:
             stack.extend(_children(p))
-    return total / 1024
+    return total
 
 
 class RssSampler:
@@ -221,33 +221,3 @@ def decode_only(spans: Iterable[tuple[str, list[int]]], backend: str, seek_mode:
     for path, idx in spans:
         decode_video(path, lambda meta, idx=idx: idx, backend, fallback=False, seek_mode=seek_mode)
     return Throughput(len(spans), time.perf_counter() - t0, time.process_time() - cpu0)
-
-
-def decode_ceiling(paths: Iterable[str | os.PathLike], backend: str) -> float:
-    """Frames/s of a plain sequential full decode to RGB in this process (no seeking, no transforms)."""
-    frames, t0 = 0, time.perf_counter()
-    for path in paths:
-        if backend == "decord":
-            import decord
-
-            vr = decord.VideoReader(str(path), ctx=decord.cpu(0))
-            for start in range(0, len(vr), 64):
-                frames += vr.get_batch(list(range(start, min(start + 64, len(vr))))).shape[0]
-            del vr
-        elif backend == "torchcodec":
-            from torchcodec.decoders import VideoDecoder
-
-            dec = VideoDecoder(str(path), num_ffmpeg_threads=0)
-            for start in range(0, len(dec), 64):
-                frames += dec.get_frames_in_range(start, min(start + 64, len(dec))).data.shape[0]
-            del dec
-        else:
-            import av
-
-            with av.open(str(path)) as c:
-                s = c.streams.video[0]
-                s.thread_type = "AUTO"
-                for f in c.decode(s):
-                    f.to_ndarray(format="rgb24")
-                    frames += 1
-    return frames / (time.perf_counter() - t0)

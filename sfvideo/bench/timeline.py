@@ -23,16 +23,16 @@ from ..data.lists import read_class_names
 
 def _encode(path: Path, frames: Iterator[np.ndarray], fps: int = 30, gop: int = 60) -> Path:
     """Encode a stream of (H, W, 3) uint8 frames to H.264 without holding them."""
-    from sfvideo.data.encode import write_video
+    from ..data.encode import write_video
 
     return write_video(path, frames, fps=fps, gop=gop, crf=23, options={"preset": "ultrafast"})
 
 
 def _read_all(path: str) -> np.ndarray:
-    import av
+    """Every frame of a toy clip, (T, H, W, 3) uint8, as the data pipeline decodes it."""
+    from ..data.decoding import decode_video
 
-    with av.open(path) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])  # (T, H, W, 3)
+    return decode_video(path, lambda meta: range(meta.num_frames), "pyav")[0].numpy()
 
 
 def segment_video(toy_dir: str | os.PathLike, out: str | os.PathLike, num_segments: int = 24,
@@ -110,9 +110,9 @@ def long_video(out: str | os.PathLike, minutes: float, height: int = 320, width:
 
 
 def _timeline_peak(make_runner: Callable, video: str, window: float | None, stride: float | None) -> dict[str, float]:
-    """In a fresh process: load the model, then run the timeline; peak RSS before/after (MB)."""
+    """Load the model, then run the timeline; RSS after loading and peak RSS (MB)."""
     from ..deploy.timeline import run_timeline
-    from .models import peak_rss_mb, rss_mb
+    from ..utils.proc import peak_rss_mb, rss_mb
 
     runner = make_runner()
     before = rss_mb()
@@ -124,8 +124,58 @@ def _timeline_peak(make_runner: Callable, video: str, window: float | None, stri
 def timeline_peak_memory(make_runner: Callable, video: str, window: float | None = None,
                          stride: float | None = None) -> dict[str, float]:
     """``_timeline_peak`` in a freshly spawned process (the peak RSS is per process)."""
-    import concurrent.futures
-    import multiprocessing
+    from .memory import in_fresh_process
 
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_timeline_peak, make_runner, video, window, stride).result()
+    return in_fresh_process(_timeline_peak, make_runner, video, window, stride)
+
+
+def load_runner(checkpoint: str, onnx: str | None, threads: int):
+    """The model to time: the ``.onnx`` file in onnxruntime when given, else the checkpoint (CPU)."""
+    from ..deploy.run import onnx_runner, torch_runner
+
+    if onnx:
+        return onnx_runner(onnx, threads)
+    from ..checkpoint import config_from_checkpoint
+
+    cfg, names = config_from_checkpoint(checkpoint, ["DEVICE", "cpu"])
+    return torch_runner(cfg, names, threads)
+
+
+def accuracy_check(runner, toy_data: str | os.PathLike, work: str | os.PathLike, segments: int = 24,
+                   clips_per_segment: int = 10) -> dict[str, Any]:
+    """The timeline of a video of toy segments (written into ``work``) and its window accuracy."""
+    import time
+
+    from ..deploy.timeline import run_timeline, write_timeline
+
+    work = Path(work)
+    video = work / "segments.mp4"
+    truth = segment_video(toy_data, video, segments, clips_per_segment)
+    if not runner.class_names:
+        runner.class_names = read_class_names(Path(toy_data) / "classes.txt")
+    start = time.perf_counter()
+    result = run_timeline(str(video), runner.classify, runner.protocol, class_names=runner.class_names)
+    result["truth"] = [{"start_s": s["start_s"], "end_s": s["end_s"], "index": s["label"], "label": s["name"]}
+                       for s in truth]
+    write_timeline(result, work / "segments_timeline")
+    return {"video_s": truth[-1]["end_s"], "segments": len(truth), "runtime": runner.runtime,
+            "seconds": time.perf_counter() - start, **window_accuracy(result, truth)}
+
+
+def memory_check(make_runner: Callable, work: str | os.PathLike, minutes: float) -> dict[str, Any]:
+    """Peak RSS of the timeline over a 1-minute and a ``minutes``-long 320p video, each in a fresh process."""
+    work = Path(work)
+    short = timeline_peak_memory(make_runner, str(long_video(work / "long_1min.mp4", 1.0)))
+    long = timeline_peak_memory(make_runner, str(long_video(work / f"long_{minutes:g}min.mp4", minutes)))
+    return {"memory_1min": short, "memory_long": long, "long_minutes": minutes}
+
+
+def timeline_record(report: dict[str, Any]) -> dict[str, Any]:
+    """The report of ``accuracy_check`` (+ ``memory_check`` and ``bound_mb``) as one results record."""
+    record = {k: v for k, v in report.items() if not isinstance(v, dict)}
+    if "memory_long" in report:
+        record.update(peak_rss_1min_mb=report["memory_1min"]["peak_rss_mb"],
+                      peak_rss_long_mb=report["memory_long"]["peak_rss_mb"],
+                      loaded_rss_mb=report["memory_long"]["loaded_rss_mb"],
+                      long_windows=report["memory_long"]["windows"])
+    return record

@@ -1,8 +1,8 @@
-"""``tools/train_video.py --benchmark-steps``: time full training steps of the config's model."""
+"""``sfvideo train --benchmark-steps``: time full training steps of the config's model."""
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -12,7 +12,8 @@ from ..engine.determinism import seed_all
 from ..engine.losses import classification_loss
 from ..engine.optim import build_optimizer
 from ..models import build_model
-from .models import peak_rss_mb, train_step
+from ..utils.proc import peak_rss_mb
+from .timing import time_rounds, train_step
 
 
 @dataclass
@@ -35,6 +36,10 @@ class BenchmarkResult:
                 f"{self.frames}x{self.crop}x{self.crop}, {self.seconds:.1f} s, {self.device}, {self.threads} threads); "
                 f"peak RSS {self.peak_rss_mib:.0f} MiB")
 
+    def record(self) -> dict:
+        """The figures as a results record (``sfvideo.bench.results``)."""
+        return dataclasses.asdict(self)
+
 
 def benchmark_training(cfg, steps: int, warmup: int = 2) -> BenchmarkResult:
     """Time ``steps`` full training steps (forward, loss, backward, clip, AdamW) on random clips
@@ -48,11 +53,6 @@ def benchmark_training(cfg, steps: int, warmup: int = 2) -> BenchmarkResult:
     labels = torch.randint(0, cfg.MODEL.NUM_CLASSES, (b,), device=device)
     one_step = train_step(model, clips, cfg.TRAIN.AMP, optimizer=opt, labels=labels, clip_grad=cfg.TRAIN.CLIP_GRAD,
                           loss_fn=classification_loss(cfg.AUG.LABEL_SMOOTHING))
-    for _ in range(warmup):
-        one_step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        one_step()  # (synchronises CUDA after each step)
-    elapsed = time.perf_counter() - t0
+    elapsed = sum(time_rounds({"train": one_step}, iters=steps, warmup=warmup)["train"])
     return BenchmarkResult(cfg.MODEL.ARCH, b, t, s, steps, elapsed, b * steps / elapsed, peak_rss_mb(), str(device),
                            torch.get_num_threads())

@@ -20,20 +20,28 @@ identical weights and input (drop path off in both; outputs checked to agree), i
 training-step ratios (official time / sfvideo time, > 1: sfvideo faster) at 8 and 32 frames
 (batch 2, 224^2) in fp32, sfvideo bf16-autocast inference vs official fp32 inference, and the
 argmax agreement of sfvideo bf16 vs fp32 on the official fixture clips. The official code is a
-checkout of github.com/showlab/sparseformer outside this repository, and needs timm:
+checkout of github.com/showlab/sparseformer outside this repository, and needs timm; the
+fixture clips are tests/fixtures/official_sparseformer of a source checkout (--fixtures):
 
     PYTHONPATH=/tmp/bench_site python tools/benchmark.py --official /tmp/official
+
+--results FILE also writes the figures as data (``sfvideo.bench.results``: one record per row
+with the command, the machine and the date); ``tools/results_tables.py`` makes the docs' tables
+from such files.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import sys
 from pathlib import Path
 
 from sfvideo.bench import models as bench
+from sfvideo.bench import zoo
 
-DEFAULT_MODELS = list(bench.SFVIDEO_MODELS) + list(bench.ZOO_MODELS)
+DEFAULT_MODELS = list(zoo.SFVIDEO_MODELS) + list(zoo.ZOO_MODELS)
+FIXTURES = Path("tests") / "fixtures" / "official_sparseformer"  # in a source checkout, from its root
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,17 +62,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=None,
                    help="crop size of the sfvideo models' clip and of --official (default 224)")
     p.add_argument("--quick", action="store_true",
-                   help=f"sfvideo models at {bench.QUICK_FRAMES} x {bench.QUICK_SIZE}^2, "
+                   help=f"sfvideo models at {zoo.QUICK_FRAMES} x {zoo.QUICK_SIZE}^2, "
                    "1 iteration, no warmup (tests)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     p.add_argument("--markdown", metavar="PATH", help="also write the table(s) to this Markdown file")
     p.add_argument("--official", metavar="DIR", help="compare video_tiny with the official code checked out in DIR")
     p.add_argument("--official-frames", type=int, nargs="+", default=[8, 32], help="frame counts of --official")
+    p.add_argument("--fixtures", metavar="DIR", default=None,
+                   help=f"the official fixture weights and clips for --official's bf16 check (default: {FIXTURES} "
+                        "when run from a source checkout's root)")
+    p.add_argument("--results", metavar="FILE", help="also write the figures to FILE (.csv or .json; replaced)")
     args = p.parse_args(argv)
     if args.models:
-        unknown = sorted(set(args.models) - set(bench.benchmark_model_names()))
+        unknown = sorted(set(args.models) - set(zoo.benchmark_model_names()))
         if unknown:
-            p.error(f"unknown model(s) {unknown}; available: {' '.join(bench.benchmark_model_names())}")
+            p.error(f"unknown model(s) {unknown}; available: {' '.join(zoo.benchmark_model_names())}")
     if args.device.startswith("cuda"):
         import torch
 
@@ -77,37 +89,59 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def _fixtures(args) -> Path | None:
+    """--fixtures, or the source checkout's fixtures when run from its root; None (said once) without."""
+    if args.fixtures:
+        return Path(args.fixtures)
+    if (FIXTURES / "media_small_r2.pth").is_file():
+        return FIXTURES
+    print(f"no {FIXTURES} here: the bf16 fixture check is left out (pass --fixtures DIR)")
+    return None
+
+
+def _official(args, stamp: str, machine: str) -> tuple[str, list[dict]]:
+    from sfvideo.bench.official import compare_with_official, format_official_table, official_records
+
+    result = compare_with_official(args.official, _fixtures(args), frames=tuple(args.official_frames),
+                                   batch=args.batch or 2, size=args.size or 224, iters=args.iters,
+                                   warmup=args.warmup, device=args.device)
+    header = (f"**sfvideo video_tiny vs official MediaSparseFormer (SF-T, 8 replicates)**, {stamp}, {machine}, "
+              f"fp32 unless stated, {args.warmup} warmup + {args.iters} timed calls (median)")
+    return format_official_table(result, header), official_records(result)
+
+
+def _models(args, stamp: str, machine: str) -> tuple[str, list[dict]]:
+    batch = args.batch or 1
+    rows = bench.benchmark_models(args.models or DEFAULT_MODELS, batch=batch, iters=args.iters,
+                                  warmup=args.warmup, device=args.device, amp=args.amp, compile=args.compile,
+                                  frames=args.frames, size=args.size, quick=args.quick,
+                                  memory=not args.no_memory, threads=args.threads, runtimes=tuple(args.runtimes))
+    header = (f"**Model benchmark**, {stamp}, {machine}, batch {batch}, amp {args.amp}"
+              f"{', torch.compile' if args.compile else ''}, "
+              f"{args.warmup} warmup + {args.iters} timed calls (median)")
+    return bench.format_benchmark_table(rows, header), bench.model_records(rows)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     import torch
 
+    from sfvideo.bench.results import command_line, machine_description, machine_info, save_run
+
     if args.threads:
         torch.set_num_threads(args.threads)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    machine = bench.machine_description(args.device)
-    if args.official:
-        batch = args.batch or 2
-        result = bench.compare_with_official(args.official, frames=tuple(args.official_frames), batch=batch,
-                                             size=args.size or 224, iters=args.iters, warmup=args.warmup,
-                                             device=args.device)
-        header = (f"**sfvideo video_tiny vs official MediaSparseFormer (SF-T, 8 replicates)**, {stamp}, {machine}, "
-                  f"fp32 unless stated, {args.warmup} warmup + {args.iters} timed calls (median)")
-        table = bench.format_official_table(result, header)
-    else:
-        batch = args.batch or 1
-        rows = bench.benchmark_models(args.models or DEFAULT_MODELS, batch=batch, iters=args.iters,
-                                      warmup=args.warmup, device=args.device, amp=args.amp, compile=args.compile,
-                                      frames=args.frames, size=args.size, quick=args.quick,
-                                      memory=not args.no_memory, threads=args.threads, runtimes=tuple(args.runtimes))
-        header = (f"**Model benchmark**, {stamp}, {machine}, batch {batch}, amp {args.amp}"
-                  f"{', torch.compile' if args.compile else ''}, "
-                  f"{args.warmup} warmup + {args.iters} timed calls (median)")
-        table = bench.format_benchmark_table(rows, header)
+    machine = machine_description(machine_info(args.device))
+    table, records = (_official if args.official else _models)(args, stamp, machine)
     print()
     print(table)
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
         print(f"\nwritten to {args.markdown}")
+    if args.results:
+        command = command_line("sfvideo benchmark", sys.argv[1:] if argv is None else argv)
+        path = save_run(args.results, records, "official" if args.official else "models", command, args.device)
+        print(f"results written to {path}")
 
 
 if __name__ == "__main__":

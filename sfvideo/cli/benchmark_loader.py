@@ -17,6 +17,7 @@ For each file set and decoder, in one process (the loader's ``num_workers`` 0):
 Measurements run in ``--rounds`` alternating rounds (order reversed every other round) and the
 table reports each rate's median and the median of the per-round ratios, so a busy machine
 slows both sides of a ratio alike. ``--long N`` adds the memory of a long multi-worker run.
+``--results FILE`` also writes the figures as data (``sfvideo.bench.results``).
 
 Example::
 
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -57,6 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--long-set", default="smooth", choices=["smooth", "high_entropy"])
     p.add_argument("--threads", type=int, default=1, help="torch threads in this process")
     p.add_argument("--cfg", default=None, help="config for sfvideo's pipeline (default: built-in defaults)")
+    p.add_argument("--results", metavar="FILE", help="also write the table's figures to FILE (.csv or .json; "
+                   "replaced) and the --long run's to FILE_memory (same suffix)")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return p.parse_args(argv)
 
@@ -108,9 +112,15 @@ def _sfvideo_loader(cfg, batch_size: int, workers: int, num_items: int, seed: in
     return ds, DataLoader(ds, batch_size=batch_size, num_workers=workers, sampler=sampler, collate_fn=collate_train)
 
 
-def _measure_decoder(d: str, configs, bs: int, n: int, seed: int, add, ratios) -> None:
+def _write_list(path: Path, videos, repeats: int = 1) -> Path:
+    """A ``path label`` list of ``videos`` (labels cycling over 400 classes), ``repeats`` times over."""
+    path.write_text("".join(f"{p} {i % 400}\n" for _ in range(repeats) for i, p in enumerate(videos)))
+    return path
+
+
+def _measure_decoder(d: str, configs, bs: int, n: int, seed: int, add: Callable[[tuple, float], None]) -> None:
     """One round of one decoder: pipeline (recording its spans), decode-only on those spans,
-    the sequential pipeline, and two clips per decode; rates go to ``add``, ratios to ``ratios``."""
+    the sequential pipeline, and two clips per decode; each figure goes to ``add``."""
     from sfvideo.bench.loader import SpanRecorder, decode_only, time_batches
     from sfvideo.data.decoding import resolve_backend
 
@@ -120,34 +130,52 @@ def _measure_decoder(d: str, configs, bs: int, n: int, seed: int, add, ratios) -
     rec = SpanRecorder(ds)
     pipe = time_batches(loader, n, after_warmup=rec.spans.clear)
     rec.close()
-    spans = rec.spans[: pipe.clips]
-    dec = decode_only(spans, resolve_backend(d), cfg.DATA.SEEK_MODE)
+    dec = decode_only(rec.spans[: pipe.clips], resolve_backend(d), cfg.DATA.SEEK_MODE)
     add((d, "pipeline"), pipe.clips_per_s)
     add((d, "decode"), dec.clips_per_s)
-    ratios.setdefault((d, "pipe/decode"), []).append(pipe.clips_per_s / dec.clips_per_s)
-    ratios.setdefault((d, "cpu"), []).append((pipe.cpu_seconds / pipe.clips) / (dec.cpu_seconds / dec.clips))
-    _, loader_seq = _sfvideo_loader(cfg_seq, bs, 0, items, seed)
-    seq = time_batches(loader_seq, n)
-    ratios.setdefault((d, "seq/decode"), []).append(seq.clips_per_s / dec.clips_per_s)
+    add((d, "pipeline_cpu"), pipe.cpu_seconds / pipe.clips)  # process CPU seconds per clip
+    add((d, "decode_cpu"), dec.cpu_seconds / dec.clips)
+    add((d, "sequential"), time_batches(_sfvideo_loader(cfg_seq, bs, 0, items, seed)[1], n).clips_per_s)
     _, loader2 = _sfvideo_loader(cfg_k2, max(bs // 2, 1), 0, items // 2 + bs, seed)
-    k2 = time_batches(loader2, n)
-    add((d, "k2"), k2.clips_per_s)
-    ratios.setdefault((d, "k2/k1"), []).append(k2.clips_per_s / pipe.clips_per_s)
+    add((d, "k2"), time_batches(loader2, n).clips_per_s)
 
 
-def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[str]:
+def _set_records(name: str, decoders: list[str], rates: dict[tuple, list[float]]) -> list[dict]:
+    """One record per loader: rates are medians over rounds, ratios medians of per-round ratios."""
+    from sfvideo.bench.timing import paired_ratio
+    from sfvideo.data.decoding import resolve_backend
+
+    med = statistics.median
+    pv = rates.get(("pytorchvideo", "pipeline"))
+    records = []
+    for d in decoders:
+        r = {k: rates[(d, k)] for k in ("pipeline", "decode", "pipeline_cpu", "decode_cpu", "sequential", "k2")}
+        records.append({
+            "set": name, "loader": f"sfvideo, {d} ({resolve_backend(d)})" if d == "auto" else f"sfvideo, {d}",
+            "decoder": resolve_backend(d), "decode_clips_s": med(r["decode"]), "pipeline_clips_s": med(r["pipeline"]),
+            "pipeline_vs_decode": paired_ratio(r["pipeline"], r["decode"]),
+            "sequential_vs_decode": paired_ratio(r["sequential"], r["decode"]),
+            "cpu_vs_decode": paired_ratio(r["pipeline_cpu"], r["decode_cpu"]), "k2_clips_s": med(r["k2"]),
+            "k2_vs_k1": paired_ratio(r["k2"], r["pipeline"]),
+            "vs_pytorchvideo": paired_ratio(r["pipeline"], pv) if pv else float("nan")})
+    if pv:
+        records.append({"set": name, "loader": "pytorchvideo Kinetics, pyav", "decoder": "pyav",
+                        "pipeline_clips_s": med(pv), "vs_pytorchvideo": 1.0})
+    return records
+
+
+def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[dict]:
+    """Every decoder (and pytorchvideo's loader) on one file set, in alternating rounds."""
     import torch
 
     from sfvideo.bench.loader import time_batches
     from sfvideo.config import load_config
-    from sfvideo.data.decoding import backend_status, resolve_backend
+    from sfvideo.data.decoding import backend_status
 
     cache = Path(args.cache_dir)
-    list_file = cache / f"{name}_list.txt"
-    list_file.write_text("".join(f"{p} {i % 400}\n" for i, p in enumerate(paths)))
-    pv_list = cache / f"{name}_list_repeated.txt"  # pytorchvideo walks its list once: repeat it
-    repeats = (args.clips + 2 * args.batch_size) // len(paths) + 2
-    pv_list.write_text("".join(f"{p} {i % 400}\n" for _ in range(repeats) for i, p in enumerate(paths)))
+    list_file = _write_list(cache / f"{name}_list.txt", paths)
+    # pytorchvideo walks its list once: repeat it
+    pv_list = _write_list(cache / f"{name}_list_repeated.txt", paths, (args.clips + 2 * args.batch_size) // len(paths) + 2)
     opts = base_opts + ["DATA.TRAIN_LIST", str(list_file)]
     decoders = [d for d in args.decoders if d == "auto" or not backend_status(d)]
     for d in set(args.decoders) - set(decoders):
@@ -157,63 +185,34 @@ def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[str]:
                for d in decoders}
     any_cfg = next(iter(configs.values()))[0]
     bs, n = args.batch_size, args.clips
-
     rates: dict[tuple[str, str], list[float]] = {}
-    ratios: dict[tuple[str, str], list[float]] = {}
 
-    def add(key, value):
+    def add(key: tuple, value: float) -> None:
         rates.setdefault(key, []).append(value)
 
-    tasks = []
-    for d in decoders:
-        def run_decoder(d=d, r=0):
-            _measure_decoder(d, configs[d], bs, n, seed + r, add, ratios)
-        tasks.append((f"sfvideo {d}", run_decoder))
-    if not args.no_pytorchvideo:
-        def run_pv(r=0):
-            torch.manual_seed(seed + r)
-            add(("pytorchvideo", "pipeline"), time_batches(_pytorchvideo_loader(str(pv_list), any_cfg, bs), n).clips_per_s)
-        tasks.append(("pytorchvideo", run_pv))
+    def run_pv(r: int) -> None:
+        torch.manual_seed(seed + r)
+        add(("pytorchvideo", "pipeline"), time_batches(_pytorchvideo_loader(str(pv_list), any_cfg, bs), n).clips_per_s)
 
+    tasks = [(f"sfvideo {d}", lambda r, d=d: _measure_decoder(d, configs[d], bs, n, seed + r, add)) for d in decoders]
+    tasks += [] if args.no_pytorchvideo else [("pytorchvideo", run_pv)]
     for r in range(args.rounds):
-        order = tasks if r % 2 == 0 else tasks[::-1]
-        for label, fn in order:
+        for label, fn in tasks if r % 2 == 0 else tasks[::-1]:
             print(f"  [{name}] round {r + 1}/{args.rounds}: {label} ...", flush=True)
-            fn(r=r)
-        if not args.no_pytorchvideo:  # per-round ratio against pytorchvideo of the same round
-            pv = rates[("pytorchvideo", "pipeline")][-1]
-            for d in decoders:
-                ratios.setdefault((d, "vs pv"), []).append(rates[(d, "pipeline")][-1] / pv)
-
-    med = statistics.median
-    rows = []
-    for d in decoders:
-        shown = f"{d} ({resolve_backend(d)})" if d == "auto" else d
-        vs_pv = f"{med(ratios[(d, 'vs pv')]):.2f}x" if (d, "vs pv") in ratios else "n/a"
-        rows.append(f"| {name} | sfvideo, {shown} | {med(rates[(d, 'decode')]):.2f} | {med(rates[(d, 'pipeline')]):.2f} | "
-                    f"{med(ratios[(d, 'pipe/decode')]):.2f} | {med(ratios[(d, 'seq/decode')]):.2f} | "
-                    f"{med(ratios[(d, 'cpu')]):.2f} | {med(rates[(d, 'k2')]):.2f} | "
-                    f"{med(ratios[(d, 'k2/k1')]):.2f}x | {vs_pv} |")
-    if not args.no_pytorchvideo:
-        rows.append(f"| {name} | pytorchvideo Kinetics, pyav | | {med(rates[('pytorchvideo', 'pipeline')]):.2f} "
-                    "| | | | | | 1.00x |")
-    return rows
+            fn(r)
+    return _set_records(name, decoders, rates)
 
 
-def _long_run(args, paths, base_opts) -> list[str]:
+def _long_run(args, paths, base_opts) -> dict:
     """Memory of the main process and workers over ``--long`` training clips."""
-    from sfvideo.bench.loader import RssSampler, tree_rss_mb
+    from sfvideo.bench.loader import RssSampler, batch_size_of, tree_rss_mb
     from sfvideo.config import load_config
 
-    cache = Path(args.cache_dir)
-    list_file = cache / f"{args.long_set}_list.txt"
-    list_file.write_text("".join(f"{p} {i % 400}\n" for i, p in enumerate(paths)))
+    list_file = _write_list(Path(args.cache_dir) / f"{args.long_set}_list.txt", paths)
     cfg = load_config(args.cfg, base_opts + ["DATA.TRAIN_LIST", str(list_file), "DATA.DECODER", args.long_decoder]
                       + list(args.opts))
     _, loader = _sfvideo_loader(cfg, args.batch_size, args.long_workers, args.long + 2 * args.batch_size, 0)
     trace: list[tuple[int, float, float]] = []  # (clips, main RSS, main + workers RSS) after each batch
-    from sfvideo.bench.loader import batch_size_of
-
     t0, clips = None, 0
     with RssSampler() as rss:
         for batch in loader:
@@ -231,15 +230,24 @@ def _long_run(args, paths, base_opts) -> list[str]:
         vals = [row[col] for row in trace if lo * args.long <= row[0] <= hi * args.long]
         return statistics.median(vals) if vals else float("nan")
 
-    first, mid, last = window(0.05, 0.15, 2), window(0.45, 0.55, 2), window(0.9, 1.0, 2)
-    return [
-        "| long run | clips | clips/s | RSS main+workers, 5-15% of run (MiB) | 45-55% | 90-100% | peak | growth | main 5-15% | main 90-100% |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        f"| {args.long_set}, {args.long_decoder}, {args.long_workers} workers | {clips} | {clips / seconds:.2f} | "
-        f"{first:.0f} | {mid:.0f} | {last:.0f} | {rss.peak:.0f} | {last - first:+.0f} MiB | "
-        f"{window(0.05, 0.15, 1):.0f} | {window(0.9, 1.0, 1):.0f} |",
-        "(RSS counts shared pages once per process, so batches in flight count in a worker and in the main process.)",
-    ]
+    first, last = window(0.05, 0.15, 2), window(0.9, 1.0, 2)
+    return {"set": args.long_set, "decoder": args.long_decoder, "workers": args.long_workers, "clips": clips,
+            "clips_s": clips / seconds, "rss_start_mb": first, "rss_middle_mb": window(0.45, 0.55, 2),
+            "rss_end_mb": last, "rss_peak_mb": rss.peak, "growth_mb": last - first,
+            "main_start_mb": window(0.05, 0.15, 1), "main_end_mb": window(0.9, 1.0, 1)}
+
+
+def _save(args, argv, records: list[dict], long: dict | None) -> None:
+    """--results: the table's records to FILE, the --long run's to FILE_memory."""
+    from sfvideo.bench.results import command_line, save_run
+
+    path = Path(args.results)
+    command = command_line("sfvideo benchmark-loader", sys.argv[1:] if argv is None else argv)
+    if records:
+        print(f"results written to {save_run(path, records, 'loader', command)}")
+    if long is not None:
+        memory = path.with_name(f"{path.stem}_memory{path.suffix}")
+        print(f"results written to {save_run(memory, [long], 'loader_memory', command)}")
 
 
 def main(argv=None) -> int:
@@ -248,6 +256,7 @@ def main(argv=None) -> int:
     import torch
 
     from sfvideo.bench.loader import generate_videos
+    from sfvideo.bench.results import render_table
     from sfvideo.config import load_config
 
     torch.set_num_threads(args.threads)
@@ -260,36 +269,28 @@ def main(argv=None) -> int:
     for name in sorted(set(args.sets) | ({args.long_set} if args.long else set())):
         print(f"generating/reusing {args.videos} {name} videos in {cache} ...", flush=True)
         sets[name] = generate_videos(cache, args.videos, seconds=args.seconds, kind=name)
-
-    rows = []
-    for i, name in enumerate(args.sets):
-        rows += _measure_set(args, name, sets[name], base_opts, seed=1000 * i)
-
-    if rows:
-        _print_table(args, cfg, rows)
+    records = [rec for i, name in enumerate(args.sets) for rec in _measure_set(args, name, sets[name], base_opts, 1000 * i)]
+    if records:
+        print(f"\n{_table_header(args, cfg)}\n\n{render_table(records, 'loader')}")
+    long = None
     if args.long:
-        print(f"\nlong run: {args.long} clips, {args.long_decoder}, {args.long_workers} workers ...", flush=True)
-        print()
-        print("\n".join(_long_run(args, sets[args.long_set], base_opts)))
+        print(f"\nlong run: {args.long} clips, {args.long_decoder}, {args.long_workers} workers ...\n", flush=True)
+        long = _long_run(args, sets[args.long_set], base_opts)
+        print(render_table([long], "loader_memory"))
+    if args.results:
+        _save(args, argv, records, long)
     return 0
 
 
-def _print_table(args, cfg, rows) -> None:
+def _table_header(args, cfg) -> str:
     d = cfg.DATA
     span = d.NUM_FRAMES * d.SAMPLING_RATE
-    print()
-    print(f"One process (loader num_workers 0), torch threads {args.threads}, batch {args.batch_size}; "
-          f"clip = {d.NUM_FRAMES} frames at rate {d.SAMPLING_RATE} ({span} source frames), crop {d.TRAIN_CROP_SIZE}, "
-          f"RandAugment {cfg.AUG.RAND_AUGMENT or 'off'}, erasing {cfg.AUG.RE_PROB}; {args.videos} videos x "
-          f"{args.seconds:g} s per set (smooth: Kinetics-like, short side 240-320, GOP 2-4 s; high_entropy: "
-          f"textured + noise, 256x340, GOP 150; 30 fps H.264); medians of {args.rounds} alternating rounds of "
-          f"{args.clips} clips.")
-    print()
-    print("| file set | loader | decode-only clips/s (same spans) | pipeline clips/s | pipeline / decode-only | "
-          "sequential / decode-only | CPU per clip, pipeline / decode-only | "
-          "CLIPS_PER_DECODE 2 clips/s | 2 vs 1 | pipeline vs pytorchvideo |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
+    return (f"One process (loader num_workers 0), torch threads {args.threads}, batch {args.batch_size}; "
+            f"clip = {d.NUM_FRAMES} frames at rate {d.SAMPLING_RATE} ({span} source frames), crop {d.TRAIN_CROP_SIZE}, "
+            f"RandAugment {cfg.AUG.RAND_AUGMENT or 'off'}, erasing {cfg.AUG.RE_PROB}; {args.videos} videos x "
+            f"{args.seconds:g} s per set (smooth: Kinetics-like, short side 240-320, GOP 2-4 s; high_entropy: "
+            f"textured + noise, 256x340, GOP 150; 30 fps H.264); medians of {args.rounds} alternating rounds of "
+            f"{args.clips} clips.")
 
 
 if __name__ == "__main__":

@@ -23,10 +23,11 @@ run, a non-finite loss, no space left on device; the previous checkpoint is kept
 command line or config.
 
 --benchmark-steps N instead times N training steps on random clips (no data needed) and prints
-clips/s and the peak resident memory.
+clips/s and the peak resident memory (--results FILE: also as data, sfvideo.bench.results).
 """
 
 import errno
+import sys
 
 from .args import config_parser, fail, parse_config
 
@@ -37,6 +38,7 @@ def main(argv=None) -> int:
                         help="time N training steps on random clips instead of training")
     parser.add_argument("--benchmark-warmup", type=int, default=2, metavar="N",
                         help="untimed steps before the benchmark (default 2)")
+    parser.add_argument("--results", metavar="FILE", help="--benchmark-steps: also write the figures to FILE")
     args, cfg = parse_config(parser, argv)
 
     from sfvideo.bench.training import benchmark_training
@@ -48,6 +50,11 @@ def main(argv=None) -> int:
     if args.benchmark_steps > 0:
         result = benchmark_training(cfg, args.benchmark_steps, args.benchmark_warmup)
         print(result.format())
+        if args.results:
+            from sfvideo.bench.results import command_line, save_run
+
+            command = command_line("sfvideo train", sys.argv[1:] if argv is None else argv)
+            print(f"results written to {save_run(args.results, [result.record()], 'train_step', command, result.device)}")
         return 0
     try:
         result = train(cfg)

@@ -11,11 +11,12 @@ checks it on twelve codec/container kinds with barcoded frames):
   keyframe before each gap. ``seek_mode="approximate"`` skips the scan and trusts the header's
   rate and count: faster to open, right only on constant-rate files whose header is honest.
 * decord: ``get_batch`` on the sorted unique indices.
-* PyAV: an index pass over the packets (demuxing only, no decoding) gives the exact frame count
-  and every frame's timestamp, sorted into presentation order; Matroska/WebM headers carry no
-  frame count and variable-rate files break ``round(pts * fps)``, the index pass needs neither.
-  Then one seek to the keyframe before the first index and a forward decode to the last,
-  converting to RGB only the frames asked for.
+* PyAV (through ``pyav_reader``, which ``sfvideo.deploy.stream`` reads files with too): an index
+  pass over the packets (demuxing only, no decoding) gives the exact frame count and every
+  frame's timestamp, sorted into presentation order; Matroska/WebM headers carry no frame count
+  and variable-rate files break ``round(pts * fps)``, the index pass needs neither. Then one seek
+  to the keyframe before the first index and a forward decode to the last, converting to RGB only
+  the frames asked for.
 
 ``backend="auto"`` (the default) uses the first of torchcodec, decord, PyAV that imports and loads
 its native libraries in this process. With ``fallback=True`` a file the chosen backend cannot read
@@ -23,8 +24,8 @@ is tried with the other available ones; when another backend succeeds a warning 
 and process) says so, because its frames may differ by a level or two of colour conversion.
 
 Display rotation (phone videos carry a display matrix instead of rotated pixels) is applied by
-every backend: torchcodec and decord apply it themselves, the PyAV backend rotates the frames by
-the frame's display matrix.
+every backend: torchcodec applies it itself, decord where its bundled FFmpeg does (the rest is
+corrected here), the PyAV backend rotates each frame by its display matrix (``pyav_reader.to_rgb``).
 
 Readers are opened per call and closed before returning, which keeps memory flat over long runs
 (decord's ``VideoReader`` grows when one reader serves many calls).
@@ -43,22 +44,22 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 
+from .pyav_reader import (
+    DecodeError,
+    VideoMeta,
+    check_file,
+    decoded_frames,
+    index_frames,
+    open_video,
+    rotation_of,
+    to_rgb,
+)
+
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torchcodec", "decord", "pyav")  # the values of DATA.DECODER
 AUTO_ORDER = ("torchcodec", "decord", "pyav")  # what ``auto`` tries, first one that works wins
 SEEK_MODES = ("exact", "approximate")  # torchcodec's seek modes (DATA.SEEK_MODE)
-
-
-class DecodeError(RuntimeError):
-    """A video that cannot be read; the message names the file and the reason."""
-
-
-class VideoMeta(NamedTuple):
-    """What sampling needs to know about a video."""
-
-    num_frames: int
-    fps: float
 
 
 IndexFn = Callable[[VideoMeta], Sequence[int]]
@@ -120,13 +121,6 @@ def _log_auto_choice(name: str) -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _check_file(path: str) -> None:
-    if not os.path.isfile(path):
-        raise DecodeError(f"{path}: file not found")
-    if os.path.getsize(path) == 0:
-        raise DecodeError(f"{path}: file is empty (0 bytes)")
-
-
 def _indices(index_fn: IndexFn, meta: VideoMeta) -> tuple[np.ndarray, np.ndarray]:
     """Requested indices clipped to the video (T,), and their sorted unique values (U,)."""
     indices = np.clip(np.asarray(index_fn(meta), dtype=np.int64).reshape(-1), 0, meta.num_frames - 1)  # (T,)
@@ -196,23 +190,23 @@ def _decord_probe(path: str, mtime_ns: int) -> _DecordProbe:
 
     * decord numbers keyframes by their position in *decode* order. Where a keyframe has leading
       pictures (open-GOP HEVC/H.264: frames shown before it but decoded after it), the two orders
-      differ and every frame decord returns after seeking there is shifted (measured: one frame
-      late on x265's default open GOP).
+      differ and every frame decord returns after seeking there is shifted (one frame late on
+      x265's default open GOP).
     * decord's bundled FFmpeg applies the display matrix of MP4/MOV files but not Matroska's.
 
     Cached per file and process.
     """
-    import av
-
-    with av.open(path) as container:
-        stream = container.streams.video[0]
+    container, stream = open_video(path)
+    try:
         packets = [(p.pts if p.pts is not None else p.dts, p.is_keyframe) for p in container.demux(stream)
                    if p.size and not p.is_discard]
         container.seek(0)
         frame = next(container.decode(stream), None)
-        rotation = int(round((frame.rotation if frame is not None else 0) / 90.0)) * 90 % 360
+        rotation = rotation_of(frame) if frame is not None else 0
         coded = (stream.codec_context.height, stream.codec_context.width)
         mp4 = "mp4" in container.format.name or "mov" in container.format.name
+    finally:
+        container.close()
     unsafe: tuple[int, ...] = ()
     if packets and all(t is not None for t, _ in packets):
         display = np.argsort(np.argsort([t for t, _ in packets], kind="stable"), kind="stable")  # decode -> display
@@ -279,72 +273,11 @@ def _decode_decord(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torc
 
 
 # ----------------------------------------------------------------------------- PyAV
-class _PacketIndex(NamedTuple):
-    pts: np.ndarray  # (N,) int64, every frame's timestamp in presentation order
-    fps: float
-
-
-def _pyav_index(path: str, container, stream) -> _PacketIndex:
-    """Every frame's timestamp from one demuxing pass (no decoding), in presentation order.
-
-    The count is exact where the header has none (Matroska/WebM) or a wrong one, and positions
-    stay exact on variable-frame-rate files.
-    """
-    pts, durations = [], []
-    for packet in container.demux(stream):
-        if packet.size == 0 or packet.is_discard:  # the flush packet; packets an edit list drops
-            continue
-        t = packet.pts if packet.pts is not None else packet.dts
-        if t is None:
-            raise DecodeError(f"{path}: a packet has no timestamp; cannot index frames")
-        pts.append(t)
-        durations.append(packet.duration or 0)
-    if not pts:
-        raise DecodeError(f"{path}: no video frames")
-    pts_arr = np.asarray(pts, dtype=np.int64)  # (N,) decode order
-    order = np.sort(pts_arr)  # (N,) presentation order
-    if len(order) > 1 and np.any(np.diff(order) == 0):
-        raise DecodeError(f"{path}: several frames share a timestamp; cannot index frames")
-    # rate = frames / the stream's duration, as torchcodec counts it (so ``auto`` and an explicit
-    # pyav sample the same indices on variable-rate files); without one, the content's span
-    dur = np.asarray(durations, dtype=np.int64)  # (N,) decode order
-    if stream.duration and stream.duration > 0:
-        end = int(order[0] + stream.duration)
-    elif dur.any():
-        end = int((pts_arr + dur).max())
-    else:  # no durations in the container: one average frame past the last
-        end = int(order[-1] + (order[-1] - order[0]) / max(len(order) - 1, 1))
-    span = (end - order[0]) * float(stream.time_base)
-    fps = len(order) / span if span > 0 else float(stream.guessed_rate or 30)
-    return _PacketIndex(order, fps)
-
-
-def _rotate(frame: np.ndarray, rotation: float) -> np.ndarray:
-    """Apply a display-matrix rotation (degrees counter-clockwise) to an (H, W, C) frame."""
-    k = int(round(rotation / 90.0)) % 4
-    return np.rot90(frame, k) if k else frame
-
-
 def _decode_pyav(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torch.Tensor, VideoMeta]:
-    import av
-
+    container, stream = open_video(path, num_threads)
     try:
-        container = av.open(path)
-    except Exception as err:
-        raise DecodeError(f"{path}: PyAV cannot open the file: {err}") from None
-    try:
-        if not container.streams.video:
-            raise DecodeError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        if num_threads > 0:
-            stream.thread_count = num_threads
-        try:
-            index = _pyav_index(path, container, stream)
-        except av.FFmpegError as err:
-            raise DecodeError(f"{path}: PyAV cannot read the packets: {err}") from None
-        meta = VideoMeta(len(index.pts), index.fps)
-        indices, unique = _indices(index_fn, meta)
+        index = index_frames(path, container, stream)
+        indices, unique = _indices(index_fn, index.meta)
         first, last = int(unique[0]), int(unique[-1])
         wanted = set(unique.tolist())
         got = _pyav_decode_range(path, container, stream, index.pts, first, last, wanted)
@@ -352,37 +285,29 @@ def _decode_pyav(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torch.
             got = _pyav_decode_range(path, container, stream, index.pts, 0, last, wanted) or {}
         missing = sorted(wanted - set(got))
         if missing:
-            raise DecodeError(f"{path}: PyAV could not decode frames {missing[:8]} of {meta.num_frames}")
+            raise DecodeError(f"{path}: PyAV could not decode frames {missing[:8]} of {index.meta.num_frames}")
     finally:
         container.close()
     frames = torch.from_numpy(np.stack([got[i] for i in unique.tolist()]))  # (U, H, W, C)
-    return _gather(unique, frames, indices, path, "PyAV"), meta
+    return _gather(unique, frames, indices, path, "PyAV"), index.meta
 
 
 def _pyav_decode_range(path: str, container, stream, pts: np.ndarray, first: int, last: int,
                        wanted: set[int]) -> dict[int, np.ndarray] | None:
-    """Frames in ``wanted`` (indices into ``pts``) decoded from the keyframe before ``first``
-    to ``last``; ``None`` when the first frame decoded after the seek is past ``first``."""
+    """Frames in ``wanted`` (indices into ``pts``), upright RGB, decoded from the keyframe before
+    ``first`` to ``last``; ``None`` when the first frame decoded after the seek is past ``first``."""
     import av
 
-    container.seek(int(pts[first]), stream=stream, backward=True, any_frame=False)
     got: dict[int, np.ndarray] = {}
     started = False
     try:
-        for frame in container.decode(stream):
-            t = frame.pts if frame.pts is not None else frame.dts
-            if t is None:
-                continue
-            i = int(np.searchsorted(pts, t))
-            if i >= len(pts) or pts[i] != t:
-                continue  # a frame the index does not list (dropped by an edit list)
+        for i, frame in decoded_frames(container, stream, pts, first):
             if not started:
                 started = True
                 if i > first:
                     return None
             if i in wanted:
-                rgb = frame.to_ndarray(format="rgb24")  # (H, W, C)
-                got[i] = np.ascontiguousarray(_rotate(rgb, frame.rotation)) if frame.rotation else rgb
+                got[i] = to_rgb(frame)  # (H, W, C)
             if i >= last:
                 break
     except av.FFmpegError as err:
@@ -432,7 +357,7 @@ def decode_video(
     if on_cuda and primary != "torchcodec":
         raise ValueError(f"decoding on {device} needs the torchcodec backend, not {primary!r}")
     path = os.fspath(path)
-    _check_file(path)
+    check_file(path)
     order = [primary]
     if fallback and not on_cuda:
         order += [b for b in AUTO_ORDER if b != primary]
@@ -443,12 +368,7 @@ def decode_video(
             errors.append(status)
             continue
         try:
-            if name == "torchcodec":
-                result = _decode_torchcodec(path, index_fn, num_threads, seek_mode, str(device))
-            elif name == "decord":
-                result = _decode_decord(path, index_fn, num_threads)
-            else:
-                result = _decode_pyav(path, index_fn, num_threads)
+            result = _decode_with(name, path, index_fn, num_threads, seek_mode, str(device))
         except DecodeError as err:
             errors.append(f"{name}: {str(err).removeprefix(path + ': ')}")
             continue
@@ -458,6 +378,10 @@ def decode_video(
     raise DecodeError(f"{path}: cannot be decoded: " + "; ".join(errors))
 
 
-def probe_video(path: str | os.PathLike, backend: str = "auto") -> VideoMeta:
-    """Frame count and rate, decoding a single frame."""
-    return decode_video(path, lambda meta: [0], backend)[1]
+def _decode_with(name: str, path: str, index_fn: IndexFn, num_threads: int, seek_mode: str,
+                 device: str) -> tuple[torch.Tensor, VideoMeta]:
+    if name == "torchcodec":
+        return _decode_torchcodec(path, index_fn, num_threads, seek_mode, device)
+    if name == "decord":
+        return _decode_decord(path, index_fn, num_threads)
+    return _decode_pyav(path, index_fn, num_threads)

@@ -26,6 +26,8 @@ import ctypes
 import ctypes.util
 import os
 
+from ..utils.proc import rss_mb as _rss_mb
+
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
@@ -62,14 +64,6 @@ def bound_heap_growth(mmap_threshold: int = 64 << 20, trim_threshold: int = 1 <<
     return _applied_in[pid] is not None
 
 
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return float("inf")  # unknown: always trim
-
-
 def release_free_memory(every: int | None = None, slack_mb: float | None = None) -> bool:
     """Count one item; every ``every`` items (default ``TRIM_CHECK_EVERY``) return the heap's free
     pages to the OS if the RSS grew more than ``slack_mb`` (default ``TRIM_SLACK_MB``) past its
@@ -89,7 +83,7 @@ def release_free_memory(every: int | None = None, slack_mb: float | None = None)
     if libc is None or state["count"] % every:
         return False
     rss = _rss_mb()
-    if rss != float("inf"):  # unknown RSS: trim at every check
+    if rss is not None:  # unknown RSS: trim at every check
         if state["floor"] == _AFTER_TRIM:  # the buffers in steady use are back in: their level
             state["floor"] = rss
             return False

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..utils.io import atomic_write, atomic_write_text
 from .preprocess import model_input
 
 logger = logging.getLogger("sfvideo.features")
@@ -47,8 +48,9 @@ def video_embedding(model: nn.Module, cfg, path: str) -> np.ndarray:
 def window_embeddings(model: nn.Module, cfg, path: str, window_s: float | None = None,
                       stride_s: float | None = None, batch: int = 8) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """(W, D) embeddings of the timeline windows of ``path`` (centre crop), and their (start, end) seconds."""
+    from ..data.pyav_reader import probe
     from ..models.protocol import InputProtocol
-    from .stream import frame_preparer, plan_windows, probe, stream_clips
+    from .stream import frame_preparer, plan_windows, stream_clips
     from .timeline import default_window
 
     protocol = InputProtocol.from_config(cfg).to_dict()
@@ -57,7 +59,7 @@ def window_embeddings(model: nn.Module, cfg, path: str, window_s: float | None =
     windows = plan_windows(num_frames, fps, window_s, stride_s or window_s / 2, protocol["num_frames"])
     prep = frame_preparer(protocol["crop_size"])
     rows, spans = [], []
-    for ws, clips in stream_clips(path, windows, prep, fps, batch=batch):
+    for ws, clips in stream_clips(path, windows, prep, batch=batch):
         x = torch.from_numpy(model_input(clips, protocol["mean"], protocol["std"]))
         rows.append(pooled_embedding(model, x).float().numpy())
         spans += [(w.start_s, w.end_s) for w in ws]
@@ -70,10 +72,8 @@ def part_name(video: str) -> str:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as f:
         np.save(f, array)
-    os.replace(tmp, path)
 
 
 def extract_part(model, cfg, video: str, path: str, parts: Path, per_window: bool) -> None:
@@ -101,8 +101,8 @@ def gather_parts(videos: Sequence[tuple[str, int | None]], parts: Path, out_dir:
             extra = [f"{span[0]:.3f}", f"{span[1]:.3f}"] if per_window else []
             writer.writerow([video, "" if label is None else label, len(rows)] + extra)
             rows.append(emb[i])
-    np.save(out_dir / "features.npy", np.stack(rows).astype(np.float32))
-    (out_dir / "index.csv").write_text(buf.getvalue())
+    _save_atomic(out_dir / "features.npy", np.stack(rows).astype(np.float32))
+    atomic_write_text(out_dir / "index.csv", buf.getvalue())
     return out_dir / "features.npy"
 
 

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .preprocess import model_input
+from .preprocess import model_input, torch_available
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -23,14 +23,27 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def ensemble_np(logits: np.ndarray, method: str = "softmax_mean") -> np.ndarray:
-    """Probabilities (K,) of one video from its view logits (V, K), as ``engine.evaluate.ensemble``."""
+    """``engine.evaluate.ensemble``'s probabilities in numpy, for where torch is absent: (K,) of
+    one video from its view logits (V, K)."""
     if method == "softmax_mean":
         return softmax(logits.astype(np.float64)).mean(0)
     if method == "logit_mean":
         return softmax(logits.astype(np.float64).mean(0))
     if method == "logit_max":
         return softmax(logits.astype(np.float64).max(0))
-    raise ValueError(f"unknown ensemble method {method!r}")
+    raise ValueError(f"TEST.ENSEMBLE_METHOD {method!r}; expected one of ['softmax_mean', 'logit_mean', 'logit_max']")
+
+
+def ensemble_probs(logits: np.ndarray, method: str = "softmax_mean") -> np.ndarray:
+    """Probabilities (K,) of one video from its view logits (V, K): ``engine.evaluate.ensemble``
+    (what ``sfvideo test`` uses) where torch is importable, else its numpy twin ``ensemble_np``."""
+    if not torch_available():
+        return ensemble_np(logits, method)
+    import torch
+
+    from ..engine.evaluate import ensemble
+
+    return ensemble(torch.from_numpy(np.ascontiguousarray(logits)), method)[1].double().numpy()
 
 
 def read_onnx_metadata(session) -> dict[str, Any]:
@@ -80,7 +93,7 @@ class OnnxVideoModel:
 
     def topk(self, views: np.ndarray, k: int = 5) -> list[tuple[int, str, float]]:
         """Top-``k`` (index, name, probability) of one video's views, ensembled per the protocol."""
-        probs = ensemble_np(self(views), self.protocol.get("ensemble", "softmax_mean"))
+        probs = ensemble_probs(self(views), self.protocol.get("ensemble", "softmax_mean"))
         order = np.argsort(-probs, kind="stable")[:k]
         names = self.class_names
         return [(int(i), names[i] if names and i < len(names) else str(int(i)), float(probs[i])) for i in order]

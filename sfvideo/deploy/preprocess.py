@@ -13,6 +13,16 @@ from typing import Sequence
 import numpy as np
 
 
+def torch_available() -> bool:
+    """Whether torch can be imported here; where it cannot, the deployment path uses its numpy twins."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ValueError:  # sys.modules["torch"] = None: torch made unimportable
+        return False
+
+
 def normalise_uint8(clips: np.ndarray, mean: Sequence[float], std: Sequence[float], channel_axis: int = 1) -> np.ndarray:
     """``(x / 255 - mean) / std`` per channel, float32; ``clips`` (V, C, T, H, W) by default."""
     shape = [1] * clips.ndim

@@ -1,8 +1,9 @@
-"""A torch-free short-side resize + centre crop for the deployment path (numpy only).
+"""The numpy twin of the data pipeline's short-side resize, for the deployment path where torch
+is absent (``stream.frame_preparer`` uses the pipeline's own resize wherever torch imports).
 
 Separable antialiased linear resampling (a triangle filter widened by the scale factor when
 shrinking, the same family as torch's ``antialias=True`` bilinear), in float32 then rounded; it
-lands within a few grey levels of the data pipeline's resize.
+lands within a few grey levels of the data pipeline's resize (tested: at most 3).
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """What ``sfvideo predict`` runs: a classifier from a config/checkpoint (PyTorch) or from an
 ``.onnx`` file alone (onnxruntime), then top-k of one video or a whole-video timeline.
 
-The onnxruntime branch imports onnxruntime, numpy, PyAV and this package's torch-free modules
-(``deploy.onnx_runtime``, ``deploy.stream``, ``deploy.timeline``, ``data.sampling``); the
-frames are resized with torch when it is importable (pixels identical to the PyTorch path),
-else with ``deploy.resize`` (numpy).
+The onnxruntime branch needs onnxruntime, numpy, PyAV and this package's torch-free modules
+(``deploy.onnx_runtime``, ``deploy.stream``, ``deploy.timeline``, ``data.pyav_reader``,
+``data.sampling``). Where torch is importable it uses the data pipeline's test views
+(``build_test_views``, PyAV decoder) and ``engine.evaluate.ensemble``, so its input pixels are
+those of ``sfvideo test``; without torch, their numpy twins (``stream.stream_test_views`` with
+``deploy.resize``, ``onnx_runtime.ensemble_np``).
 """
 
 from __future__ import annotations
@@ -67,9 +69,9 @@ def torch_runner(cfg, class_names: list[str] | None = None, threads: int | None 
                   cfg, model)
 
 
-# Variants for which onnxruntime (``export.onnxruntime_cpu_opset``, gather sampling) measured fastest on CPU
-# (tools/benchmark.py --runtimes eager onnxruntime); the tiny test/toy variants stay eager, where
-# an export would cost more than it saves.
+# Variants for which onnxruntime (``export.onnxruntime_cpu_opset``, gather sampling) runs fastest on CPU
+# (results/onnx_cpu.csv: ``sfvideo benchmark --runtimes eager onnxruntime``); the tiny test/toy
+# variants stay eager, where an export would cost more than it saves.
 ORT_FASTEST = ("video_tiny", "video_small", "video_base")
 
 
@@ -95,6 +97,7 @@ def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> 
     the export's form (opset, volume sampling) and the code it comes from (``export_code_digest``:
     an export made by another sfvideo or torch is made again)."""
     from ..models.protocol import InputProtocol
+    from ..utils.io import atomic_path
     from .export import onnxruntime_cpu_opset, run_export, volume_sampling_for
 
     ckpt = Path(cfg.TEST.CHECKPOINT).resolve()
@@ -106,9 +109,8 @@ def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> 
     path = onnx_cache_dir() / f"{ckpt.stem}-{hashlib.sha1(ident.encode()).hexdigest()[:16]}.onnx"
     if not path.is_file():
         log(f"exporting {ckpt.name} to {path} for onnxruntime (once; later runs reuse it)")
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.onnx")
-        run_export(cfg, tmp, opset=opset, class_names=class_names, log=log)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            run_export(cfg, tmp, opset=opset, class_names=class_names, log=log)
     return path
 
 
@@ -131,7 +133,7 @@ def auto_runtime(cfg) -> str:
 
 def top_classes(runner: Runner, video: str, topk: int = 5) -> list[tuple[int, str, float]]:
     """Top-``topk`` (index, name, probability) over the protocol's test views of ``video``."""
-    if runner.runtime == "eager":  # today's path, unchanged
+    if runner.runtime == "eager":  # the config's own views and decoder
         from ..engine.evaluate import predict_video
 
         return predict_video(runner.cfg, video, model=runner.model, topk=topk, class_names=runner.class_names)

@@ -1,9 +1,14 @@
 """Read a video once, front to back, keeping only the frames some clip window still needs.
 
 ``plan_windows`` lays clip windows over the whole video; ``stream_clips`` decodes the file
-sequentially with PyAV (no seeking, no whole-video buffer), turns each needed frame into a
+front to back with PyAV (one pass, no whole-video buffer), turns each needed frame into a
 crop-sized uint8 image as soon as it is decoded, and yields the windows' clips in order, a
 batch at a time. Memory is a few windows of crop-sized frames whatever the video's length.
+
+Files are read through ``sfvideo.data.pyav_reader``, as the data pipeline's PyAV backend reads
+them: the same frame count and rate, the same frame at each index, upright (display rotation
+applied). ``test_views`` gives the protocol's test views of a file: the data pipeline's own
+``build_test_views`` where torch is importable, its torch-free twin ``stream_test_views`` where not.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
+
+from .preprocess import torch_available
 
 
 @dataclass(frozen=True)
@@ -54,12 +61,7 @@ def frame_preparer(crop_size: int, resize: str = "auto", num_crops: int = 1) -> 
     from ..data.sampling import spatial_crop_boxes  # torch-free
 
     if resize == "auto":
-        try:
-            import torch  # noqa: F401
-
-            resize = "torch"
-        except ImportError:
-            resize = "numpy"
+        resize = "torch" if torch_available() else "numpy"
     if resize == "torch":
         import torch
 
@@ -81,9 +83,24 @@ def frame_preparer(crop_size: int, resize: str = "auto", num_crops: int = 1) -> 
     return prep
 
 
-def test_views(path: str | os.PathLike, protocol: dict, resize: str = "auto") -> np.ndarray:
-    """The protocol's test views of a video, (num_clips * num_crops, 3, T, S, S) uint8, clip-major:
-    the frames and crops ``sfvideo.data.build_test_views`` takes (dense sampling), torch-free."""
+def test_views(path: str | os.PathLike, protocol: dict) -> np.ndarray:
+    """The protocol's test views of a video, (num_clips * num_crops, 3, T, S, S) uint8, clip-major,
+    decoded with PyAV: ``sfvideo.data.build_test_views`` where torch is importable (the pixels
+    ``sfvideo test`` sees with ``DATA.DECODER pyav``), else ``stream_test_views`` (numpy resize)."""
+    if not torch_available():
+        return stream_test_views(path, protocol, resize="numpy")
+    from ..config import load_config
+    from ..data.build import build_test_views
+    from ..models.protocol import InputProtocol
+
+    cfg = load_config(None, InputProtocol.from_dict(protocol).config_overrides() + ["DATA.DECODER", "pyav"])
+    return build_test_views(cfg, path).numpy()
+
+
+def stream_test_views(path: str | os.PathLike, protocol: dict, resize: str = "numpy") -> np.ndarray:
+    """``test_views`` without torch: the same indices (``sample_test_indices``), frames and crops
+    (``frame_preparer``) in one streamed decode; with ``resize`` ``torch`` it equals ``test_views``."""
+    from ..data.pyav_reader import probe
     from ..data.sampling import sample_test_indices
 
     num_frames, fps = probe(path)
@@ -92,78 +109,52 @@ def test_views(path: str | os.PathLike, protocol: dict, resize: str = "auto") ->
                                 num_clips=protocol["num_clips"], placement=protocol.get("clip_placement", "uniform"))
     windows = [Window(0.0, 0.0, tuple(int(i) for i in c)) for c in clips]
     prep = frame_preparer(protocol["crop_size"], resize, protocol.get("num_crops", 1))
-    views = np.concatenate([c for _, c in stream_clips(path, windows, prep, fps, batch=len(windows), ordered=False)])
+    views = np.concatenate([c for _, c in stream_clips(path, windows, prep, batch=len(windows), ordered=False)])
     if views.ndim == 6:  # (N, crops, 3, T, S, S)
         views = views.reshape(-1, *views.shape[2:])
     return views
 
 
-def _open(path: str):
-    """(container, stream, (frame count, fps)) of ``path``; torch-free (the deploy path uses it)."""
-    from fractions import Fraction
-
+def _frames(path: str, container, stream, pts: np.ndarray) -> Iterator[tuple[int, object]]:
+    """(frame index, PyAV frame) of the whole file in decode order; FFmpeg's errors as ``DecodeError``."""
     import av
 
-    if not os.path.isfile(path) or os.path.getsize(path) == 0:
-        raise FileNotFoundError(f"{path}: no such video (or an empty file)")
+    from ..data.pyav_reader import DecodeError, decoded_frames
+
     try:
-        container = av.open(path)
-    except Exception as err:
-        raise ValueError(f"{path}: PyAV cannot open the file: {err}") from None
-    if not container.streams.video:
-        container.close()
-        raise ValueError(f"{path}: no video stream")
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    fps = float(stream.average_rate or stream.guessed_rate or Fraction(30))
-    frames = int(stream.frames or 0)
-    if frames <= 0 and stream.duration and stream.time_base:
-        frames = int(round(float(stream.duration * stream.time_base) * fps))
-    if frames <= 0 and container.duration:
-        frames = int(round(container.duration / 1e6 * fps))
-    return container, stream, (frames, fps)
-
-
-def probe(path: str | os.PathLike) -> tuple[int, float]:
-    """(frame count, fps) from the container header, decoding nothing."""
-    container, _, meta = _open(os.fspath(path))
-    container.close()
-    return meta
-
-
-def _decoded(container, stream, fps: float) -> Iterator[tuple[int, object]]:
-    """(frame index, PyAV frame) in decode order, the index from the timestamp."""
-    tb, t0 = stream.time_base, stream.start_time or 0
-    for frame in container.decode(stream):
-        if frame.pts is None:
-            continue
-        yield int(round(float((frame.pts - t0) * tb) * fps)), frame
+        yield from decoded_frames(container, stream, pts)
+    except av.FFmpegError as err:
+        raise DecodeError(f"{path}: PyAV failed to decode: {err}") from None
 
 
 def stream_clips(path: str | os.PathLike, windows: Sequence[Window], prep: Callable[[np.ndarray], np.ndarray],
-                 fps: float, batch: int = 8, on_frame: Callable[[int], None] | None = None,
+                 batch: int = 8, on_frame: Callable[[int], None] | None = None,
                  ordered: bool = True) -> Iterator[tuple[list[Window], np.ndarray]]:
     """Yield (windows, clips uint8 (B, 3, T, S, S)) in window order, decoding ``path`` once.
 
-    A needed index with no frame of its own (a gap in the timestamps, a header that over-counts)
-    takes the nearest earlier decoded frame (the first frame before any). ``ordered`` False: the
-    windows may overlap out of order (test views); all are yielded at the end."""
+    ``prep`` turns an upright (H, W, 3) uint8 frame into what a clip holds per frame. A needed
+    index with no frame of its own (a frame the decoder could not produce) takes the nearest
+    earlier decoded frame (the first frame before any). ``ordered`` False: the windows may overlap
+    out of order (test views); all are yielded at the end."""
+    from ..data.pyav_reader import DecodeError, index_frames, open_video, to_rgb
+
     needed = sorted({i for w in windows for i in w.indices})
     store: dict[int, np.ndarray] = {}
     pending, nxt, ready = list(windows), 0, []
     prev_frame, prev_img, last_idx = None, None, -1
-    container, stream, _ = _open(os.fspath(path))
+    path = os.fspath(path)
+    container, stream = open_video(path)
     try:
-        for idx, frame in _decoded(container, stream, fps):
+        for idx, frame in _frames(path, container, stream, index_frames(path, container, stream).pts):
             if on_frame is not None:
                 on_frame(idx)
             img = None
             while nxt < len(needed) and needed[nxt] <= idx:
                 if needed[nxt] == idx or prev_frame is None:
-                    img = prep(frame.to_ndarray(format="rgb24")) if img is None else img
+                    img = prep(to_rgb(frame)) if img is None else img
                     store[needed[nxt]] = img
-                else:  # a needed index between two timestamps: the earlier frame
-                    prev_img = prep(prev_frame.to_ndarray(format="rgb24")) if prev_img is None else prev_img
+                else:  # a needed index between two decoded frames: the earlier frame
+                    prev_img = prep(to_rgb(prev_frame)) if prev_img is None else prev_img
                     store[needed[nxt]] = prev_img
                 nxt += 1
             prev_frame, prev_img, last_idx = frame, img, idx
@@ -175,8 +166,8 @@ def stream_clips(path: str | os.PathLike, windows: Sequence[Window], prep: Calla
                     _forget(store, pending)
         if nxt < len(needed):  # past the last decoded frame: repeat it
             if prev_frame is None:
-                raise ValueError(f"{path}: no frames decoded")
-            tail = prep(prev_frame.to_ndarray(format="rgb24")) if prev_img is None else prev_img
+                raise DecodeError(f"{path}: no frames decoded")
+            tail = prep(to_rgb(prev_frame)) if prev_img is None else prev_img
             store.update({j: tail for j in needed[nxt:]})
     finally:
         container.close()

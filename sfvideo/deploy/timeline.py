@@ -20,9 +20,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..data.pyav_reader import probe
 from .onnx_runtime import softmax
 from .preprocess import model_input
-from .stream import frame_preparer, plan_windows, probe, stream_clips
+from .stream import frame_preparer, plan_windows, stream_clips
 
 Classify = Callable[[np.ndarray], np.ndarray]
 
@@ -71,8 +72,6 @@ def run_timeline(path: str | os.PathLike, classify: Classify, protocol: dict[str
         [...]}`` and, under ``"probs"``, the (W, K) window probabilities (not written to JSON).
     """
     num_frames, fps = probe(path)
-    if num_frames <= 0:
-        raise ValueError(f"{path}: the container states no frame count or duration")
     window_s = window_s or default_window(protocol)
     stride_s = stride_s or window_s / 2
     windows = plan_windows(num_frames, fps, window_s, stride_s, protocol["num_frames"])
@@ -86,7 +85,7 @@ def run_timeline(path: str | os.PathLike, classify: Classify, protocol: dict[str
             seen[0] = idx
 
     probs = []
-    for _, clips in stream_clips(path, windows, prep, fps, batch=batch, on_frame=on_frame):
+    for _, clips in stream_clips(path, windows, prep, batch=batch, on_frame=on_frame):
         probs.append(softmax(classify(clips).astype(np.float64)))  # (B, K)
     if bar is not None:
         bar.close()

@@ -12,8 +12,7 @@ import torch
 @functools.lru_cache(maxsize=None)
 def cpu_has_native_bf16() -> bool:
     """True where the CPU computes bf16 natively (AVX512-BF16 or AMX). Without it, PyTorch's bf16
-    matrix kernels run several times slower than fp32 (measured 4.7x for a linear layer and 17x
-    for the early convolution on this project's AMD EPYC VM, where torch finds no native bf16)."""
+    matrix kernels run several times slower than fp32, convolutions most of all."""
     cpu = getattr(torch._C, "_cpu", None)
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return bool(cpu) and any(getattr(cpu, name, lambda: False)() for name in checks)

@@ -1,0 +1,151 @@
+"""Reading a video file with PyAV: the one way sfvideo opens, probes and decodes a file with PyAV.
+
+Used by ``decoding``'s PyAV backend (and its decord corrections) and by ``sfvideo.deploy.stream``
+(predict, timelines, features). numpy and PyAV only, no torch, so the onnxruntime deployment
+path can use it.
+
+* ``open_video``: the container and its first video stream (threaded decoding).
+* ``index_frames``: one demuxing pass (no decoding) giving every frame's timestamp in
+  presentation order and the rate; a frame's index is its position in that order, counted from
+  the first displayed frame, as every decoding backend counts it. The count is exact where the
+  header has none (Matroska/WebM) or a wrong one, and positions stay exact on variable-rate files.
+* ``decoded_frames``: (index, frame) pairs decoded from the keyframe at or before a given index.
+* ``to_rgb``: a decoded frame as an (H, W, 3) uint8 array, upright: the display rotation of
+  phone videos (a display matrix instead of rotated pixels) applied.
+
+Errors (missing, empty, unreadable files, no video stream, no timestamps) raise ``DecodeError``
+naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator, NamedTuple
+
+import numpy as np
+
+
+class DecodeError(RuntimeError):
+    """A video that cannot be read; the message names the file and the reason."""
+
+
+class VideoMeta(NamedTuple):
+    """What sampling needs to know about a video."""
+
+    num_frames: int
+    fps: float
+
+
+class FrameIndex(NamedTuple):
+    """Every frame's timestamp (stream time base) in presentation order, and the rate."""
+
+    pts: np.ndarray  # (N,) int64
+    fps: float
+
+    @property
+    def meta(self) -> VideoMeta:
+        return VideoMeta(len(self.pts), self.fps)
+
+
+def check_file(path: str) -> None:
+    """A ``DecodeError`` for a missing or empty file, before any decoder sees it."""
+    if not os.path.isfile(path):
+        raise DecodeError(f"{path}: file not found")
+    if os.path.getsize(path) == 0:
+        raise DecodeError(f"{path}: file is empty (0 bytes)")
+
+
+def open_video(path: str, num_threads: int = 0):
+    """``(container, stream)``: ``path`` opened with PyAV and its first video stream, decoded with
+    FFmpeg's automatic threading (``num_threads`` > 0: that many threads). Close the container."""
+    import av
+
+    check_file(path)
+    try:
+        container = av.open(path)
+    except Exception as err:  # PyAV raises FFmpeg's errors as several exception types
+        raise DecodeError(f"{path}: PyAV cannot open the file: {err}") from None
+    if not container.streams.video:
+        container.close()
+        raise DecodeError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    if num_threads > 0:
+        stream.thread_count = num_threads
+    return container, stream
+
+
+def _packet_times(path: str, container, stream) -> tuple[np.ndarray, np.ndarray]:
+    """Timestamps and durations (N,) of the stream's packets in decode order."""
+    import av
+
+    pts, durations = [], []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.is_discard:  # the flush packet; packets an edit list drops
+                continue
+            t = packet.pts if packet.pts is not None else packet.dts
+            if t is None:
+                raise DecodeError(f"{path}: a packet has no timestamp; cannot index frames")
+            pts.append(t)
+            durations.append(packet.duration or 0)
+    except av.FFmpegError as err:
+        raise DecodeError(f"{path}: PyAV cannot read the packets: {err}") from None
+    if not pts:
+        raise DecodeError(f"{path}: no video frames")
+    return np.asarray(pts, dtype=np.int64), np.asarray(durations, dtype=np.int64)
+
+
+def index_frames(path: str, container, stream) -> FrameIndex:
+    """Every frame's timestamp from one demuxing pass (no decoding), in presentation order, and
+    the rate: frames over the stream's duration, as torchcodec counts it (so every backend samples
+    the same indices on variable-rate files), else over the content's span."""
+    pts, durations = _packet_times(path, container, stream)  # (N,) decode order
+    order = np.sort(pts)  # (N,) presentation order
+    if len(order) > 1 and np.any(np.diff(order) == 0):
+        raise DecodeError(f"{path}: several frames share a timestamp; cannot index frames")
+    if stream.duration and stream.duration > 0:
+        end = int(order[0] + stream.duration)
+    elif durations.any():
+        end = int((pts + durations).max())
+    else:  # no durations in the container: one average frame past the last
+        end = int(order[-1] + (order[-1] - order[0]) / max(len(order) - 1, 1))
+    span = (end - order[0]) * float(stream.time_base)
+    fps = len(order) / span if span > 0 else float(stream.guessed_rate or 30)
+    return FrameIndex(order, fps)
+
+
+def probe(path: str | os.PathLike) -> VideoMeta:
+    """Frame count and rate of ``path`` (``index_frames``: demuxing only, nothing decoded)."""
+    path = os.fspath(path)
+    container, stream = open_video(path)
+    try:
+        return index_frames(path, container, stream).meta
+    finally:
+        container.close()
+
+
+def decoded_frames(container, stream, pts: np.ndarray, first: int = 0) -> Iterator[tuple[int, object]]:
+    """``(index, PyAV frame)`` in decode order from the keyframe at or before frame ``first``;
+    frames the index does not list (dropped by an edit list) are skipped. FFmpeg's errors
+    (``av.FFmpegError``) reach the caller, which knows what it got."""
+    container.seek(int(pts[first]), stream=stream, backward=True, any_frame=False)
+    for frame in container.decode(stream):
+        t = frame.pts if frame.pts is not None else frame.dts
+        if t is None:
+            continue
+        i = int(np.searchsorted(pts, t))
+        if i < len(pts) and pts[i] == t:
+            yield i, frame
+
+
+def rotation_of(frame) -> int:
+    """The frame's display rotation in degrees counter-clockwise: 0, 90, 180 or 270."""
+    return int(round((frame.rotation or 0) / 90.0)) * 90 % 360
+
+
+def to_rgb(frame) -> np.ndarray:
+    """A decoded frame as (H, W, 3) uint8 RGB, upright (its display rotation applied)."""
+    rgb = frame.to_ndarray(format="rgb24")  # (H, W, 3) as coded
+    k = rotation_of(frame) // 90
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
