@@ -1,7 +1,10 @@
 # sfvideo: two set-up-and-go commands.
 #   make demo   install, build the toy dataset, train, test, predict, draw token RoIs (CPU, < 15 min)
 #   make test   install and run the test suite
-#   make lint   ruff (pyflakes, import order, bugbear); CI runs it before the tests
+#   make test-fast  the tests not marked slow: the edit-test loop
+#   make lint   ruff (pyflakes, import order, bugbear)
+#   make docs   the documentation site (mkdocs build --strict) into site/
+# CI (.ci/run) runs make lint, make docs, then make test.
 #
 # The environment lives in .venv. torch/torchvision come from PyPI as the standard pair
 # (pytorchvideo needs torchvision, which only imports next to the standard torch build);
@@ -16,7 +19,7 @@ PY      = $(VENV)/bin/python
 TORCH_PIN = torch==2.13.0 torchvision==0.28.0 torchcodec==0.17.0
 STAMP   = $(VENV)/.installed
 
-.PHONY: install ffmpeg lint test demo clean-venv
+.PHONY: install ffmpeg lint docs test test-fast demo clean-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,8 +35,14 @@ ffmpeg: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 test: $(STAMP) ffmpeg
 	$(PY) -m pytest -q tests
+
+test-fast: $(STAMP) ffmpeg
+	$(PY) -m pytest -q -m "not slow" tests
 
 demo: $(STAMP) ffmpeg
 	$(PY) tools/demo.py --out demo_output
