@@ -19,7 +19,7 @@ PY      = $(VENV)/bin/python
 TORCH_PIN = torch==2.13.0 torchvision==0.28.0 torchcodec==0.17.0
 STAMP   = $(VENV)/.installed
 
-.PHONY: install ffmpeg lint docs test test-fast demo clean-venv
+.PHONY: install ffmpeg system-packages lint docs test test-fast demo clean-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ $(STAMP): setup.cfg pyproject.toml
 	env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(PY) -m pip install -q --disable-pip-version-check -e ".[dev]" $(TORCH_PIN)
 	touch $(STAMP)
 
-install: $(STAMP) ffmpeg
+# Debian packages the tests start on loopback: COMMAND_OR_FILE:PACKAGES (tools/ensure_system_packages.sh).
+SYSTEM_PACKAGES ?=
+
+install: $(STAMP) ffmpeg system-packages
+
+system-packages:
+	@sh tools/ensure_system_packages.sh $(SYSTEM_PACKAGES)
 
 ffmpeg: $(STAMP)
 	@sh tools/ensure_ffmpeg.sh $(PY)
@@ -38,10 +44,10 @@ lint: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
-test: $(STAMP) ffmpeg
+test: $(STAMP) ffmpeg system-packages
 	$(PY) -m pytest -q tests
 
-test-fast: $(STAMP) ffmpeg
+test-fast: $(STAMP) ffmpeg system-packages
 	$(PY) -m pytest -q -m "not slow" tests
 
 demo: $(STAMP) ffmpeg
