@@ -87,3 +87,21 @@ def test_demo_modes_that_choose_their_run_folders_refuse_clashing_options(argv, 
     with pytest.raises(SystemExit) as exit_info:
         demo_cli.main(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_only_the_named_tables_are_written(tmp_path, capsys):
+    from sfvideo.cli import results_tables
+
+    root = tmp_path / "checkout"
+    (root / "docs").mkdir(parents=True)
+    record = {"check": "c", "description": "a check", "max_abs_diff": 2.5e-7, "argmax_agrees": True}
+    results.write_results(root / "results" / "official_parity.csv", [record], {"benchmark": "parity"})
+    page = root / "docs" / "results.md"
+    page.write_text("<!-- results:official_parity -->\nold\n<!-- /results:official_parity -->\n"
+                    "<!-- results:loader -->\nnot measured\n<!-- /results:loader -->\n")
+    assert results_tables.main(["--root", str(root)]) == 1  # loader.csv does not exist
+    assert "expected one of loader.csv" in capsys.readouterr().err and "old" in page.read_text()
+    assert results_tables.main(["--root", str(root), "--only", "official_parity"]) == 0
+    assert "| a check | 2.5e-07 | yes |" in page.read_text() and "not measured" in page.read_text()
+    assert results_tables.main(["--root", str(root), "--only", "flops"]) == 1
+    assert "no results markers named flops" in capsys.readouterr().err

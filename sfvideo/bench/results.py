@@ -24,7 +24,7 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Collection, NamedTuple, Sequence
 
 from ..demo import CLASS_ACCURACY_PREFIX
 from ..utils.io import atomic_write_text
@@ -410,14 +410,17 @@ def marked_tables(text: str) -> list[tuple[str, str]]:
     return [(m.group("name"), m.group(0)) for m in _PAIR.finditer(text)]
 
 
-def fill_tables(text: str, source: Path, results_dir: str | os.PathLike) -> tuple[str, list[str]]:
-    """``text`` with every marked table regenerated from its results file, and the names of the
-    tables that changed."""
+def fill_tables(text: str, source: Path, results_dir: str | os.PathLike,
+                names: Collection[str] | None = None) -> tuple[str, list[str]]:
+    """``text`` with every marked table (or those of ``names``) regenerated from its results
+    file, and the names of the tables that changed."""
     _check_pairs(text, source)
     changed: list[str] = []
 
     def table(m: re.Match) -> str:
         name = m.group("name")
+        if names is not None and name not in names:
+            return m.group(0)
         try:
             block = marked_block(name, results_dir)
         except ResultsError as err:
@@ -430,19 +433,24 @@ def fill_tables(text: str, source: Path, results_dir: str | os.PathLike) -> tupl
 
 
 def update_tables(root: str | os.PathLike, results_dir: str | os.PathLike | None = None,
-                  check: bool = False) -> list[tuple[Path, list[str]]]:
-    """Regenerate the marked tables of ``markdown_files(root)`` from ``results_dir`` (default
-    ``root/results``). Returns each file whose tables disagreed with their data and the names of
-    those tables; unless ``check``, those files are rewritten (atomically).
+                  check: bool = False, names: Collection[str] | None = None) -> list[tuple[Path, list[str]]]:
+    """Regenerate the marked tables of ``markdown_files(root)`` (only those named ``names``, when
+    given) from ``results_dir`` (default ``root/results``). Returns each file whose tables
+    disagreed with their data and the names of those tables; unless ``check``, those files are
+    rewritten (atomically).
 
     Raises:
-        ResultsError: a marker without its pair, a missing or unreadable results file (file and line named).
+        ResultsError: a marker without its pair, a missing or unreadable results file (file and line
+            named), or a name of ``names`` that no marker carries.
     """
     results_dir = Path(results_dir) if results_dir is not None else Path(root) / "results"
+    texts = {path: path.read_text() for path in markdown_files(root)}
+    unmarked = sorted(set(names or ()) - {name for text in texts.values() for name, _ in marked_tables(text)})
+    if unmarked:
+        raise ResultsError(f"no results markers named {', '.join(unmarked)} in {root}'s README.md or docs/")
     stale = []
-    for path in markdown_files(root):
-        text = path.read_text()
-        new, changed = fill_tables(text, path, results_dir)
+    for path, text in texts.items():
+        new, changed = fill_tables(text, path, results_dir, names)
         if changed:
             stale.append((path, changed))
             if not check:
