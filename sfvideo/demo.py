@@ -32,6 +32,8 @@ from typing import Any, Callable, Sequence
 # The demo's acceptance bar (percent).
 MIN_TOP1 = 90.0
 MIN_CLASS_ACC = 85.0
+# Results records (demo_records) hold each class's accuracy under this prefix + the class name.
+CLASS_ACCURACY_PREFIX = "acc:"
 # Final RoIs closer than this (mean |delta| in [0, 1] coordinates) to the initial ones count as "not moved".
 MIN_ROI_DISPLACEMENT = 1e-3
 
@@ -42,7 +44,9 @@ class DemoResult:
 
     Attributes:
         run_dir: the run's output folder.
-        top1, top5, mean_class_accuracy: video-level test metrics (percent).
+        num_frames: frames per clip (``DATA.NUM_FRAMES``).
+        seed: the training seed (``RNG_SEED``).
+        top1: video-level test top-1 (percent); ``top5`` and ``mean_class_accuracy`` likewise.
         per_class: class name -> accuracy (percent), in label order.
         roi_displacement: mean |final - initial| RoI coordinate (fraction of the clip's extent)
             of the drawn clip, from ``forward_details``; ``roi_init_drift``: mean |learned initial -
@@ -54,6 +58,7 @@ class DemoResult:
 
     run_dir: Path
     num_frames: int
+    seed: int
     top1: float
     top5: float
     mean_class_accuracy: float
@@ -323,17 +328,20 @@ def meets_acceptance(top1: float, per_class: dict[str, float]) -> bool:
     return top1 >= MIN_TOP1 and all(a >= MIN_CLASS_ACC for a in per_class.values())
 
 
-def _step_summary(steps: _Steps, metrics: dict[str, Any], num_frames: int, moved: float, drift: float,
+def _step_summary(steps: _Steps, metrics: dict[str, Any], cfg, moved: float, drift: float,
                   t_all: float) -> DemoResult:
     """7. Write ``demo_summary.json`` and print the per-class table and the acceptance verdict."""
+    from sfvideo.utils.io import atomic_write_text
+
+    num_frames = int(cfg.DATA.NUM_FRAMES)
     per_class = per_class_accuracy(metrics)
     passed = meets_acceptance(metrics["top1"], per_class) if num_frames > 1 else None
     steps.timings["total"] = time.perf_counter() - t_all
-    res = DemoResult(steps.run_dir, num_frames, float(metrics["top1"]), float(metrics["top5"]),
+    res = DemoResult(steps.run_dir, num_frames, int(cfg.RNG_SEED), float(metrics["top1"]), float(metrics["top5"]),
                      float(metrics["mean_class_accuracy"]), per_class, moved, drift, passed, steps.timings,
                      steps.files)
     summary = steps.run_dir / "demo_summary.json"
-    summary.write_text(json.dumps(res.as_dict(), indent=2) + "\n")
+    atomic_write_text(summary, json.dumps(res.as_dict(), indent=2) + "\n")
     steps.files["summary"] = str(summary)
     log = steps.log
     steps.header(f"summary: per-class video accuracy on {metrics['num_videos']} held-out videos")
@@ -379,7 +387,7 @@ def run_demo(out_dir: str | Path = "demo_output", options: DemoOptions | None = 
     model, video = _step_predict(steps, test_cfg, ds)
     moved, drift = _step_rois(steps, model, video, test_cfg)
     _step_curves(steps, cfg)
-    return _step_summary(steps, metrics, int(cfg.DATA.NUM_FRAMES), moved, drift, t_all)
+    return _step_summary(steps, metrics, cfg, moved, drift, t_all)
 
 
 def run_ablation(out_dir: str | Path = "demo_output", options: DemoOptions | None = None,
@@ -403,3 +411,29 @@ def run_ablation(out_dir: str | Path = "demo_output", options: DemoOptions | Non
             pa = (single.per_class[names[a]] + single.per_class[names[b]]) / 2
             log(f"  pair {names[a]}/{names[b]}: 1-frame mean {pa:.1f}% (chance within the pair: 50%)")
     return main, single
+
+
+def run_seeds(out_dir: str | Path, seeds: Sequence[int], options: DemoOptions | None = None,
+              log: Callable[[str], None] = print) -> list[DemoResult]:
+    """The demo once per training seed, each run in ``seed<N>/`` under ``out_dir`` (one toy
+    dataset for all); prints the runs' per-class tables side by side."""
+    options = options or DemoOptions()
+    runs = [run_demo(out_dir, dataclasses.replace(options, seed=seed, run_name=f"seed{seed}"), log=log)
+            for seed in seeds]
+    log("")
+    log("=" * 78)
+    log("per-class video accuracy by training seed")
+    log("=" * 78)
+    log(format_class_table({f"seed {r.seed}": {**r.per_class, "(video top-1)": r.top1} for r in runs}))
+    return runs
+
+
+def demo_records(runs: Sequence[DemoResult]) -> list[dict[str, Any]]:
+    """One results record per run (``sfvideo demo --results FILE``): ``seed``, ``frames``,
+    ``top1``, ``top5``, ``mean_class_accuracy`` and ``acc:<class name>`` per class, in percent
+    on the held-out videos, ``roi_displacement`` (mean |final - initial| RoI of the drawn clip),
+    and whether the run met the acceptance bar (``passed``; empty for a 1-frame run)."""
+    return [{"seed": r.seed, "frames": r.num_frames, "top1": r.top1, "top5": r.top5,
+             "mean_class_accuracy": r.mean_class_accuracy,
+             **{f"{CLASS_ACCURACY_PREFIX}{name}": acc for name, acc in r.per_class.items()},
+             "roi_displacement": r.roi_displacement, "passed": "" if r.passed is None else r.passed} for r in runs]

@@ -149,5 +149,5 @@ def test_command_line_options_are_demo_options():
     args = vars(build_parser().parse_args(["--cfg", "x.yaml", "--workers", "2", "--val-per-class", "3", "K", "V"]))
     assert (args.pop("out"), args.pop("ablation")) == ("demo_output", False)
     assert DemoOptions(**args) == DemoOptions(cfg_file="x.yaml", num_workers=2, val_per_class=3, opts=["K", "V"])
-    every = {a.dest for a in build_parser()._actions} - {"help", "out", "ablation"}
+    every = {a.dest for a in build_parser()._actions} - {"help", "out", "ablation", "seeds", "results"}
     assert every == {f.name for f in dataclasses.fields(DemoOptions)}  # each option once, each field reachable

@@ -1,6 +1,7 @@
 """The README and the documentation site: the README starts people off in under 250 lines, every
 relative link and image points to a file that exists, results tables sit between well-formed
-markers, and the site builds with ``mkdocs build --strict`` (broken links and anchors fail)."""
+markers and equal what ``tools/results_tables.py`` makes from ``results/``, and the site builds
+with ``mkdocs build --strict`` (broken links and anchors fail)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from sfvideo.bench import results
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
+RESULTS = ROOT / "results"
 
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 MARKER = re.compile(r"<!-- (/?)results:([A-Za-z0-9_]+) -->")
+TABLE = re.compile(r"(?:^\|.*\|[ \t]*\n){3,}", re.M)  # a header, a rule and at least one row
 
 
 def markdown_files() -> list[Path]:
@@ -79,9 +84,8 @@ def test_results_markers_pair_up_around_a_table(path):
             open_name, start = name, m.end()
             continue
         assert open_name == name, f"{path.name}: /results:{name} closes {open_name or 'nothing'}"
-        body = text[start:m.start()].strip().splitlines()
-        assert len(body) >= 3 and all(line.startswith("|") for line in body), \
-            f"{path.name}: results:{name} does not hold exactly one Markdown table"
+        body = text[start:m.start()]
+        assert len(TABLE.findall(body)) == 1, f"{path.name}: results:{name} does not hold exactly one Markdown table"
         open_name = None
     assert open_name is None, f"{path.name}: results:{open_name} is never closed"
 
@@ -94,6 +98,40 @@ def test_the_same_results_table_reads_the_same_everywhere():
             seen = tables.setdefault(name, (path.name, body.strip()))
             assert seen[1] == body.strip(), f"results:{name} differs between {seen[0]} and {path.name}"
     assert tables, "no results tables found"
+
+
+def marked_names() -> list[str]:
+    """The names of the results tables marked in the README and the docs."""
+    return sorted({name for path in markdown_files() for name, _ in results.marked_tables(path.read_text())})
+
+
+def has_data(name: str) -> bool:
+    return any((RESULTS / f"{name}{ext}").is_file() for ext in (".csv", ".json"))
+
+
+def test_table_finder_sees_one_table_among_lines_of_text():
+    assert len(TABLE.findall("Intro.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nMeasured ...\n")) == 1
+    assert not TABLE.findall("| a | b |\n|---|---|\n") and not TABLE.findall("stale\n")
+
+
+# A table whose results file does not exist yet (the benchmarks run on a quiet machine, see
+# docs/benchmarks.md, "Reproducing the tables") is skipped, saying which file is missing.
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.skipif(
+        not has_data(name), reason=f"results/ holds no data for this table yet: write results/{name}.csv "
+                                   "with the command in docs/benchmarks.md, 'Reproducing the tables'"))
+    for name in marked_names()])
+def test_results_tables_equal_what_their_data_makes(name):
+    expected = results.marked_block(name, RESULTS)
+    for path in markdown_files():
+        for found, block in results.marked_tables(path.read_text(encoding="utf-8")):
+            assert found != name or block == expected, \
+                f"{path.relative_to(ROOT)}: results:{name} disagrees with results/: run python tools/results_tables.py"
+
+
+def test_every_results_file_has_a_table():
+    files = {p.stem for p in RESULTS.glob("*") if p.suffix in (".csv", ".json")}
+    assert not files - set(marked_names()), f"results files no page shows: {sorted(files - set(marked_names()))}"
 
 
 def test_site_builds_strict(tmp_path):

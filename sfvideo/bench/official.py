@@ -12,12 +12,9 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .parity import media_video_model
 from .results import Record, render_table
 from .timing import in_mode, inference_step, model_steps, paired_ratio, time_rounds
-
-# The fixtures' small architecture (tests/fixtures/official_sparseformer/README.md in a source checkout).
-FIXTURE_SMALL_ARCH = dict(num_classes=10, temporal_replicates=2, conv_dim=16, num_tokens=9, num_points=9,
-                          widths=(64, 128, 128), repeats=(2, 1, 1), num_heads=64)
 
 
 def load_official_media_sparseformer(official_dir: str | Path, variant: str = "tiny", replicates: int = 8,
@@ -79,13 +76,7 @@ def bf16_agreement_on_fixture(fixtures_dir: str | Path) -> dict[str, float]:
     """sfvideo's small video model with the official fixture weights (``media_small_r2.pth`` in
     ``fixtures_dir``: ``tests/fixtures/official_sparseformer`` of a source checkout) on the
     fixture clips, fp32 vs bf16 autocast (CPU): argmax agreement and logit gaps."""
-    from ..models import VideoSparseFormer
-
-    fixtures_dir = Path(fixtures_dir)
-    model = VideoSparseFormer(**FIXTURE_SMALL_ARCH).eval()
-    state = torch.load(fixtures_dir / "media_small_r2.pth", map_location="cpu", weights_only=True)
-    model.load_state_dict(state, strict=True)
-    ref = torch.load(fixtures_dir / "media_small_r2_logits.pt", map_location="cpu", weights_only=True)
+    model, ref = media_video_model(fixtures_dir)
     video = ref["video"]  # (B, 3, T, H, W)
     with torch.inference_mode():
         fp32 = model(video)

@@ -24,8 +24,9 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Collection, NamedTuple, Sequence
 
+from ..demo import CLASS_ACCURACY_PREFIX
 from ..utils.io import atomic_write_text
 
 LIBRARIES = ("torch", "torchvision", "torchcodec", "decord", "av", "onnxruntime", "pytorchvideo")
@@ -159,34 +160,44 @@ def text(key: str) -> Callable[[Record], str]:
     return lambda r: str(r.get(key, ""))
 
 
-def fixed(key: str, digits: int, suffix: str = "", sign: bool = False) -> Callable[[Record], str]:
-    """The number with ``digits`` decimals: ``n/a`` where not measured, empty where absent."""
+def number(key: str, form: Callable[[float], str]) -> Callable[[Record], str]:
+    """The cell of a number written by ``form``: ``n/a`` where not measured (NaN), empty where absent."""
 
     def cell(r: Record) -> str:
         v = _num(r.get(key))
-        if v is None:
-            return ""
-        return "n/a" if math.isnan(v) else f"{v:{'+' if sign else ''}.{digits}f}{suffix}"
+        return "" if v is None else "n/a" if math.isnan(v) else form(v)
 
     return cell
+
+
+def fixed(key: str, digits: int, suffix: str = "", sign: bool = False) -> Callable[[Record], str]:
+    """The number with ``digits`` decimals (and ``suffix``; a ``+`` on positive ones with ``sign``)."""
+    return number(key, lambda v: f"{v:{'+' if sign else ''}.{digits}f}{suffix}")
 
 
 def percent(key: str) -> Callable[[Record], str]:
     """A fraction as a percentage with one decimal."""
-
-    def cell(r: Record) -> str:
-        v = _num(r.get(key))
-        return "" if v is None else "n/a" if math.isnan(v) else f"{v:.1%}"
-
-    return cell
+    return number(key, lambda v: f"{v:.1%}")
 
 
 def megabytes(key: str) -> Callable[[Record], str]:
     """Memory in MB: whole numbers from 10 up, one decimal below."""
+    return number(key, lambda v: f"{v:.0f}" if v >= 10 else f"{v:.1f}")
+
+
+def scientific(key: str, digits: int = 1) -> Callable[[Record], str]:
+    """The number in scientific notation with ``digits`` decimals (``2.4e-07``)."""
+    return number(key, lambda v: f"{v:.{digits}e}")
+
+
+def yes_no(key: str) -> Callable[[Record], str]:
+    """A boolean (``True``/``False`` as JSON or CSV writes it) as ``yes`` or ``no``."""
 
     def cell(r: Record) -> str:
-        v = _num(r.get(key))
-        return "" if v is None else "n/a" if math.isnan(v) else f"{v:.0f}" if v >= 10 else f"{v:.1f}"
+        v = r.get(key)
+        if v is None or v == "":
+            return ""
+        return "yes" if str(v).lower() in ("true", "1") else "no"
 
     return cell
 
@@ -249,6 +260,14 @@ def _flops_columns(rows: list[Record]) -> tuple[Column, ...]:
             Column("params (M)", fixed("params_m", 2)))
 
 
+def _demo_columns(rows: list[Record]) -> tuple[Column, ...]:
+    classes = [k for k in dict.fromkeys(k for r in rows for k in r) if k.startswith(CLASS_ACCURACY_PREFIX)]
+    return (Column("seed", text("seed")), Column("frames", text("frames")),
+            *(Column(k[len(CLASS_ACCURACY_PREFIX):], fixed(k, 0)) for k in classes),
+            Column("video top-1 (%)", fixed("top1", 1)), Column("mean class (%)", fixed("mean_class_accuracy", 1)),
+            Column("RoI displacement", fixed("roi_displacement", 3)))
+
+
 def _long_run(r: Record) -> str:
     return f"{r['set']}, {r['decoder']}, {r['workers']} workers"
 
@@ -295,6 +314,10 @@ TABLES: dict[str, TableSpec] = {
         Column("peak RSS, long video (MB)", fixed("peak_rss_long_mb", 0)),
         Column("long video (min)", text("long_minutes")), Column("model loaded (MB)", fixed("loaded_rss_mb", 0)),
         Column("bound (MB)", fixed("bound_mb", 0)))),
+    "parity": TableSpec((
+        Column("check", text("description")), Column("max abs difference of the logits", scientific("max_abs_diff")),
+        Column("same argmax", yes_no("argmax_agrees")))),
+    "demo": TableSpec(_demo_columns),
     "train_step": TableSpec((
         Column("model", text("arch")), Column("batch", text("batch_size")),
         Column("input (T x H x W)", lambda r: f"{r['frames']} x {r['crop']}^2"), Column("steps", text("steps")),
@@ -367,23 +390,41 @@ def _check_pairs(text: str, source: Path) -> None:
             raise ResultsError(f"{source}:{line}: {m.group(0)} has no matching {other}{m.group('name')} -->")
 
 
-def fill_tables(text: str, source: Path, results_dir: str | os.PathLike) -> tuple[str, list[str]]:
-    """``text`` with every marked table regenerated from its results file, and the names of the
-    tables that changed."""
+def marked_block(name: str, results_dir: str | os.PathLike) -> str:
+    """What a pair of ``results:NAME`` markers holds, the markers included: the table of
+    ``results_dir/NAME.csv`` (or ``.json``) and its provenance.
+
+    Raises:
+        ResultsError: the results file is missing, unreadable, or lacks what its table needs.
+    """
+    path = results_file(results_dir, name)
+    try:
+        body = results_markdown(read_results(path))
+    except (ValueError, KeyError, TypeError) as err:  # a missing column, a cell that is no number
+        raise ResultsError(f"{path}: cannot make its table: {err!r}") from None
+    return f"<!-- results:{name} -->\n{body}\n<!-- /results:{name} -->"
+
+
+def marked_tables(text: str) -> list[tuple[str, str]]:
+    """The ``(name, block)`` of every pair of results markers in ``text``, markers included."""
+    return [(m.group("name"), m.group(0)) for m in _PAIR.finditer(text)]
+
+
+def fill_tables(text: str, source: Path, results_dir: str | os.PathLike,
+                names: Collection[str] | None = None) -> tuple[str, list[str]]:
+    """``text`` with every marked table (or those of ``names``) regenerated from its results
+    file, and the names of the tables that changed."""
     _check_pairs(text, source)
     changed: list[str] = []
 
     def table(m: re.Match) -> str:
         name = m.group("name")
+        if names is not None and name not in names:
+            return m.group(0)
         try:
-            path = results_file(results_dir, name)
-            try:
-                body = results_markdown(read_results(path))
-            except (ValueError, KeyError, TypeError) as err:  # a missing column, a cell that is no number
-                raise ResultsError(f"{path}: cannot make its table: {err!r}") from None
+            block = marked_block(name, results_dir)
         except ResultsError as err:
             raise ResultsError(f"{source}:{text.count(chr(10), 0, m.start()) + 1}: {err}") from None
-        block = f"<!-- results:{name} -->\n{body}\n<!-- /results:{name} -->"
         if block != m.group(0):
             changed.append(name)
         return block
@@ -392,19 +433,24 @@ def fill_tables(text: str, source: Path, results_dir: str | os.PathLike) -> tupl
 
 
 def update_tables(root: str | os.PathLike, results_dir: str | os.PathLike | None = None,
-                  check: bool = False) -> list[tuple[Path, list[str]]]:
-    """Regenerate the marked tables of ``markdown_files(root)`` from ``results_dir`` (default
-    ``root/results``). Returns each file whose tables disagreed with their data and the names of
-    those tables; unless ``check``, those files are rewritten (atomically).
+                  check: bool = False, names: Collection[str] | None = None) -> list[tuple[Path, list[str]]]:
+    """Regenerate the marked tables of ``markdown_files(root)`` (only those named ``names``, when
+    given) from ``results_dir`` (default ``root/results``). Returns each file whose tables
+    disagreed with their data and the names of those tables; unless ``check``, those files are
+    rewritten (atomically).
 
     Raises:
-        ResultsError: a marker without its pair, a missing or unreadable results file (file and line named).
+        ResultsError: a marker without its pair, a missing or unreadable results file (file and line
+            named), or a name of ``names`` that no marker carries.
     """
     results_dir = Path(results_dir) if results_dir is not None else Path(root) / "results"
+    texts = {path: path.read_text() for path in markdown_files(root)}
+    unmarked = sorted(set(names or ()) - {name for text in texts.values() for name, _ in marked_tables(text)})
+    if unmarked:
+        raise ResultsError(f"no results markers named {', '.join(unmarked)} in {root}'s README.md or docs/")
     stale = []
-    for path in markdown_files(root):
-        text = path.read_text()
-        new, changed = fill_tables(text, path, results_dir)
+    for path, text in texts.items():
+        new, changed = fill_tables(text, path, results_dir, names)
         if changed:
             stale.append((path, changed))
             if not check:

@@ -25,6 +25,14 @@ fixture clips are tests/fixtures/official_sparseformer of a source checkout (--f
 
     PYTHONPATH=/tmp/bench_site python tools/benchmark.py --official /tmp/official
 
+Parity mode: sfvideo against the official code's reference logits in the fixture files
+(--fixtures, default tests/fixtures/official_sparseformer of a source checkout): library-layout
+image weights, MediaSparseFormer video weights, image weights inflated to video, and a v1
+training checkpoint with the library's and with v1 numerics. The largest |sfvideo - official|
+logit per check; CPU, fp32, seconds, the same figures on every run of one machine:
+
+    python tools/benchmark.py --parity --results results/official_parity.csv
+
 --results FILE also writes the figures as data (``sfvideo.bench.results``: one record per row
 with the command, the machine and the date); ``tools/results_tables.py`` makes the docs' tables
 from such files.
@@ -67,12 +75,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     p.add_argument("--markdown", metavar="PATH", help="also write the table(s) to this Markdown file")
     p.add_argument("--official", metavar="DIR", help="compare video_tiny with the official code checked out in DIR")
+    p.add_argument("--parity", action="store_true",
+                   help="compare with the official code's reference logits in --fixtures (no timing)")
     p.add_argument("--official-frames", type=int, nargs="+", default=[8, 32], help="frame counts of --official")
     p.add_argument("--fixtures", metavar="DIR", default=None,
-                   help=f"the official fixture weights and clips for --official's bf16 check (default: {FIXTURES} "
-                        "when run from a source checkout's root)")
+                   help=f"the official fixture weights, inputs and logits for --parity and --official's bf16 "
+                        f"check (default: {FIXTURES} when run from a source checkout's root)")
     p.add_argument("--results", metavar="FILE", help="also write the figures to FILE (.csv or .json; replaced)")
     args = p.parse_args(argv)
+    if args.parity and args.official:
+        p.error("--parity and --official are two benchmarks: run them one at a time")
+    if args.parity and not (Path(args.fixtures) if args.fixtures else FIXTURES).is_dir():
+        p.error(f"--parity needs the fixture folder: {args.fixtures or FIXTURES} does not exist "
+                "(run from a source checkout's root, or pass --fixtures DIR)")
     if args.models:
         unknown = sorted(set(args.models) - set(zoo.benchmark_model_names()))
         if unknown:
@@ -110,6 +125,15 @@ def _official(args, stamp: str, machine: str) -> tuple[str, list[dict]]:
     return format_official_table(result, header), official_records(result)
 
 
+def _parity(args, stamp: str, machine: str) -> tuple[str, list[dict]]:
+    from sfvideo.bench.parity import parity_records
+    from sfvideo.bench.results import render_table
+
+    records = parity_records(args.fixtures or FIXTURES)
+    header = f"**sfvideo vs the official code's reference logits** ({args.fixtures or FIXTURES}), {stamp}, {machine}"
+    return f"{header}\n\n{render_table(records, 'parity')}", records
+
+
 def _models(args, stamp: str, machine: str) -> tuple[str, list[dict]]:
     batch = args.batch or 1
     rows = bench.benchmark_models(args.models or DEFAULT_MODELS, batch=batch, iters=args.iters,
@@ -132,7 +156,8 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     machine = machine_description(machine_info(args.device))
-    table, records = (_official if args.official else _models)(args, stamp, machine)
+    run = _official if args.official else _parity if args.parity else _models
+    table, records = run(args, stamp, machine)
     print()
     print(table)
     if args.markdown:
@@ -140,7 +165,8 @@ def main(argv=None) -> None:
         print(f"\nwritten to {args.markdown}")
     if args.results:
         command = command_line("sfvideo benchmark", sys.argv[1:] if argv is None else argv)
-        path = save_run(args.results, records, "official" if args.official else "models", command, args.device)
+        kind = "official" if args.official else "parity" if args.parity else "models"
+        path = save_run(args.results, records, kind, command, args.device)
         print(f"results written to {path}")
 
 

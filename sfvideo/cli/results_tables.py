@@ -10,6 +10,7 @@ when, on which machine and with which command the figures were measured.
 
     python tools/results_tables.py            # rewrite the tables that disagree with their data
     python tools/results_tables.py --check    # only report them: exit 1 naming each file
+    python tools/results_tables.py --only flops official_parity   # just these tables
 
 Exit status: 0 when every table agrees with its data (or has been rewritten to), 1 when --check
 finds one that does not, or a marker or results file is unusable (the file and line named).
@@ -27,6 +28,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--root", default=".", help="the checkout whose README.md and docs/ are written (default: here)")
     p.add_argument("--results-dir", default=None, help="folder of the results files (default: ROOT/results)")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table disagrees with its data")
+    p.add_argument("--only", nargs="+", metavar="NAME",
+                   help="only the tables of these names (results files' stems); the others are left as they are")
     return p.parse_args(argv)
 
 
@@ -35,7 +38,7 @@ def main(argv=None) -> int:
     from sfvideo.bench.results import ResultsError, markdown_files, update_tables
 
     try:
-        stale = update_tables(args.root, args.results_dir, check=args.check)
+        stale = update_tables(args.root, args.results_dir, check=args.check, names=args.only)
     except ResultsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

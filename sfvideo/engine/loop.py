@@ -226,7 +226,8 @@ def train_one_epoch(model: nn.Module, criterion: LossFn, optimizer: torch.optim.
     Args:
         model: the model to train (possibly wrapped in DDP).
         criterion: ``criterion(logits, targets)``; targets are labels (B,) or soft targets (B, K).
-        optimizer, schedule: the optimiser and the per-step LR schedule (``.step()``), stepped together.
+        optimizer: the optimiser.
+        schedule: the per-step LR schedule (``.step()``), stepped after each optimiser step.
         loader: yields batches ``{"video": (B, C, T, H, W), "label": (B,), ...}``, starting at
             ``options.start_step``.
         device: where to run.

@@ -530,8 +530,9 @@ def train(cfg, model_fn: Callable | None = None, dataset_fn: Callable | None = N
 
     Args:
         cfg: a frozen config from :func:`sfvideo.config.load_config`.
-        model_fn, dataset_fn, mixup_fn: replace ``build_model(cfg)``, ``build_dataset(cfg, split)``
-            and ``build_mixup(cfg)`` (tests, custom models).
+        model_fn: replaces ``build_model(cfg)`` (tests, custom models).
+        dataset_fn: replaces ``build_dataset(cfg, split)`` (tests, custom data).
+        mixup_fn: replaces ``build_mixup(cfg)``.
 
     Returns:
         A :class:`TrainResult`; ``status`` is ``"interrupted"`` after SIGINT/SIGTERM.
