@@ -134,11 +134,13 @@ def test_resume_restores_what_a_kill_lost_and_removes_temporaries(data_dir, run_
                    run_dir / ".metrics.jsonl.x1y2z3.tmp"]
     for p in temporaries:
         p.write_bytes(b"\0" * 1000)
-    (run_dir / ".user_notes.tmp").write_text("not ours")
+    kept = [run_dir / ".user_notes.tmp", ckpts / ".last.pth.backup"]  # not temporaries of the run's files
+    for p in kept:
+        p.write_text("not ours")
     release(build_training(load_config("k400_tiny.yaml", opts(data_dir, run_dir))))
     assert (run_dir / "metrics.jsonl").read_text() == line
     assert (ckpts / "epoch_0001.pth").read_bytes() == (ckpts / "last.pth").read_bytes()
-    assert not any(p.exists() for p in temporaries) and (run_dir / ".user_notes.tmp").exists()
+    assert not any(p.exists() for p in temporaries) and all(p.exists() for p in kept)
     assert "restored the metrics line of epoch 1" in (run_dir / "train.log").read_text()
 
 
