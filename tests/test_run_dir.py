@@ -98,7 +98,7 @@ def test_resume_with_a_changed_config_keeps_the_config_history(data_dir, run_dir
 # ------------------------------------------------------------------ 5. one writer per run directory
 def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(data_dir, run_dir):
     cfg = load_config("k400_tiny.yaml", opts(data_dir, run_dir))
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)  # lives until killed
     try:
         (run_dir / LOCK).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
         before = snapshot(run_dir)
