@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-from engine_helpers import make_video_dataset, run_tool, tiny_opts
+from engine_helpers import run_tool, tiny_opts
 from sfvideo.checkpoint import safe_load
 
 pytestmark = pytest.mark.slow
@@ -20,23 +20,18 @@ NO_AUG = {"AUG.FLIP": False, "AUG.RAND_AUGMENT": "", "AUG.RE_PROB": 0.0, "AUG.MI
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return make_video_dataset(tmp_path_factory.mktemp("videos"))
-
-
-@pytest.fixture(scope="module")
-def single_run(data_dir, tmp_path_factory):
+def single_run(videos, tmp_path_factory):
     out = tmp_path_factory.mktemp("train1")
-    run_tool("train_video.py", ["--cfg", "k400_tiny.yaml", *tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 4})])
+    run_tool("train_video.py", ["--cfg", "k400_tiny.yaml", *tiny_opts(videos, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 4})])
     return out
 
 
 @pytest.fixture(scope="module")
-def two_proc_run(data_dir, tmp_path_factory):
+def two_proc_run(videos, tmp_path_factory):
     """2 processes x batch 2: 2 steps per epoch."""
     out = tmp_path_factory.mktemp("train2")
     proc = run_tool("train_video.py", ["--cfg", "k400_tiny.yaml",
-                                       *tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})], nproc=2)
+                                       *tiny_opts(videos, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})], nproc=2)
     assert "total batch 4 (2 x 2 processes" in proc.stdout + proc.stderr
     return out
 
@@ -57,13 +52,13 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
-def test_two_process_test_scores_each_video_once(data_dir, single_run, tmp_path):
+def test_two_process_test_scores_each_video_once(videos, single_run, tmp_path):
     ckpt = str(single_run / "checkpoints" / "last.pth")
     results = {}
     for nproc in (1, 2):
         out = tmp_path / f"test{nproc}"
         run_tool("test_video.py", ["--cfg", "k400_tiny.yaml",
-                                   *tiny_opts(data_dir, out, **{"TEST.CHECKPOINT": ckpt})], nproc=nproc)
+                                   *tiny_opts(videos, out, **{"TEST.CHECKPOINT": ckpt})], nproc=nproc)
         results[nproc] = (json.loads((out / "test_results.json").read_text()), read_rows(out / "predictions.csv"))
     (r1, rows1), (r2, rows2) = results[1], results[2]
     assert len(rows1) == len(rows2) == 7
@@ -80,10 +75,10 @@ def test_two_process_test_scores_each_video_once(data_dir, single_run, tmp_path)
 
 # ------------------------------------------------------------------ resume with another world size
 @pytest.fixture(scope="module")
-def one_proc_run(data_dir, tmp_path_factory):
+def one_proc_run(videos, tmp_path_factory):
     """1 process x batch 2 (the same command as two_proc_run without torchrun): 4 steps per epoch."""
     out = tmp_path_factory.mktemp("train1b2")
-    run_tool("train_video.py", ["--cfg", "k400_tiny.yaml", *tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})])
+    run_tool("train_video.py", ["--cfg", "k400_tiny.yaml", *tiny_opts(videos, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})])
     return out
 
 
@@ -98,13 +93,13 @@ def metrics(out) -> list[dict]:
 
 
 @pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
-def test_resume_with_another_world_size_follows_the_same_lr_curve(data_dir, one_proc_run, two_proc_run, tmp_path,
+def test_resume_with_another_world_size_follows_the_same_lr_curve(videos, one_proc_run, two_proc_run, tmp_path,
                                                                    first, then):
     original = {1: one_proc_run, 2: two_proc_run}[first]
     (tmp_path / "checkpoints").mkdir()
     shutil.copy2(original / "checkpoints" / "epoch_0001.pth", tmp_path / "checkpoints" / "last.pth")  # killed here
     proc = run_tool("train_video.py", ["--cfg", "k400_tiny.yaml",
-                                       *tiny_opts(data_dir, tmp_path, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})], nproc=then)
+                                       *tiny_opts(videos, tmp_path, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})], nproc=then)
     assert "its LR curve is kept" in proc.stdout + proc.stderr
     steps = {1: 4, 2: 2}  # steps per epoch with 1 or 2 processes of batch 2
     resumed, done = safe_load(tmp_path / "checkpoints" / "last.pth"), safe_load(original / "checkpoints" / "last.pth")

@@ -34,16 +34,6 @@ def test_atomic_writes_honour_the_umask(tmp_path, umask, expected):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name
 
 
-def test_a_writer_that_takes_a_file_name_fails_without_leaving_a_half_file(tmp_path):
-    target = tmp_path / "model.onnx"
-    target.write_bytes(b"old")
-    with pytest.raises(ValueError), sfio.atomic_path(target) as tmp:
-        assert tmp.parent == tmp_path and tmp.name.startswith(".model.onnx.") and tmp.suffixes[-2:] == [".tmp", ".onnx"]
-        tmp.write_bytes(b"half")
-        raise ValueError("the exporter failed")
-    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
-
-
 # ------------------------------------------------------------------ a full disk is named as such
 class _FullDisk:
     """A file object that accepts ``limit`` bytes, then fails as a full disk does."""
@@ -245,44 +235,39 @@ def _tool(tool: str, *args: str, timeout: float = 240):
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    return make_video_dataset(tmp_path_factory.mktemp("videos"), num_train=4, num_val=2)
-
-
-@pytest.fixture(scope="module")
 def foreign_ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("foreign") / "resnet18.pth"
     torch.save(_resnet_like(), path)
     return path
 
 
-def test_test_tool_refuses_foreign_weights(tiny_data, foreign_ckpt, tmp_path):
+def test_test_tool_refuses_foreign_weights(few_videos, foreign_ckpt, tmp_path):
     proc = _tool("test_video.py", "--cfg", "k400_tiny.yaml",
-                 *tiny_opts(tiny_data, tmp_path / "out", **{"TEST.CHECKPOINT": foreign_ckpt}))
+                 *tiny_opts(few_videos, tmp_path / "out", **{"TEST.CHECKPOINT": foreign_ckpt}))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"{foreign_ckpt}: 0 of" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "out" / "test_results.json").exists()
 
 
-def test_test_tool_refuses_a_checkpoint_with_another_class_count(tiny_data, tmp_path, capsys):
+def test_test_tool_refuses_a_checkpoint_with_another_class_count(few_videos, tmp_path, capsys):
     from sfvideo.cli import test as test_cli
     from sfvideo.models import create_model
 
     ten = tmp_path / "ten.pth"
     torch.save({"model": create_model("video_test", num_classes=10).state_dict()}, ten)
     with pytest.raises(SystemExit) as exc:
-        test_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(tiny_data, tmp_path / "out", **{
+        test_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(few_videos, tmp_path / "out", **{
             "TEST.CHECKPOINT": ten, "MODEL.NUM_CLASSES": 8, "DATA.CLASS_NAMES": ""})])
     assert exc.value.code == 1
     assert "ten.pth" in capsys.readouterr().err and not (tmp_path / "out" / "test_results.json").exists()
 
 
-def test_predict_refuses_foreign_weights(tiny_data, foreign_ckpt, tmp_path, capsys):
+def test_predict_refuses_foreign_weights(few_videos, foreign_ckpt, tmp_path, capsys):
     from sfvideo.cli import predict
 
     with pytest.raises(SystemExit) as exc:
-        predict.main(["--cfg", "k400_tiny.yaml", str(tiny_data / "val" / "v00.mp4"),
-                      *tiny_opts(tiny_data, tmp_path, **{"TEST.CHECKPOINT": foreign_ckpt})])
+        predict.main(["--cfg", "k400_tiny.yaml", str(few_videos / "val" / "v00.mp4"),
+                      *tiny_opts(few_videos, tmp_path, **{"TEST.CHECKPOINT": foreign_ckpt})])
     out = capsys.readouterr()
     assert exc.value.code == 1 and f"{foreign_ckpt}: 0 of" in out.err
     assert "1." not in out.out  # no top-5 printed
@@ -299,9 +284,9 @@ def test_inflate_refuses_foreign_weights_and_writes_nothing(foreign_ckpt, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_train_tool_refuses_foreign_start_weights_before_training(tiny_data, foreign_ckpt, tmp_path):
+def test_train_tool_refuses_foreign_start_weights_before_training(few_videos, foreign_ckpt, tmp_path):
     proc = _tool("train_video.py", "--cfg", "k400_tiny.yaml",
-                 *tiny_opts(tiny_data, tmp_path, **{"TRAIN.CHECKPOINT": foreign_ckpt}))
+                 *tiny_opts(few_videos, tmp_path, **{"TRAIN.CHECKPOINT": foreign_ckpt}))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"{foreign_ckpt}: 0 of" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "checkpoints" / "last.pth").exists() and not (tmp_path / "metrics.jsonl").exists()
