@@ -194,4 +194,4 @@ def test_span_recorder_and_decode_only_replay(tmp_path):
     assert rec.spans[0][0] == str(paths[0])
     assert decode_only(rec.spans, "pyav").clips == 2
     ds[0]
-    assert len(rec.spans) == 2  # closed: no longer recording
+    assert len(rec.spans) == 2  # closed: later items are not recorded

@@ -74,7 +74,7 @@ VFR = next(k for k in KINDS if k.vfr)._replace(num_frames=40)
 @pytest.mark.parametrize("kind", [ROTATED, ROTATED_270_MKV], ids=lambda k: k.name)
 def test_predict_views_are_the_test_views_on_a_rotated_video(tmp_path, kind):
     """A phone video with a display rotation: the views predict (onnxruntime path) makes are the
-    pixels `test` makes, upright (issue 24)."""
+    pixels `test` makes, upright."""
     from sfvideo.data.build import build_test_views
     from sfvideo.models.protocol import InputProtocol
 
