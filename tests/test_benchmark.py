@@ -30,6 +30,7 @@ def _official_missing_reason() -> str | None:
     return None
 
 
+@pytest.mark.slow  # the tool in a subprocess, its memory column measured in more
 def test_quick_table_has_the_columns(tmp_path):
     md, data = tmp_path / "bench.md", tmp_path / "models.csv"
     out = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--quick", "--models", "video_test",
@@ -52,10 +53,19 @@ def test_quick_table_has_the_columns(tmp_path):
     assert all(float(c) >= 0 for c in cells[8:])  # memory above the baseline, measured in a child
 
 
-def test_runtime_rows_and_ratios_to_slow_r50():
-    pytest.importorskip("onnxruntime")
+def test_runtime_rows_and_ratios_to_slow_r50(monkeypatch):
+    """One row per frame count and runtime; the other runtimes' steps are faked here (what they
+    run: test_onnxruntime_step_runs_the_exported_model)."""
+    made = []
+
+    def fake_step(model, clip, runtime, threads=None, workdir=None):
+        made.append((runtime, clip.shape[2]))
+        return lambda: None
+
+    monkeypatch.setattr(bench, "runtime_step", fake_step)
     rows = bench.benchmark_models(["video_test"], frames=[4, 8], quick=True, iters=1, warmup=0, memory=False,
                                   runtimes=("eager", "onnxruntime"), log=None)
+    assert made == [("onnxruntime", 4), ("onnxruntime", 8)]
     assert [(r["key"], r["runtime"]) for r in rows] == [("video_test@4", "eager"), ("video_test@4", "onnxruntime"),
                                                         ("video_test@8", "eager"), ("video_test@8", "onnxruntime")]
     assert all(r["infer_clips_s"] > 0 for r in rows) and rows[1]["train_clips_s"] != rows[1]["train_clips_s"]  # NaN
@@ -64,10 +74,32 @@ def test_runtime_rows_and_ratios_to_slow_r50():
     assert bench.ratio_to(fake) == {"slow_r50/eager": 1.0, "m@8/onnxruntime": 2.0}  # median of per-round ratios
 
 
-def test_unknown_model_is_a_usage_error():
-    out = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--models", "video_huge"],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 2 and "video_huge" in out.stderr and "video_tiny" in out.stderr
+@pytest.mark.slow  # an ONNX export
+def test_onnxruntime_step_runs_the_exported_model(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from sfvideo.deploy import export
+    from sfvideo.models import create_model
+
+    monkeypatch.setattr(export, "onnxruntime_cpu_opset", lambda: 17)  # the quick exporter; any opset runs the same
+
+    model = create_model("video_test", num_classes=5).eval()
+    clip = torch.randn(2, 3, 8, 32, 32)  # (B, C, T, H, W): 8 frames, not the variant's 4
+    step = bench.runtime_step(model, clip, "onnxruntime", threads=1, workdir=str(tmp_path))
+    with torch.no_grad():
+        want = model(clip).numpy()
+    assert [p.name for p in tmp_path.iterdir()] == ["model_8x32.onnx"]
+    assert abs(step() - want).max() < 1e-4
+
+
+def test_unknown_model_is_a_usage_error(capsys):
+    from sfvideo.cli import benchmark
+
+    with pytest.raises(SystemExit) as exc:
+        benchmark.main(["--models", "video_huge"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "video_huge" in err and "video_tiny" in err
 
 
 def test_model_specs_cover_the_zoo_inputs():

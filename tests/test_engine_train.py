@@ -73,6 +73,7 @@ def test_resume_after_epoch_is_exact(videos, reference, tmp_path):
     assert_same_weights(final_state(tmp_path)["ema"], final_state(reference)["ema"])
 
 
+@pytest.mark.slow  # a training subprocess, then the resumed run
 def test_sigterm_mid_epoch_exits_128_plus_the_signal_with_a_resumable_checkpoint(videos, reference, tmp_path):
     status, log = train_until_signal(tiny_opts(videos, tmp_path), "epoch 2/2 step 1/4", signal.SIGTERM)
     assert status == 128 + signal.SIGTERM, log  # interrupted, not finished: a scheduler may requeue

@@ -117,6 +117,7 @@ def make_class_folder(root: Path, per_class: int = 4, frames: int = 8, size: int
     return classes
 
 
+@pytest.mark.slow  # build-lists, train, test and predict, each a tool in a subprocess
 def test_folder_to_trained_tested_model_and_prediction(tmp_path):
     data, out = tmp_path / "my_videos", tmp_path / "run"
     classes = make_class_folder(data)

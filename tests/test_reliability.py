@@ -7,13 +7,11 @@ import errno
 import json
 import os
 import stat
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from engine_helpers import ROOT, make_video_dataset, tiny_opts, tool_env
+from engine_helpers import make_video_dataset, tiny_opts
 from sfvideo.checkpoint import atomic_save
 from sfvideo.utils import io as sfio
 
@@ -229,11 +227,6 @@ def test_tensors_claiming_more_memory_than_they_hold_are_refused(tmp_path):
 
 
 # ------------------------------------------------------------------ foreign weights: every tool refuses, exit status 1
-def _tool(tool: str, *args: str, timeout: float = 240):
-    return subprocess.run([sys.executable, str(ROOT / "tools" / tool), *args], cwd=ROOT, env=tool_env(),
-                          capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def foreign_ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("foreign") / "resnet18.pth"
@@ -241,11 +234,14 @@ def foreign_ckpt(tmp_path_factory):
     return path
 
 
-def test_test_tool_refuses_foreign_weights(few_videos, foreign_ckpt, tmp_path):
-    proc = _tool("test_video.py", "--cfg", "k400_tiny.yaml",
-                 *tiny_opts(few_videos, tmp_path / "out", **{"TEST.CHECKPOINT": foreign_ckpt}))
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert f"{foreign_ckpt}: 0 of" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+def test_test_tool_refuses_foreign_weights(few_videos, foreign_ckpt, tmp_path, capsys):
+    from sfvideo.cli import test as test_cli
+
+    with pytest.raises(SystemExit) as exc:  # a message and status 1, not a traceback
+        test_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(few_videos, tmp_path / "out", **{
+            "TEST.CHECKPOINT": foreign_ckpt})])
+    err = capsys.readouterr().err
+    assert exc.value.code == 1 and f"{foreign_ckpt}: 0 of" in err, err
     assert not (tmp_path / "out" / "test_results.json").exists()
 
 
@@ -284,11 +280,13 @@ def test_inflate_refuses_foreign_weights_and_writes_nothing(foreign_ckpt, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_train_tool_refuses_foreign_start_weights_before_training(few_videos, foreign_ckpt, tmp_path):
-    proc = _tool("train_video.py", "--cfg", "k400_tiny.yaml",
-                 *tiny_opts(few_videos, tmp_path, **{"TRAIN.CHECKPOINT": foreign_ckpt}))
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert f"{foreign_ckpt}: 0 of" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+def test_train_tool_refuses_foreign_start_weights_before_training(few_videos, foreign_ckpt, tmp_path, capsys):
+    from sfvideo.cli import train as train_cli
+
+    with pytest.raises(SystemExit) as exc:  # a message and status 1, not a traceback
+        train_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(few_videos, tmp_path, **{"TRAIN.CHECKPOINT": foreign_ckpt})])
+    err = capsys.readouterr().err
+    assert exc.value.code == 1 and f"{foreign_ckpt}: 0 of" in err, err
     assert not (tmp_path / "checkpoints" / "last.pth").exists() and not (tmp_path / "metrics.jsonl").exists()
 
 
