@@ -12,6 +12,8 @@ import torch
 
 from engine_helpers import run_tool, tiny_opts
 from sfvideo.checkpoint import safe_load
+from sfvideo.config import load_config
+from sfvideo.engine.evaluate import run_test
 
 pytestmark = pytest.mark.slow
 
@@ -19,10 +21,17 @@ NO_AUG = {"AUG.FLIP": False, "AUG.RAND_AUGMENT": "", "AUG.RE_PROB": 0.0, "AUG.MI
           "AUG.CUTMIX_ALPHA": 0.0, "MODEL.DROP_PATH_RATE": 0.0, "TRAIN.EVAL_PERIOD": 0, "TRAIN.EMA_DECAY": 0.0}
 
 
+def train_here(opts: list[str]) -> None:
+    """A one-process run in this process (the multi-process runs are torchrun subprocesses)."""
+    from sfvideo.engine.train import train
+
+    assert train(load_config("k400_tiny.yaml", opts)).status == "finished"
+
+
 @pytest.fixture(scope="module")
 def single_run(videos, tmp_path_factory):
     out = tmp_path_factory.mktemp("train1")
-    run_tool("train_video.py", ["--cfg", "k400_tiny.yaml", *tiny_opts(videos, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 4})])
+    train_here(tiny_opts(videos, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 4}))
     return out
 
 
@@ -57,8 +66,11 @@ def test_two_process_test_scores_each_video_once(videos, single_run, tmp_path):
     results = {}
     for nproc in (1, 2):
         out = tmp_path / f"test{nproc}"
-        run_tool("test_video.py", ["--cfg", "k400_tiny.yaml",
-                                   *tiny_opts(videos, out, **{"TEST.CHECKPOINT": ckpt})], nproc=nproc)
+        opts = tiny_opts(videos, out, **{"TEST.CHECKPOINT": ckpt})
+        if nproc == 1:
+            run_test(load_config("k400_tiny.yaml", opts), config_name="k400_tiny.yaml", progress=False)
+        else:
+            run_tool("test_video.py", ["--cfg", "k400_tiny.yaml", *opts], nproc=nproc)
         results[nproc] = (json.loads((out / "test_results.json").read_text()), read_rows(out / "predictions.csv"))
     (r1, rows1), (r2, rows2) = results[1], results[2]
     assert len(rows1) == len(rows2) == 7
@@ -76,9 +88,9 @@ def test_two_process_test_scores_each_video_once(videos, single_run, tmp_path):
 # ------------------------------------------------------------------ resume with another world size
 @pytest.fixture(scope="module")
 def one_proc_run(videos, tmp_path_factory):
-    """1 process x batch 2 (the same command as two_proc_run without torchrun): 4 steps per epoch."""
+    """1 process x batch 2 (the config of two_proc_run in one process): 4 steps per epoch."""
     out = tmp_path_factory.mktemp("train1b2")
-    run_tool("train_video.py", ["--cfg", "k400_tiny.yaml", *tiny_opts(videos, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})])
+    train_here(tiny_opts(videos, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2}))
     return out
 
 
