@@ -96,7 +96,6 @@ def test_the_same_results_table_reads_the_same_everywhere():
     assert tables, "no results tables found"
 
 
-@pytest.mark.slow  # the whole site (make docs builds it too)
 def test_site_builds_strict(tmp_path):
     for module in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python"):
         pytest.importorskip(module)
