@@ -21,6 +21,11 @@ NO_AUG = {"AUG.FLIP": False, "AUG.RAND_AUGMENT": "", "AUG.RE_PROB": 0.0, "AUG.MI
           "AUG.CUTMIX_ALPHA": 0.0, "MODEL.DROP_PATH_RATE": 0.0, "TRAIN.EVAL_PERIOD": 0, "TRAIN.EMA_DECAY": 0.0}
 
 
+@pytest.fixture(scope="module")
+def data_dir(videos):
+    return videos  # generated once per session (conftest)
+
+
 def train_here(opts: list[str]) -> None:
     """A one-process run in this process (the multi-process runs are torchrun subprocesses)."""
     from sfvideo.engine.train import train
@@ -29,18 +34,18 @@ def train_here(opts: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def single_run(videos, tmp_path_factory):
+def single_run(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("train1")
-    train_here(tiny_opts(videos, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 4}))
+    train_here(tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 4}))
     return out
 
 
 @pytest.fixture(scope="module")
-def two_proc_run(videos, tmp_path_factory):
+def two_proc_run(data_dir, tmp_path_factory):
     """2 processes x batch 2: 2 steps per epoch."""
     out = tmp_path_factory.mktemp("train2")
     proc = run_tool("train_video.py", ["--cfg", "k400_tiny.yaml",
-                                       *tiny_opts(videos, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})], nproc=2)
+                                       *tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})], nproc=2)
     assert "total batch 4 (2 x 2 processes" in proc.stdout + proc.stderr
     return out
 
@@ -61,12 +66,12 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
-def test_two_process_test_scores_each_video_once(videos, single_run, tmp_path):
+def test_two_process_test_scores_each_video_once(data_dir, single_run, tmp_path):
     ckpt = str(single_run / "checkpoints" / "last.pth")
     results = {}
     for nproc in (1, 2):
         out = tmp_path / f"test{nproc}"
-        opts = tiny_opts(videos, out, **{"TEST.CHECKPOINT": ckpt})
+        opts = tiny_opts(data_dir, out, **{"TEST.CHECKPOINT": ckpt})
         if nproc == 1:
             run_test(load_config("k400_tiny.yaml", opts), config_name="k400_tiny.yaml", progress=False)
         else:
@@ -87,10 +92,10 @@ def test_two_process_test_scores_each_video_once(videos, single_run, tmp_path):
 
 # ------------------------------------------------------------------ resume with another world size
 @pytest.fixture(scope="module")
-def one_proc_run(videos, tmp_path_factory):
+def one_proc_run(data_dir, tmp_path_factory):
     """1 process x batch 2 (the config of two_proc_run in one process): 4 steps per epoch."""
     out = tmp_path_factory.mktemp("train1b2")
-    train_here(tiny_opts(videos, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2}))
+    train_here(tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2}))
     return out
 
 
@@ -105,13 +110,13 @@ def metrics(out) -> list[dict]:
 
 
 @pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
-def test_resume_with_another_world_size_follows_the_same_lr_curve(videos, one_proc_run, two_proc_run, tmp_path,
+def test_resume_with_another_world_size_follows_the_same_lr_curve(data_dir, one_proc_run, two_proc_run, tmp_path,
                                                                    first, then):
     original = {1: one_proc_run, 2: two_proc_run}[first]
     (tmp_path / "checkpoints").mkdir()
     shutil.copy2(original / "checkpoints" / "epoch_0001.pth", tmp_path / "checkpoints" / "last.pth")  # killed here
     proc = run_tool("train_video.py", ["--cfg", "k400_tiny.yaml",
-                                       *tiny_opts(videos, tmp_path, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})], nproc=then)
+                                       *tiny_opts(data_dir, tmp_path, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})], nproc=then)
     assert "its LR curve is kept" in proc.stdout + proc.stderr
     steps = {1: 4, 2: 2}  # steps per epoch with 1 or 2 processes of batch 2
     resumed, done = safe_load(tmp_path / "checkpoints" / "last.pth"), safe_load(original / "checkpoints" / "last.pth")

@@ -26,10 +26,15 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def reference(videos, tmp_path_factory):
+def data_dir(videos):
+    return videos  # generated once per session (conftest)
+
+
+@pytest.fixture(scope="module")
+def reference(data_dir, tmp_path_factory):
     """An uninterrupted 2-epoch run: its output dir."""
     out = tmp_path_factory.mktemp("reference")
-    result = train(load_config("k400_tiny.yaml", tiny_opts(videos, out)))
+    result = train(load_config("k400_tiny.yaml", tiny_opts(data_dir, out)))
     assert result.status == "finished" and result.epoch == 2 and result.step == 8
     return out
 
@@ -62,8 +67,8 @@ def test_outputs_of_a_run(reference):
         assert key in lines[0], key
 
 
-def test_resume_after_epoch_is_exact(videos, reference, tmp_path):
-    cfg = load_config("k400_tiny.yaml", tiny_opts(videos, tmp_path))
+def test_resume_after_epoch_is_exact(data_dir, reference, tmp_path):
+    cfg = load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path))
     first = build_training(cfg)
     assert run_epoch(first, 0)
     end_epoch(first, 0, time.time())  # writes last.pth; the "process" stops here
@@ -74,14 +79,14 @@ def test_resume_after_epoch_is_exact(videos, reference, tmp_path):
 
 
 @pytest.mark.slow  # a training subprocess, then the resumed run
-def test_sigterm_mid_epoch_exits_128_plus_the_signal_with_a_resumable_checkpoint(videos, reference, tmp_path):
-    status, log = train_until_signal(tiny_opts(videos, tmp_path), "epoch 2/2 step 1/4", signal.SIGTERM)
+def test_sigterm_mid_epoch_exits_128_plus_the_signal_with_a_resumable_checkpoint(data_dir, reference, tmp_path):
+    status, log = train_until_signal(tiny_opts(data_dir, tmp_path), "epoch 2/2 step 1/4", signal.SIGTERM)
     assert status == 128 + signal.SIGTERM, log  # interrupted, not finished: a scheduler may requeue
     assert "stopped by SIGTERM" in log and "interrupted:" in log, log
     assert not (tmp_path / LOCK).exists()  # released for the requeued run
     ckpt = final_state(tmp_path)
     assert ckpt["epoch"] == 1 and 0 < ckpt["step_in_epoch"] < 4, (ckpt["epoch"], ckpt["step_in_epoch"])
-    result = train(load_config("k400_tiny.yaml", tiny_opts(videos, tmp_path)))
+    result = train(load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path)))
     assert result.status == "finished" and result.step == 8
     assert_same_weights(final_state(tmp_path)["model"], final_state(reference)["model"])
 
@@ -99,8 +104,8 @@ class _NanAfter(torch.nn.Module):
         return out * float("nan") if self.training and self.calls >= self.n else out
 
 
-def test_non_finite_loss_stops_and_keeps_last_good(videos, tmp_path):
-    cfg = load_config("k400_tiny.yaml", tiny_opts(videos, tmp_path, **{"TRAIN.EVAL_PERIOD": 0}))
+def test_non_finite_loss_stops_and_keeps_last_good(data_dir, tmp_path):
+    cfg = load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path, **{"TRAIN.EVAL_PERIOD": 0}))
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 2 .*global step 6"):
         train(cfg, model_fn=lambda c: _NanAfter(build_model(c), 6))
     last = final_state(tmp_path)
@@ -110,8 +115,8 @@ def test_non_finite_loss_stops_and_keeps_last_good(videos, tmp_path):
     assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
 
 
-def test_interrupted_checkpoint_write_keeps_last_readable(videos, tmp_path, monkeypatch):
-    cfg = load_config("k400_tiny.yaml", tiny_opts(videos, tmp_path, **{"SOLVER.MAX_EPOCH": 1,
+def test_interrupted_checkpoint_write_keeps_last_readable(data_dir, tmp_path, monkeypatch):
+    cfg = load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path, **{"SOLVER.MAX_EPOCH": 1,
                                                                           "TRAIN.EVAL_PERIOD": 0}))
     run = build_training(cfg)
     assert run_epoch(run, 0)
@@ -135,9 +140,9 @@ def test_interrupted_checkpoint_write_keeps_last_readable(videos, tmp_path, monk
     assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.endswith(".tmp")]
 
 
-def test_num_threads_is_applied_by_training(videos, tmp_path):
+def test_num_threads_is_applied_by_training(data_dir, tmp_path):
     assert torch.get_num_threads() == 1  # the module's fixture: NUM_THREADS 2 is a change
-    run = build_training(load_config("k400_tiny.yaml", tiny_opts(videos, tmp_path / "run", NUM_THREADS=2)))
+    run = build_training(load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path / "run", NUM_THREADS=2)))
     try:
         assert torch.get_num_threads() == 2
     finally:

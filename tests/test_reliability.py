@@ -228,42 +228,47 @@ def test_tensors_claiming_more_memory_than_they_hold_are_refused(tmp_path):
 
 # ------------------------------------------------------------------ foreign weights: every tool refuses, exit status 1
 @pytest.fixture(scope="module")
+def tiny_data(few_videos):
+    return few_videos  # generated once per session (conftest)
+
+
+@pytest.fixture(scope="module")
 def foreign_ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("foreign") / "resnet18.pth"
     torch.save(_resnet_like(), path)
     return path
 
 
-def test_test_tool_refuses_foreign_weights(few_videos, foreign_ckpt, tmp_path, capsys):
+def test_test_tool_refuses_foreign_weights(tiny_data, foreign_ckpt, tmp_path, capsys):
     from sfvideo.cli import test as test_cli
 
     with pytest.raises(SystemExit) as exc:  # a message and status 1, not a traceback
-        test_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(few_videos, tmp_path / "out", **{
+        test_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(tiny_data, tmp_path / "out", **{
             "TEST.CHECKPOINT": foreign_ckpt})])
     err = capsys.readouterr().err
     assert exc.value.code == 1 and f"{foreign_ckpt}: 0 of" in err, err
     assert not (tmp_path / "out" / "test_results.json").exists()
 
 
-def test_test_tool_refuses_a_checkpoint_with_another_class_count(few_videos, tmp_path, capsys):
+def test_test_tool_refuses_a_checkpoint_with_another_class_count(tiny_data, tmp_path, capsys):
     from sfvideo.cli import test as test_cli
     from sfvideo.models import create_model
 
     ten = tmp_path / "ten.pth"
     torch.save({"model": create_model("video_test", num_classes=10).state_dict()}, ten)
     with pytest.raises(SystemExit) as exc:
-        test_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(few_videos, tmp_path / "out", **{
+        test_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(tiny_data, tmp_path / "out", **{
             "TEST.CHECKPOINT": ten, "MODEL.NUM_CLASSES": 8, "DATA.CLASS_NAMES": ""})])
     assert exc.value.code == 1
     assert "ten.pth" in capsys.readouterr().err and not (tmp_path / "out" / "test_results.json").exists()
 
 
-def test_predict_refuses_foreign_weights(few_videos, foreign_ckpt, tmp_path, capsys):
+def test_predict_refuses_foreign_weights(tiny_data, foreign_ckpt, tmp_path, capsys):
     from sfvideo.cli import predict
 
     with pytest.raises(SystemExit) as exc:
-        predict.main(["--cfg", "k400_tiny.yaml", str(few_videos / "val" / "v00.mp4"),
-                      *tiny_opts(few_videos, tmp_path, **{"TEST.CHECKPOINT": foreign_ckpt})])
+        predict.main(["--cfg", "k400_tiny.yaml", str(tiny_data / "val" / "v00.mp4"),
+                      *tiny_opts(tiny_data, tmp_path, **{"TEST.CHECKPOINT": foreign_ckpt})])
     out = capsys.readouterr()
     assert exc.value.code == 1 and f"{foreign_ckpt}: 0 of" in out.err
     assert "1." not in out.out  # no top-5 printed
@@ -280,11 +285,11 @@ def test_inflate_refuses_foreign_weights_and_writes_nothing(foreign_ckpt, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_train_tool_refuses_foreign_start_weights_before_training(few_videos, foreign_ckpt, tmp_path, capsys):
+def test_train_tool_refuses_foreign_start_weights_before_training(tiny_data, foreign_ckpt, tmp_path, capsys):
     from sfvideo.cli import train as train_cli
 
     with pytest.raises(SystemExit) as exc:  # a message and status 1, not a traceback
-        train_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(few_videos, tmp_path, **{"TRAIN.CHECKPOINT": foreign_ckpt})])
+        train_cli.main(["--cfg", "k400_tiny.yaml", *tiny_opts(tiny_data, tmp_path, **{"TRAIN.CHECKPOINT": foreign_ckpt})])
     err = capsys.readouterr().err
     assert exc.value.code == 1 and f"{foreign_ckpt}: 0 of" in err, err
     assert not (tmp_path / "checkpoints" / "last.pth").exists() and not (tmp_path / "metrics.jsonl").exists()

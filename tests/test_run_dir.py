@@ -27,15 +27,20 @@ from sfvideo.models import build_model
 FAST = {"TRAIN.EVAL_PERIOD": 0, "TRAIN.EMA_DECAY": 0.0, "AUG.RAND_AUGMENT": "", "AUG.RE_PROB": 0.0}
 
 
+@pytest.fixture(scope="module")
+def data_dir(few_videos):
+    return few_videos  # generated once per session (conftest)
+
+
 def opts(data_dir: Path, out: Path, **extra) -> list[str]:
     return tiny_opts(data_dir, out, **{**FAST, **extra})
 
 
 @pytest.fixture(scope="module")
-def one_epoch(few_videos, tmp_path_factory):
+def one_epoch(data_dir, tmp_path_factory):
     """A 2-epoch run stopped (as by a crash) after its first epoch's checkpoint and metrics line."""
     out = tmp_path_factory.mktemp("one_epoch")
-    run = build_training(load_config("k400_tiny.yaml", opts(few_videos, out)))
+    run = build_training(load_config("k400_tiny.yaml", opts(data_dir, out)))
     assert run_epoch(run, 0)
     end_epoch(run, 0, time.time())
     release(run)
@@ -67,9 +72,9 @@ def main_exit(argv: list[str]) -> int:
 
 
 # ------------------------------------------------------------------ 3. incompatible config: refused, nothing written
-def test_incompatible_config_is_refused_before_anything_is_written(few_videos, run_dir, capsys):
+def test_incompatible_config_is_refused_before_anything_is_written(data_dir, run_dir, capsys):
     before = snapshot(run_dir)
-    code = main_exit(["--cfg", "k400_tiny.yaml", *opts(few_videos, run_dir, **{"MODEL.ARCH": "video_tiny"})])
+    code = main_exit(["--cfg", "k400_tiny.yaml", *opts(data_dir, run_dir, **{"MODEL.ARCH": "video_tiny"})])
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert f"run directory {run_dir}" in err and str(run_dir / "checkpoints" / "last.pth") in err
@@ -77,21 +82,21 @@ def test_incompatible_config_is_refused_before_anything_is_written(few_videos, r
     assert snapshot(run_dir) == before  # config.yaml, train.log, metrics, checkpoints: all as they were
 
 
-def test_resume_with_a_changed_config_keeps_the_config_history(few_videos, run_dir):
+def test_resume_with_a_changed_config_keeps_the_config_history(data_dir, run_dir):
     old = (run_dir / "config.yaml").read_text()
-    result = train(load_config("k400_tiny.yaml", opts(few_videos, run_dir, **{"SOLVER.MAX_EPOCH": 3})))
+    result = train(load_config("k400_tiny.yaml", opts(data_dir, run_dir, **{"SOLVER.MAX_EPOCH": 3})))
     assert result.status == "finished" and result.epoch == 3
     history = sorted(run_dir.glob("config.*.yaml"))
     assert len(history) == 1 and history[0].read_text() == old
     assert "MAX_EPOCH: 3" in (run_dir / "config.yaml").read_text()
     assert "SOLVER.MAX_EPOCH 2 -> 3" in (run_dir / "train.log").read_text()
-    train(load_config("k400_tiny.yaml", opts(few_videos, run_dir, **{"SOLVER.MAX_EPOCH": 3})))
+    train(load_config("k400_tiny.yaml", opts(data_dir, run_dir, **{"SOLVER.MAX_EPOCH": 3})))
     assert len(list(run_dir.glob("config.*.yaml"))) == 1  # an unchanged config adds no copy
 
 
 # ------------------------------------------------------------------ 5. one writer per run directory
-def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(few_videos, run_dir):
-    cfg = load_config("k400_tiny.yaml", opts(few_videos, run_dir))
+def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(data_dir, run_dir):
+    cfg = load_config("k400_tiny.yaml", opts(data_dir, run_dir))
     # a live process holding the lock: it waits on its stdin until killed
     holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
@@ -112,13 +117,13 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(few_videos, run_
         build_training(cfg)
 
 
-def test_the_lock_is_released_when_a_run_ends(few_videos, run_dir):
-    train(load_config("k400_tiny.yaml", opts(few_videos, run_dir)))
+def test_the_lock_is_released_when_a_run_ends(data_dir, run_dir):
+    train(load_config("k400_tiny.yaml", opts(data_dir, run_dir)))
     assert not (run_dir / LOCK).exists()
 
 
 # ------------------------------------------------------------------ 4. repairs after SIGKILL
-def test_resume_restores_what_a_kill_lost_and_removes_temporaries(few_videos, run_dir):
+def test_resume_restores_what_a_kill_lost_and_removes_temporaries(data_dir, run_dir):
     ckpts = run_dir / "checkpoints"
     line = (run_dir / "metrics.jsonl").read_text()
     assert json.loads(line)["epoch"] == 1
@@ -132,7 +137,7 @@ def test_resume_restores_what_a_kill_lost_and_removes_temporaries(few_videos, ru
     kept = [run_dir / ".user_notes.tmp", ckpts / ".last.pth.backup"]  # not temporaries of the run's files
     for p in kept:
         p.write_text("not ours")
-    release(build_training(load_config("k400_tiny.yaml", opts(few_videos, run_dir))))
+    release(build_training(load_config("k400_tiny.yaml", opts(data_dir, run_dir))))
     assert (run_dir / "metrics.jsonl").read_text() == line
     assert (ckpts / "epoch_0001.pth").read_bytes() == (ckpts / "last.pth").read_bytes()
     assert not any(p.exists() for p in temporaries) and all(p.exists() for p in kept)
@@ -144,11 +149,11 @@ class _Killed(BaseException):
 
 
 @pytest.mark.parametrize("kill_point", ["metrics line", "numbered copy"])
-def test_a_kill_at_the_end_of_an_epoch_loses_nothing(few_videos, tmp_path, monkeypatch, kill_point):
+def test_a_kill_at_the_end_of_an_epoch_loses_nothing(data_dir, tmp_path, monkeypatch, kill_point):
     import sfvideo.engine.train as train_module
     import sfvideo.engine.train_state as train_state
 
-    cfg = load_config("k400_tiny.yaml", opts(few_videos, tmp_path))
+    cfg = load_config("k400_tiny.yaml", opts(data_dir, tmp_path))
     run = build_training(cfg)
     assert run_epoch(run, 0)
 
@@ -175,27 +180,27 @@ def test_a_kill_at_the_end_of_an_epoch_loses_nothing(few_videos, tmp_path, monke
     assert not [p.name for p in ckpts.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_a_copy_older_than_last_is_remade(few_videos, run_dir):
+def test_a_copy_older_than_last_is_remade(data_dir, run_dir):
     ckpts = run_dir / "checkpoints"
     stale = ckpts / "epoch_0001.pth"
     stale.write_bytes(b"an older epoch_0001.pth")  # the kill came before the copy's rename
     mtime = (ckpts / "last.pth").stat().st_mtime_ns - 10**9
     os.utime(stale, ns=(mtime, mtime))
-    release(build_training(load_config("k400_tiny.yaml", opts(few_videos, run_dir))))
+    release(build_training(load_config("k400_tiny.yaml", opts(data_dir, run_dir))))
     assert stale.read_bytes() == (ckpts / "last.pth").read_bytes()
 
 
 # ------------------------------------------------------------------ 8. resume/failure messages
-def test_a_bare_state_dict_as_last_pth_is_named(few_videos, run_dir, capsys):
+def test_a_bare_state_dict_as_last_pth_is_named(data_dir, run_dir, capsys):
     last = run_dir / "checkpoints" / "last.pth"
     torch.save(safe_load(last)["model"], last)
     with pytest.raises(CheckpointError, match=rf"{last} is not a training checkpoint.*bare state dict"):
-        train(load_config("k400_tiny.yaml", opts(few_videos, run_dir)))
-    assert main_exit(["--cfg", "k400_tiny.yaml", *opts(few_videos, run_dir)]) == 1
+        train(load_config("k400_tiny.yaml", opts(data_dir, run_dir)))
+    assert main_exit(["--cfg", "k400_tiny.yaml", *opts(data_dir, run_dir)]) == 1
     assert f"error: {last} is not a training checkpoint" in capsys.readouterr().err
 
 
-def test_non_finite_loss_before_any_checkpoint_names_none(few_videos, tmp_path):
+def test_non_finite_loss_before_any_checkpoint_names_none(data_dir, tmp_path):
     class NanModel(torch.nn.Module):
         def __init__(self, cfg):
             super().__init__()
@@ -205,12 +210,12 @@ def test_non_finite_loss_before_any_checkpoint_names_none(few_videos, tmp_path):
             return self.model(x) * float("nan")
 
     with pytest.raises(NonFiniteLossError) as exc:
-        train(load_config("k400_tiny.yaml", opts(few_videos, tmp_path)), model_fn=NanModel)
+        train(load_config("k400_tiny.yaml", opts(data_dir, tmp_path)), model_fn=NanModel)
     assert "last good checkpoint" not in str(exc.value) and "no checkpoint was written yet" in str(exc.value)
     assert not (tmp_path / "checkpoints" / "last.pth").exists()
 
 
-def test_full_disk_during_training_exits_with_the_message_and_keeps_the_checkpoint(few_videos, run_dir, monkeypatch,
+def test_full_disk_during_training_exits_with_the_message_and_keeps_the_checkpoint(data_dir, run_dir, monkeypatch,
                                                                                   capsys):
     last = run_dir / "checkpoints" / "last.pth"
     before = last.read_bytes()
@@ -219,7 +224,7 @@ def test_full_disk_during_training_exits_with_the_message_and_keeps_the_checkpoi
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
 
     monkeypatch.setattr(torch, "save", full)
-    assert main_exit(["--cfg", "k400_tiny.yaml", *opts(few_videos, run_dir)]) == 1
+    assert main_exit(["--cfg", "k400_tiny.yaml", *opts(data_dir, run_dir)]) == 1
     err = capsys.readouterr().err
     assert f"error: no space left on device while writing {last}" in err and "inline_container" not in err, err
     assert last.read_bytes() == before and not (run_dir / LOCK).exists()
