@@ -156,7 +156,7 @@ def test_benchmark_tool_smoke(tmp_path):
     from pathlib import Path
 
     tool = Path(__file__).resolve().parent.parent / "tools" / "benchmark_loader.py"
-    cmd = [sys.executable, str(tool), "--videos", "2", "--seconds", "1", "--clips", "4", "--batch-size", "2",
+    cmd = [sys.executable, str(tool), "--videos", "1", "--seconds", "1", "--clips", "4", "--batch-size", "2",
            "--rounds", "1", "--long", "4", "--long-workers", "1", "--long-decoder", "auto", "--cache-dir", str(tmp_path),
            "--results", str(tmp_path / "loader.csv"),
            "DATA.NUM_FRAMES", "4", "DATA.TRAIN_JITTER_SCALES", "[40, 48]", "DATA.TRAIN_CROP_SIZE", "32"]
