@@ -22,3 +22,19 @@ def _seed():
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+# Generated once per session and only read: 8 training and 7 validation mp4s (``video_test``
+# runs of 4 steps an epoch at batch 2), or 4 and 2 for tests that need a run but not its numbers.
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory) -> Path:
+    from engine_helpers import make_video_dataset
+
+    return make_video_dataset(tmp_path_factory.mktemp("videos"))
+
+
+@pytest.fixture(scope="session")
+def few_videos(tmp_path_factory) -> Path:
+    from engine_helpers import make_video_dataset
+
+    return make_video_dataset(tmp_path_factory.mktemp("few_videos"), num_train=4, num_val=2)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES
 from sfvideo.bench import models as bench
 from sfvideo.bench import official, results, zoo
 
@@ -30,14 +28,21 @@ def _official_missing_reason() -> str | None:
     return None
 
 
-def test_quick_table_has_the_columns(tmp_path):
+@pytest.mark.slow  # the memory columns are measured in a subprocess
+def test_quick_table_has_the_columns(tmp_path, capsys):
+    import torch
+
+    from sfvideo.cli import benchmark
+
     md, data = tmp_path / "bench.md", tmp_path / "models.csv"
-    out = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--quick", "--models", "video_test",
-                          "--threads", "1", "--markdown", str(md), "--results", str(data)],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
+    threads = torch.get_num_threads()
+    try:
+        benchmark.main(["--quick", "--models", "video_test", "--threads", "1", "--markdown", str(md),
+                        "--results", str(data)])
+    finally:
+        torch.set_num_threads(threads)  # --threads sets this process's
     table = md.read_text()
-    assert table.strip() in out.stdout  # printed as well as written
+    assert table.strip() in capsys.readouterr().out  # printed as well as written
     (record,) = results.read_results(data)  # the same figures as data, the same table made from them
     assert record["benchmark"] == "models" and "--quick --models video_test" in record["command"]
     assert table.strip().endswith(results.render_table([record]))
@@ -52,10 +57,19 @@ def test_quick_table_has_the_columns(tmp_path):
     assert all(float(c) >= 0 for c in cells[8:])  # memory above the baseline, measured in a child
 
 
-def test_runtime_rows_and_ratios_to_slow_r50():
-    pytest.importorskip("onnxruntime")
+def test_runtime_rows_and_ratios_to_slow_r50(monkeypatch):
+    """One row per frame count and runtime; the other runtimes' steps are faked here (what they
+    run: test_onnxruntime_step_runs_the_exported_model)."""
+    made = []
+
+    def fake_step(model, clip, runtime, threads=None, workdir=None):
+        made.append((runtime, clip.shape[2]))
+        return lambda: None
+
+    monkeypatch.setattr(bench, "runtime_step", fake_step)
     rows = bench.benchmark_models(["video_test"], frames=[4, 8], quick=True, iters=1, warmup=0, memory=False,
                                   runtimes=("eager", "onnxruntime"), log=None)
+    assert made == [("onnxruntime", 4), ("onnxruntime", 8)]
     assert [(r["key"], r["runtime"]) for r in rows] == [("video_test@4", "eager"), ("video_test@4", "onnxruntime"),
                                                         ("video_test@8", "eager"), ("video_test@8", "onnxruntime")]
     assert all(r["infer_clips_s"] > 0 for r in rows) and rows[1]["train_clips_s"] != rows[1]["train_clips_s"]  # NaN
@@ -64,10 +78,32 @@ def test_runtime_rows_and_ratios_to_slow_r50():
     assert bench.ratio_to(fake) == {"slow_r50/eager": 1.0, "m@8/onnxruntime": 2.0}  # median of per-round ratios
 
 
-def test_unknown_model_is_a_usage_error():
-    out = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--models", "video_huge"],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 2 and "video_huge" in out.stderr and "video_tiny" in out.stderr
+@pytest.mark.slow  # an ONNX export
+def test_onnxruntime_step_runs_the_exported_model(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from sfvideo.deploy import export
+    from sfvideo.models import create_model
+
+    monkeypatch.setattr(export, "onnxruntime_cpu_opset", lambda: 17)  # the quick exporter; any opset runs the same
+
+    model = create_model("video_test", num_classes=5).eval()
+    clip = torch.randn(2, 3, 8, 32, 32)  # (B, C, T, H, W): 8 frames, not the variant's 4
+    step = bench.runtime_step(model, clip, "onnxruntime", threads=1, workdir=str(tmp_path))
+    with torch.no_grad():
+        want = model(clip).numpy()
+    assert [p.name for p in tmp_path.iterdir()] == ["model_8x32.onnx"]
+    assert abs(step() - want).max() < 1e-4
+
+
+def test_unknown_model_is_a_usage_error(capsys):
+    from sfvideo.cli import benchmark
+
+    with pytest.raises(SystemExit) as exc:
+        benchmark.main(["--models", "video_huge"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "video_huge" in err and "video_tiny" in err
 
 
 def test_model_specs_cover_the_zoo_inputs():

@@ -2,13 +2,12 @@
 
 import os
 import pickle
-import subprocess
 import sys
 
 import pytest
 import torch
 
-from conftest import FIXTURES, ROOT, SMALL_ARCH
+from conftest import FIXTURES, SMALL_ARCH
 from sfvideo.checkpoint import (
     CheckpointError,
     adapt_state_dict,
@@ -136,35 +135,36 @@ def test_atomic_save_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]  # no temporary left behind
 
 
-def test_inflate_tool_writes_weights_only_loadable_checkpoint(tmp_path):
+def test_inflate_tool_writes_weights_only_loadable_checkpoint(tmp_path, capsys):
+    from sfvideo.cli import inflate
+
     out = tmp_path / "video.pth"
-    cmd = [sys.executable, str(ROOT / "tools" / "inflate_checkpoint.py"), "--cfg", "k400_tiny.yaml",
-           "--image-ckpt", str(FIXTURES / "v1_small_train_ckpt.pth"), "--out", str(out), "--use-ema",
-           "MODEL.ARCH", "video_test", "MODEL.NUM_CLASSES", "1000"]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    argv = ["--cfg", "k400_tiny.yaml", "--image-ckpt", str(FIXTURES / "v1_small_train_ckpt.pth"), "--out", str(out),
+            "--use-ema", "MODEL.ARCH", "video_test", "MODEL.NUM_CLASSES", "1000"]
+    with pytest.raises(SystemExit) as exc:
+        inflate.main(argv)
     # the fixture's small architecture is not video_test: a clear error, no output file
-    assert res.returncode != 0 and "do not fit" in res.stderr and not out.exists()
+    assert exc.value.code == 1 and "do not fit" in capsys.readouterr().err and not out.exists()
 
     image = create_model("image_test", num_classes=1000)
     src = tmp_path / "image_test.pth"
     torch.save({"model": image.state_dict(), "model_ema": image.state_dict(), "epoch": 5}, src)
-    cmd[5] = str(src)
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    assert "inflated 2-D -> 3-D: 9" in res.stdout and "newly initialised: 0" in res.stdout
+    argv[3] = str(src)
+    inflate.main(argv)
+    printed = capsys.readouterr().out
+    assert "inflated 2-D -> 3-D: 9" in printed and "newly initialised: 0" in printed
     state = torch.load(out, weights_only=True)["model"]
     video = create_model("video_test", num_classes=1000)
     video.load_state_dict(state, strict=True)
     assert state["initial_roi.weight"].shape == (18, 6)
 
 
-def test_inflate_tool_reports_classifier_reinit(tmp_path):
+def test_inflate_tool_reports_classifier_reinit(tmp_path, capsys):
+    from sfvideo.cli import inflate
+
     image = create_model("image_test", num_classes=1000)
     src, out = tmp_path / "img.pth", tmp_path / "vid.pth"
     torch.save(image.state_dict(), src)
-    res = subprocess.run([sys.executable, str(ROOT / "tools" / "inflate_checkpoint.py"), "--cfg", "k400_tiny.yaml",
-                          "--image-ckpt", str(src), "--out", str(out), "MODEL.ARCH", "video_test"],
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    assert "classifier re-initialised: checkpoint has 1000 classes, the model 400" in res.stdout
+    inflate.main(["--cfg", "k400_tiny.yaml", "--image-ckpt", str(src), "--out", str(out), "MODEL.ARCH", "video_test"])
+    assert "classifier re-initialised: checkpoint has 1000 classes, the model 400" in capsys.readouterr().out
     assert torch.load(out, weights_only=True)["model"]["proj.weight"].shape == (400, 64)

@@ -33,7 +33,9 @@ def test_every_config_loads_and_names_a_model(path, tmp_path):
     assert cfg.MODEL.NUM_CLASSES == (3 if opts else raw.get("MODEL", {}).get("NUM_CLASSES", 400))
 
 
-@pytest.mark.parametrize("name,arch", [("k400_tiny", "video_tiny"), ("k400_small", "video_small"), ("k400_base", "video_base")])
+@pytest.mark.parametrize("name,arch", [("k400_tiny", "video_tiny"),  # the larger models take seconds to build
+                                       pytest.param("k400_small", "video_small", marks=pytest.mark.slow),
+                                       pytest.param("k400_base", "video_base", marks=pytest.mark.slow)])
 def test_k400_defaults(name, arch):
     cfg = load_config(f"{name}.yaml")
     assert cfg.MODEL.ARCH == arch and cfg.MODEL.NUM_CLASSES == 400

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from sfvideo.bench.loader import Throughput, generate_videos, time_batches, tree_rss_mb
@@ -17,8 +19,22 @@ def test_generate_videos_is_cached_and_decodable(tmp_path):
     assert meta.num_frames == 15 and min(frames.shape[1:3]) >= 240
 
 
-def test_tree_rss_counts_this_process():
-    assert tree_rss_mb() > 10
+def test_tree_rss_sums_a_process_and_its_descendants(monkeypatch):
+    """The RSS reader is injected; the process tree is the real one (a child waiting on its stdin)."""
+    import subprocess
+    import sys
+
+    from sfvideo.bench import loader
+
+    child = subprocess.Popen([sys.executable, "-c", "input()"], stdin=subprocess.PIPE)
+    try:
+        me = os.getpid()
+        assert child.pid in loader._children(me)
+        monkeypatch.setattr(loader, "rss_mb", lambda pid: {me: 100.0, child.pid: 10.0}.get(pid))
+        assert tree_rss_mb() == 110.0 and tree_rss_mb(include_children=False) == 100.0
+        assert tree_rss_mb(child.pid) == 10.0
+    finally:
+        child.communicate(b"\n", timeout=120)
 
 
 def test_time_batches_skips_warmup_batch():
@@ -37,78 +53,98 @@ def test_time_batches_skips_warmup_batch():
     assert tp.clips_per_s == 6 / tp.seconds
 
 
-def test_bound_heap_growth_is_idempotent():
-    from sfvideo.data.memory import bound_heap_growth
-
-    first = bound_heap_growth()
-    assert isinstance(first, bool)
-    assert bound_heap_growth() is first or bound_heap_growth() is True
-
-
-def test_release_free_memory_trims_when_the_heap_grew():
+def test_bound_heap_growth_applies_the_settings_once_per_process(monkeypatch):
     from sfvideo.data import memory
 
-    if not memory.bound_heap_growth():
-        pytest.skip("not glibc: the heap settings do not apply")
-    # growth beyond a negative slack always counts: every other check (each 4th item) trims, the
-    # check after a trim takes the level
-    trims = [memory.release_free_memory(every=4, slack_mb=-1) for _ in range(16)]
-    at = [i for i, t in enumerate(trims) if t]
-    assert len(at) == 2 and at[1] - at[0] == 8
-    # a slack no heap reaches: the checks find nothing to return
-    assert not any(memory.release_free_memory(every=4, slack_mb=1e9) for _ in range(12))
-    # held memory raises the RSS past a small slack: the next check trims
-    held = bytearray(96 << 20)  # noqa: F841 - touched pages count in the RSS
-    for i in range(len(held) // 4096):
-        held[i * 4096] = 1
-    assert any(memory.release_free_memory(every=4, slack_mb=32) for _ in range(4))
+    calls = []
+
+    class Libc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    pid = os.getpid() + 100_000
+    monkeypatch.setattr(memory, "_applied_in", {})
+    monkeypatch.setattr(memory, "_libc", Libc)
+    monkeypatch.setattr(memory.os, "getpid", lambda: pid)
+    assert memory.bound_heap_growth() is True and memory.bound_heap_growth() is True
+    assert calls == [(memory._M_MMAP_THRESHOLD, 64 << 20), (memory._M_TRIM_THRESHOLD, 1 << 30), (memory._M_ARENA_MAX, 2)]
+    monkeypatch.setattr(memory.os, "getpid", lambda: pid + 1)  # a forked worker applies them again
+    assert memory.bound_heap_growth() is True and len(calls) == 6
+    monkeypatch.setattr(memory, "_libc", lambda: None)  # another libc than glibc: nothing to apply
+    monkeypatch.setattr(memory.os, "getpid", lambda: pid + 2)
+    assert memory.bound_heap_growth() is False and memory.bound_heap_growth() is False
 
 
-def test_release_free_memory_keeps_its_level_per_process(monkeypatch):
-    """A forked worker starts with its own post-trim level: its first check trims, whatever the
-    parent's level was (the parent's RSS says nothing about the worker's)."""
-    import os
-
+@pytest.fixture
+def heap(monkeypatch):
+    """``release_free_memory`` in a process of its own (``heap.use(pid)``) with glibc's trim faked
+    and the RSS reader injected: the test sets ``heap.rss``; a trim brings it down to ``heap.trimmed_to``."""
     from sfvideo.data import memory
 
-    if not memory.bound_heap_growth():
-        pytest.skip("not glibc: the heap settings do not apply")
-    memory.release_free_memory(every=1, slack_mb=-1)  # this process now has a level
-    assert not memory.release_free_memory(every=1, slack_mb=1e9)
-    child = os.getpid() + 100_000
-    monkeypatch.setitem(memory._applied_in, child, memory._applied_in[os.getpid()])
-    monkeypatch.setattr(memory.os, "getpid", lambda: child)
-    assert memory.release_free_memory(every=1, slack_mb=1e9)  # first check in the "worker"
-
-
-def test_release_free_memory_measures_its_level_once_the_heap_is_back_in_use(monkeypatch):
-    """Right after a trim the RSS is low; the buffers in steady use then fault back in. The level
-    is the RSS at the check after the trim, so refilling the working set does not trim again (and
-    fault it all in again); growing past that level by the slack does."""
-    import os
-
-    from sfvideo.data import memory
-
-    rss = {"mb": 1000.0}
-
-    class Libc:  # a trim returns the free pages: the RSS drops to 400 MiB
+    class Heap:
+        rss: float | None = 1000.0
+        trimmed_to = 400.0
         trims = 0
 
         def malloc_trim(self, pad):
-            Libc.trims += 1
-            rss["mb"] = 400.0
+            self.trims += 1
+            self.rss = self.trimmed_to
 
-    pid = os.getpid() + 200_000
-    monkeypatch.setattr(memory.os, "getpid", lambda: pid)
-    monkeypatch.setitem(memory._applied_in, pid, Libc())
-    monkeypatch.setattr(memory, "_rss_mb", lambda: rss["mb"])
+        def use(self, pid):
+            monkeypatch.setattr(memory.os, "getpid", lambda: pid)
+            memory._applied_in[pid] = self
+
+    h = Heap()
+    monkeypatch.setattr(memory, "_applied_in", {})
+    monkeypatch.setattr(memory, "_state", {})
+    monkeypatch.setattr(memory, "_rss_mb", lambda: h.rss)
+    h.use(os.getpid() + 100_000)
+    return h
+
+
+def test_release_free_memory_checks_every_nth_item_and_trims_past_the_slack(heap):
+    """Checks come every ``every`` items; the first trims, the next takes the level, a later one
+    trims once the RSS has grown past the level by more than the slack."""
+    from sfvideo.data.memory import release_free_memory
+
+    def items(n, rss):
+        heap.rss = rss if rss is not None else heap.rss
+        return [release_free_memory(every=4, slack_mb=32) for _ in range(n)]
+
+    assert items(4, None) == [False, False, False, True] and heap.rss == 400.0  # first check: trims
+    assert items(4, 900.0) == [False] * 4  # the level: 900
+    assert items(4, 932.0) == [False] * 4  # within the slack
+    assert items(4, 933.0) == [False, False, False, True] and heap.trims == 2  # past it
+    heap.rss = heap.trimmed_to = None  # an RSS /proc cannot tell: every check trims
+    assert items(8, None) == [False, False, False, True] * 2 and heap.trims == 4
+
+
+def test_release_free_memory_keeps_its_level_per_process(heap):
+    """A forked worker starts with its own post-trim level: its first check trims, whatever the
+    parent's level was (the parent's RSS says nothing about the worker's)."""
+    from sfvideo.data.memory import release_free_memory
+
+    assert release_free_memory(every=1, slack_mb=1e9)  # the first check trims
+    assert not release_free_memory(every=1, slack_mb=1e9)  # the level
+    assert not release_free_memory(every=1, slack_mb=1e9)
+    heap.use(os.getpid() + 100_001)  # the "worker"
+    assert release_free_memory(every=1, slack_mb=1e9) and heap.trims == 2
+
+
+def test_release_free_memory_measures_its_level_once_the_heap_is_back_in_use(heap):
+    """Right after a trim the RSS is low; the buffers in steady use then fault back in. The level
+    is the RSS at the check after the trim, so refilling the working set does not trim again (and
+    fault it all in again); growing past that level by the slack does."""
+    from sfvideo.data.memory import release_free_memory
+
     trims = []
     # first check: trims; the working set faults back in (900: the level, no trim); within the
     # slack of it (1000); past it (1200: trims); back in use (1100: the new level)
     for mb in (1000.0, 900.0, 1000.0, 1200.0, 1100.0):
-        rss["mb"] = mb
-        trims.append(memory.release_free_memory(every=1, slack_mb=192))
-    assert trims == [True, False, False, True, False] and Libc.trims == 2
+        heap.rss = mb
+        trims.append(release_free_memory(every=1, slack_mb=192))
+    assert trims == [True, False, False, True, False] and heap.trims == 2
 
 
 @pytest.mark.slow
@@ -120,8 +156,8 @@ def test_benchmark_tool_smoke(tmp_path):
     from pathlib import Path
 
     tool = Path(__file__).resolve().parent.parent / "tools" / "benchmark_loader.py"
-    cmd = [sys.executable, str(tool), "--videos", "2", "--seconds", "1", "--clips", "4", "--batch-size", "2",
-           "--rounds", "2", "--long", "4", "--long-workers", "1", "--long-decoder", "auto", "--cache-dir", str(tmp_path),
+    cmd = [sys.executable, str(tool), "--videos", "1", "--seconds", "1", "--clips", "4", "--batch-size", "2",
+           "--rounds", "1", "--long", "4", "--long-workers", "1", "--long-decoder", "auto", "--cache-dir", str(tmp_path),
            "--results", str(tmp_path / "loader.csv"),
            "DATA.NUM_FRAMES", "4", "DATA.TRAIN_JITTER_SCALES", "[40, 48]", "DATA.TRAIN_CROP_SIZE", "32"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -158,4 +194,4 @@ def test_span_recorder_and_decode_only_replay(tmp_path):
     assert rec.spans[0][0] == str(paths[0])
     assert decode_only(rec.spans, "pyav").clips == 2
     ds[0]
-    assert len(rec.spans) == 2  # closed: no longer recording
+    assert len(rec.spans) == 2  # closed: later items are not recorded

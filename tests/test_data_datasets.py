@@ -126,6 +126,34 @@ def test_test_marks_bad_video_failed_and_the_eval_loader_keeps_it(data_dir, kind
     assert batch[0]["video"].shape == (6, 3, 4, 32, 32) and batch[3]["label"] == 3
 
 
+def test_the_eval_loader_fetches_a_shards_batch_at_once_with_the_items_of_one_by_one_calls(data_dir, monkeypatch):
+    """Test and validation batches go through the dataset's ``__getitems__`` (which decodes ahead),
+    with the shard's dataset indices; datasets without it are read item by item."""
+    from sfvideo.engine.evaluate import eval_loader, shard
+
+    ds = build_dataset(_cfg(data_dir, "DATA.TEST_LIST", _bad_list(data_dir, "zero")), "test")
+    one_by_one = [ds[i] for i in range(len(ds))]
+    fetched, fetch = [], ds.fetch
+    monkeypatch.setattr(ds, "fetch", lambda indices, seeds: fetched.append(list(indices)) or fetch(indices, seeds))
+    (batch,) = list(eval_loader(ds, batch_size=4))
+    assert fetched == [[0, 1, 2, 3]]
+    for got, want in zip(batch, one_by_one, strict=True):
+        assert got.keys() == want.keys() and got["index"] == want["index"] and got["failed"] == want["failed"]
+        assert got["video"] is None if want["failed"] else torch.equal(got["video"], want["video"])
+    fetched.clear()
+    assert [item["index"] for item in shard(ds, rank=1, world=2).__getitems__([0, 1])] == [1, 3]
+    assert fetched == [[1, 3]]
+
+    class Plain(torch.utils.data.Dataset):  # no __getitems__, items without an index
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return {"value": 10 * i}
+
+    assert shard(Plain(), rank=0, world=2).__getitems__([0, 1]) == [{"value": 0, "index": 0}, {"value": 20, "index": 2}]
+
+
 def test_loader_with_workers_and_mixup(data_dir):
     from sfvideo.data import collate_train
 

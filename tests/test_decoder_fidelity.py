@@ -159,6 +159,7 @@ def test_cuda_decoding_returns_the_frames_asked_for(fidelity_dir):
     assert [read_barcode(f.cpu().numpy()) for f in frames] == idx
 
 
+@pytest.mark.slow  # the make step twice, each starting Python to try torchcodec
 def test_ensure_ffmpeg_prints_one_line_when_it_cannot_install(tmp_path):
     """No FFmpeg libraries, not root: the make step says in one line why torchcodec is skipped."""
     import os

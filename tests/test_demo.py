@@ -27,6 +27,7 @@ EPOCHS = 2
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The whole demo at a tiny scale (its tests are marked slow: toy data, training, test, pictures)."""
     out = tmp_path_factory.mktemp("demo")
     lines: list[str] = []
     options = DemoOptions(arch="video_test", epochs=EPOCHS, crop_size=32, video_size=32, train_per_class=2,
@@ -41,6 +42,7 @@ def _predictions(run):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_reported_files_exist_and_parse(demo):
     res, run, _ = demo
     assert res.run_dir == run
@@ -60,6 +62,7 @@ def test_reported_files_exist_and_parse(demo):
     assert summary["files"]["checkpoint"] == res.files["checkpoint"]
 
 
+@pytest.mark.slow
 def test_test_results_agree_with_predictions_csv(demo):
     res, run, _ = demo
     results = json.loads((run / "test_results.json").read_text())
@@ -80,6 +83,7 @@ def test_test_results_agree_with_predictions_csv(demo):
         assert entry["accuracy"] == pytest.approx(100.0 * sum(mine) / len(mine)), name
 
 
+@pytest.mark.slow
 def test_summary_agrees_with_test_results(demo):
     res, run, text = demo
     results = json.loads((run / "test_results.json").read_text())
@@ -98,6 +102,7 @@ def test_summary_agrees_with_test_results(demo):
     assert "[7/7] summary" in text
 
 
+@pytest.mark.slow
 def test_prediction_and_rois_are_what_the_model_gives(demo):
     from sfvideo.checkpoint import load_test_weights
     from sfvideo.config import load_config

@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,7 +75,7 @@ VFR = next(k for k in KINDS if k.vfr)._replace(num_frames=40)
 @pytest.mark.parametrize("kind", [ROTATED, ROTATED_270_MKV], ids=lambda k: k.name)
 def test_predict_views_are_the_test_views_on_a_rotated_video(tmp_path, kind):
     """A phone video with a display rotation: the views predict (onnxruntime path) makes are the
-    pixels `test` makes, upright (issue 24)."""
+    pixels `test` makes, upright."""
     from sfvideo.data.build import build_test_views
     from sfvideo.models.protocol import InputProtocol
 
@@ -242,7 +243,8 @@ def test_onnxruntime_predict_gives_the_pytorch_top5_and_needs_no_torch(tmp_path,
     data, _, ckpt = _checkpoint(tmp_path, **{"TEST.NUM_ENSEMBLE_VIEWS": 3})
     video = str(data / "val" / "v01.mp4")
     onnx_path = tmp_path / "m.onnx"
-    export.main(["--checkpoint", str(ckpt), "--out", str(onnx_path), "--video", video])
+    # opset 17: the quick exporter (what predict does with the file is the same at any opset)
+    export.main(["--checkpoint", str(ckpt), "--out", str(onnx_path), "--video", video, "--opset", "17"])
     assert "largest |exported - PyTorch| logit" in capsys.readouterr().out
 
     def top5(out):
@@ -264,18 +266,25 @@ def test_onnxruntime_predict_gives_the_pytorch_top5_and_needs_no_torch(tmp_path,
     assert [ln.split()[1] for ln in run.stdout.splitlines() if ln.strip()[:2] == "1."] == [top5(eager)[0][0]]
 
 
-@pytest.mark.slow
 def test_cached_onnx_export_is_made_again_when_the_checkpoint_or_the_export_code_changes(tmp_path, monkeypatch):
     """`predict --runtime auto` exports a checkpoint once and reuses the file; an export made by
-    other model or exporter code (an older sfvideo) must be made again, not silently reused."""
-    pytest.importorskip("onnxruntime")
-    from sfvideo.deploy import run
+    other model or exporter code (an older sfvideo) must be made again, not silently reused. (The
+    exporter is faked: what is cached and when; exports themselves: test_export.py.)"""
+    from sfvideo.deploy import export, run
 
+    def fake_export(cfg, out, *, opset, class_names, log):
+        exports.append(opset)
+        Path(out).write_bytes(b"an ONNX file")
+
+    exports: list[int] = []
+    monkeypatch.setattr(export, "run_export", fake_export)
+    monkeypatch.setattr(export, "onnxruntime_cpu_opset", lambda: 23)
     monkeypatch.setenv("SFVIDEO_CACHE", str(tmp_path / "cache"))
     _, cfg, ckpt = _checkpoint(tmp_path, **{"TEST.CHECKPOINT": str(tmp_path / "run.pth")})
     logs: list[str] = []
     first = run.cached_onnx_export(cfg, log=logs.append)
-    assert first.is_file() and any(m.startswith("exporting") for m in logs)
+    assert first.read_bytes() == b"an ONNX file" and exports == [23] and any(m.startswith("exporting") for m in logs)
+    assert [p.name for p in first.parent.iterdir()] == [first.name]  # written through a temporary
     logs.clear()
     stamp = first.stat().st_mtime_ns
     assert run.cached_onnx_export(cfg, log=logs.append) == first and first.stat().st_mtime_ns == stamp
@@ -285,5 +294,8 @@ def test_cached_onnx_export_is_made_again_when_the_checkpoint_or_the_export_code
     assert again != first and again.is_file() and any(m.startswith("exporting") for m in logs)
     os.utime(ckpt, ns=(stamp, stamp + 10**9))  # a new checkpoint in the same file
     logs.clear()
-    assert run.cached_onnx_export(cfg, log=logs.append) not in (first, again)
-    assert any(m.startswith("exporting") for m in logs)
+    newer = run.cached_onnx_export(cfg, log=logs.append)
+    assert newer not in (first, again) and any(m.startswith("exporting") for m in logs)
+    monkeypatch.setattr(export, "onnxruntime_cpu_opset", lambda: 20)  # another onnxruntime: another form
+    assert run.cached_onnx_export(cfg, log=logs.append) not in (first, again, newer)
+    assert exports == [23, 23, 23, 20]

@@ -10,8 +10,10 @@ import shutil
 import pytest
 import torch
 
-from engine_helpers import make_video_dataset, run_tool, tiny_opts
+from engine_helpers import run_tool, tiny_opts
 from sfvideo.checkpoint import safe_load
+from sfvideo.config import load_config
+from sfvideo.engine.evaluate import run_test
 
 pytestmark = pytest.mark.slow
 
@@ -20,14 +22,21 @@ NO_AUG = {"AUG.FLIP": False, "AUG.RAND_AUGMENT": "", "AUG.RE_PROB": 0.0, "AUG.MI
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return make_video_dataset(tmp_path_factory.mktemp("videos"))
+def data_dir(videos):
+    return videos  # generated once per session (conftest)
+
+
+def train_here(opts: list[str]) -> None:
+    """A one-process run in this process (the multi-process runs are torchrun subprocesses)."""
+    from sfvideo.engine.train import train
+
+    assert train(load_config("k400_tiny.yaml", opts)).status == "finished"
 
 
 @pytest.fixture(scope="module")
 def single_run(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("train1")
-    run_tool("train_video.py", ["--cfg", "k400_tiny.yaml", *tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 4})])
+    train_here(tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 4}))
     return out
 
 
@@ -62,8 +71,11 @@ def test_two_process_test_scores_each_video_once(data_dir, single_run, tmp_path)
     results = {}
     for nproc in (1, 2):
         out = tmp_path / f"test{nproc}"
-        run_tool("test_video.py", ["--cfg", "k400_tiny.yaml",
-                                   *tiny_opts(data_dir, out, **{"TEST.CHECKPOINT": ckpt})], nproc=nproc)
+        opts = tiny_opts(data_dir, out, **{"TEST.CHECKPOINT": ckpt})
+        if nproc == 1:
+            run_test(load_config("k400_tiny.yaml", opts), config_name="k400_tiny.yaml", progress=False)
+        else:
+            run_tool("test_video.py", ["--cfg", "k400_tiny.yaml", *opts], nproc=nproc)
         results[nproc] = (json.loads((out / "test_results.json").read_text()), read_rows(out / "predictions.csv"))
     (r1, rows1), (r2, rows2) = results[1], results[2]
     assert len(rows1) == len(rows2) == 7
@@ -81,9 +93,9 @@ def test_two_process_test_scores_each_video_once(data_dir, single_run, tmp_path)
 # ------------------------------------------------------------------ resume with another world size
 @pytest.fixture(scope="module")
 def one_proc_run(data_dir, tmp_path_factory):
-    """1 process x batch 2 (the same command as two_proc_run without torchrun): 4 steps per epoch."""
+    """1 process x batch 2 (the config of two_proc_run in one process): 4 steps per epoch."""
     out = tmp_path_factory.mktemp("train1b2")
-    run_tool("train_video.py", ["--cfg", "k400_tiny.yaml", *tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2})])
+    train_here(tiny_opts(data_dir, out, **NO_AUG, **{"TRAIN.BATCH_SIZE": 2}))
     return out
 
 

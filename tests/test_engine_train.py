@@ -1,5 +1,6 @@
 """Training engine on CPU with the ``video_test`` model and generated mp4s: exact resume
-(after an epoch and after SIGTERM mid-epoch), non-finite loss, interrupted checkpoint writes."""
+(after an epoch and after SIGTERM mid-epoch: exit status 128 + signal), non-finite loss,
+interrupted checkpoint writes, NUM_THREADS."""
 
 import signal
 import time
@@ -7,9 +8,10 @@ import time
 import pytest
 import torch
 
-from engine_helpers import make_video_dataset, tiny_opts, train_until_signal
+from engine_helpers import tiny_opts, train_until_signal
 from sfvideo.checkpoint import safe_load
 from sfvideo.config import load_config
+from sfvideo.engine.rundir import LOCK
 from sfvideo.engine.train import NonFiniteLossError, build_training, end_epoch, run_epoch, save_checkpoint, train
 from sfvideo.models import build_model
 
@@ -24,8 +26,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return make_video_dataset(tmp_path_factory.mktemp("videos"))
+def data_dir(videos):
+    return videos  # generated once per session (conftest)
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +78,12 @@ def test_resume_after_epoch_is_exact(data_dir, reference, tmp_path):
     assert_same_weights(final_state(tmp_path)["ema"], final_state(reference)["ema"])
 
 
-def test_sigterm_mid_epoch_writes_resumable_checkpoint(data_dir, reference, tmp_path):
+@pytest.mark.slow  # a training subprocess, then the resumed run
+def test_sigterm_mid_epoch_exits_128_plus_the_signal_with_a_resumable_checkpoint(data_dir, reference, tmp_path):
     status, log = train_until_signal(tiny_opts(data_dir, tmp_path), "epoch 2/2 step 1/4", signal.SIGTERM)
     assert status == 128 + signal.SIGTERM, log  # interrupted, not finished: a scheduler may requeue
-    assert "stopped by SIGTERM" in log, log
+    assert "stopped by SIGTERM" in log and "interrupted:" in log, log
+    assert not (tmp_path / LOCK).exists()  # released for the requeued run
     ckpt = final_state(tmp_path)
     assert ckpt["epoch"] == 1 and 0 < ckpt["step_in_epoch"] < 4, (ckpt["epoch"], ckpt["step_in_epoch"])
     result = train(load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path)))

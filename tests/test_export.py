@@ -1,4 +1,7 @@
-"""ONNX / torch.export export: parity with PyTorch, the opset-17 (4-D sampling) variant, metadata."""
+"""ONNX / torch.export export: parity with PyTorch at each opset and volume sampling, metadata, the
+parity check of run_export."""
+
+from __future__ import annotations
 
 import json
 
@@ -41,36 +44,62 @@ def _random_weights(model):
     return model.eval()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("arch", ["video_test", "video_toy"])
-def test_onnx_export_matches_pytorch_at_opset_20_17_and_23(tmp_path, arch):
+NAMES = [f"class {i}" for i in range(7)]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """``exported(arch, opset, sampling)``: (model, ONNX file), the model (random weights, seed 0)
+    exported once per module for each of these (an export costs seconds of tracing)."""
+    folder, made = tmp_path_factory.mktemp("exports"), {}
+
+    def get(arch: str, opset: int, sampling: str | None = None):
+        if (arch, opset, sampling) not in made:
+            torch.manual_seed(0)
+            model = _random_weights(create_model(arch, num_classes=7))
+            meta = ex.export_metadata(model.protocol, NAMES, {"ARCH": arch, "NUM_CLASSES": 7})
+            path = ex.export_onnx(model, folder / f"{arch}_{opset}_{sampling}.onnx", meta, opset=opset, sampling=sampling)
+            made[arch, opset, sampling] = model, path
+        return made[arch, opset, sampling]
+
+    return get
+
+
+# (arch, opset, sampling, node kinds the graph must have, kinds it must not have): both volume
+# samplings (gather, the default from opset 20; frame pairs of 4-D GridSample below) on video_test
+# and video_toy (other sizes, one temporal replicate); each exporter (torch's dynamo exporter from
+# opset 18, about ten seconds an export; the TorchScript one below) and the fused Attention of
+# opset 23 on video_test. Opset 17 on video_test is the case not marked slow.
+CASES = [
+    pytest.param("video_test", 17, None, {"GridSample"}, set()),
+    pytest.param("video_test", 17, "gather", set(), {"GridSample"}, marks=pytest.mark.slow),
+    pytest.param("video_test", 20, None, {"Gather"}, {"GridSample"}, marks=pytest.mark.slow),
+    pytest.param("video_test", 23, None, {"Attention"}, {"GridSample", "Softmax"}, marks=pytest.mark.slow),
+    pytest.param("video_toy", 17, None, {"GridSample"}, set(), marks=pytest.mark.slow),
+    pytest.param("video_toy", 17, "gather", set(), {"GridSample"}, marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("arch, opset, sampling, need, avoid", CASES)
+def test_onnx_export_matches_pytorch(exported, arch, opset, sampling, need, avoid):
     import onnx
 
-    torch.manual_seed(0)
-    model = _random_weights(create_model(arch, num_classes=7))
-    names = [f"class {i}" for i in range(7)]
-    meta = ex.export_metadata(model.protocol, names, {"ARCH": arch, "NUM_CLASSES": 7})
-    # (opset, sampling, node kinds the graph must have, kinds it must not have)
-    cases = [(20, None, {"Gather"}, {"GridSample"}), (17, None, {"GridSample"}, set()),
-             (23, None, {"Attention"}, {"GridSample", "Softmax"}), (17, "gather", set(), {"GridSample"})]
-    for opset, sampling, need, avoid in cases:
-        path = ex.export_onnx(model, tmp_path / f"{arch}_{opset}_{sampling}.onnx", meta, opset=opset, sampling=sampling)
-        runtime = OnnxVideoModel(path)
-        clips = [ex.example_clip(model.protocol, b, seed=b) for b in (1, 3)]
-        for clip in clips:
-            got = runtime(clip.numpy())
-            assert got.shape == (clip.shape[0], 7)
-        diff = ex.max_logit_difference(model, runtime, clips)
-        assert diff < 1e-4, (opset, sampling, diff)
-        # the metadata round-trips, read without torch or the model code
-        assert runtime.protocol == json.loads(json.dumps(model.protocol.to_dict()))
-        assert runtime.class_names == names and runtime.model_keys["ARCH"] == arch
-        proto = onnx.load(str(path))
-        kinds = {n.op_type for n in proto.graph.node}
-        assert need <= kinds and not avoid & kinds, (opset, sampling, kinds)
-        for att in (n for n in proto.graph.node if n.op_type == "Attention"):  # heads packed, no layout copies
-            assert {a.name for a in att.attribute} >= {"q_num_heads", "kv_num_heads"}
-        assert proto.opset_import[0].version == opset
+    model, path = exported(arch, opset, sampling)
+    runtime = OnnxVideoModel(path)
+    clips = [ex.example_clip(model.protocol, b, seed=b) for b in (1, 3)]
+    for clip in clips:
+        assert runtime(clip.numpy()).shape == (clip.shape[0], 7)
+    diff = ex.max_logit_difference(model, runtime, clips)
+    assert diff < 1e-4, diff
+    # the metadata round-trips, read without torch or the model code
+    assert runtime.protocol == json.loads(json.dumps(model.protocol.to_dict()))
+    assert runtime.class_names == NAMES and runtime.model_keys["ARCH"] == arch
+    proto = onnx.load(str(path))
+    kinds = {n.op_type for n in proto.graph.node}
+    assert need <= kinds and not avoid & kinds, kinds
+    for att in (n for n in proto.graph.node if n.op_type == "Attention"):  # heads packed, no layout copies
+        assert {a.name for a in att.attribute} >= {"q_num_heads", "kv_num_heads"}
+    assert proto.opset_import[0].version == opset
 
 
 def test_uint8_clips_are_normalised_with_the_protocol(tmp_path):
@@ -109,20 +138,21 @@ def test_auto_runtime_takes_onnxruntime_only_where_it_measured_fastest():
     assert auto_runtime(load_config("k400_tiny.yaml", ["DEVICE", "cpu"])) == "eager"  # nothing to export
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # two exports
 def test_export_fails_when_the_exported_logits_differ(tmp_path):
+    """run_export's parity check (the exporter does not matter here: opset 17's is the quick one)."""
     from sfvideo.config import load_config
 
     cfg = load_config("k400_tiny.yaml", ["MODEL.ARCH", "video_test", "MODEL.NUM_CLASSES", "4", "DATA.NUM_FRAMES", "4",
                                          "DATA.TEST_CROP_SIZE", "32"])
-    result = ex.run_export(cfg, tmp_path / "ok.onnx", tolerance=1e-4, log=lambda s: None)
-    assert 0 <= result["max_abs_diff"] < 1e-4 and "batch 1 and 3" in result["checked"]
+    result = ex.run_export(cfg, tmp_path / "ok.onnx", opset=17, tolerance=1e-4, log=lambda s: None)
+    assert 0 <= result["max_abs_diff"] < 1e-4 and "batch 1 and 3" in result["checked"] and result["opset"] == 17
     with pytest.raises(RuntimeError, match="differ from PyTorch"):
-        ex.run_export(cfg, tmp_path / "strict.onnx", tolerance=-1.0, log=lambda s: None)
+        ex.run_export(cfg, tmp_path / "strict.onnx", opset=17, tolerance=-1.0, log=lambda s: None)
 
 
 @pytest.mark.slow
-def test_onnxruntime_folds_what_runs_before_the_first_read_of_the_clip(tmp_path):
+def test_onnxruntime_folds_what_runs_before_the_first_read_of_the_clip(exported, tmp_path):
     """The first step's attention, RoI geometry and mixing weights depend on no input (tokens and
     RoIs enter shared by the batch), so onnxruntime computes them once, at load: its optimised
     graph has one Attention fewer than the model has steps."""
@@ -131,8 +161,7 @@ def test_onnxruntime_folds_what_runs_before_the_first_read_of_the_clip(tmp_path)
 
     from sfvideo.models.sparseformer import SFUnit
 
-    model = _random_weights(create_model("video_test", num_classes=7))
-    path = ex.export_onnx(model, tmp_path / "m.onnx", ex.export_metadata(model.protocol, None, {}), opset=23)
+    model, path = exported("video_test", 23)
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     opts.optimized_model_filepath = str(tmp_path / "optimised.onnx")

@@ -4,8 +4,6 @@ checkpoint of another label set, the dataset configs, and the README's three com
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,14 +115,16 @@ def make_class_folder(root: Path, per_class: int = 4, frames: int = 8, size: int
     return classes
 
 
-def test_folder_to_trained_tested_model_and_prediction(tmp_path):
+@pytest.mark.slow  # a training run (the train tool in a subprocess), test and predict
+def test_folder_to_trained_tested_model_and_prediction(tmp_path, capsys):
+    from sfvideo.cli import build_lists, predict, test
+
     data, out = tmp_path / "my_videos", tmp_path / "run"
     classes = make_class_folder(data)
 
     # 1. lists
-    res = subprocess.run([sys.executable, str(ROOT / "tools/build_lists.py"), "--format", "folder", "--root", str(data),
-                          "--out-dir", str(data), "--val-fraction", "0.25"], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
+    assert build_lists.main(["--format", "folder", "--root", str(data), "--out-dir", str(data),
+                             "--val-fraction", "0.25"]) == 0
     assert (data / "classes.txt").read_text().splitlines() == classes
     assert len((data / "train.txt").read_text().splitlines()) == 9
     assert len((data / "val.txt").read_text().splitlines()) == 3
@@ -152,10 +152,11 @@ def test_folder_to_trained_tested_model_and_prediction(tmp_path):
     assert best.is_file()
 
     # 3. test, then predict one video, with the run's merged config as the README does
-    run_tool("test_video.py", ["--cfg", str(out / "config.yaml"), "TEST.CHECKPOINT", str(best)])
+    test.main(["--cfg", str(out / "config.yaml"), "TEST.CHECKPOINT", str(best)])
     results = json.loads((out / "test_results.json").read_text())
     assert results["num_videos"] == 3 and results["failed_videos"] == [] and results["views_per_video"] == 2
     video = data / (data / "val.txt").read_text().splitlines()[0].rsplit(" ", 1)[0]
-    pred = run_tool("predict.py", ["--cfg", str(out / "config.yaml"), str(video), "TEST.CHECKPOINT", str(best)])
-    ranked = [ln for ln in pred.stdout.splitlines() if ln.strip()[:2] in ("1.", "2.", "3.")]
+    capsys.readouterr()
+    predict.main(["--cfg", str(out / "config.yaml"), str(video), "TEST.CHECKPOINT", str(best)])
+    ranked = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()[:2] in ("1.", "2.", "3.")]
     assert len(ranked) == 3 and {c for c in classes if any(c in ln for ln in ranked)} == set(classes)

@@ -11,9 +11,9 @@ from sfvideo.models.protocol import InputProtocol, default_protocol
 
 @pytest.mark.parametrize("arch", list_models())
 def test_every_variant_knows_its_protocol(arch):
+    """(Its models carry it: test_models.py's variant-registry test.)"""
     protocol = default_protocol(arch)
     assert protocol.num_frames >= 1 and protocol.crop_size > 0 and len(protocol.mean) == len(protocol.std) == 3
-    assert create_model(arch, num_classes=3).protocol == protocol
 
 
 def test_k400_variants_follow_the_k400_recipe():

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +12,6 @@ from PIL import Image
 from sfvideo.viz import rois as viz
 from sfvideo.viz.curves import plot_training_curves, read_metrics
 
-REPO = Path(__file__).resolve().parent.parent
 GREY = 90
 
 
@@ -174,21 +170,13 @@ def test_plot_training_curves(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ tools
-@pytest.mark.parametrize("tool", ["visualize_rois", "plot_curves"])  # make_toy_dataset: test_toy.py
-def test_tool_help(tool):
-    res = subprocess.run([sys.executable, str(REPO / "tools" / f"{tool}.py"), "--help"],
-                         capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    assert "usage" in res.stdout
-
-
 def test_plot_curves_tool(tmp_path):
+    from sfvideo.cli import plot_curves
+
     log = tmp_path / "m.jsonl"
     log.write_text(json.dumps({"epoch": 1, "train_loss": 1.0}) + "\n")
-    res = subprocess.run([sys.executable, str(REPO / "tools/plot_curves.py"), str(log), "--out", str(tmp_path / "c.png")],
-                         capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    assert (tmp_path / "c.png").is_file()
+    assert plot_curves.main([str(log), "--out", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_visualize_rois_argument_order():

@@ -72,7 +72,8 @@ def _pytorchvideo_loader(list_file: str, cfg, batch_size: int, workers: int = 0)
     import torchvision.transforms.functional as tv_f
     from torch.utils.data import DataLoader, RandomSampler
 
-    # pytorchvideo 0.1.5 imports a module torchvision removed (0.17+); its functions live here now.
+    # pytorchvideo 0.1.5 imports torchvision.transforms.functional_tensor, which torchvision 0.17+ lacks;
+    # torchvision.transforms.functional holds its functions.
     sys.modules.setdefault("torchvision.transforms.functional_tensor", tv_f)
     from pytorchvideo.data import Kinetics, make_clip_sampler
     from pytorchvideo.transforms import (

@@ -477,8 +477,8 @@ def make_toy_dataset(
         out_dir/toy_meta.json          the generation parameters
 
     If ``out_dir`` already holds a dataset made with the same parameters (same ``toy_meta.json``
-    and every listed video present) it is kept, unless ``force``. Videos of an earlier, larger
-    dataset in the same folder are left in place but no longer listed.
+    and every listed video present) it is kept, unless ``force``. Videos of another, larger
+    dataset in the same folder are left in place, unlisted.
 
     Args:
         out_dir: output folder (created).

@@ -107,7 +107,7 @@ def loader_generator(seed: int, epoch: int, rank: int) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, epoch, rank, LOADER_SALT))
 
 
-def _with_index(item: Any, index: int) -> Any:
+def with_index(item: Any, index: int) -> Any:
     """A dict item gets ``index`` unless it has one."""
     if isinstance(item, dict):
         item.setdefault("index", index)
@@ -134,7 +134,7 @@ class SeededDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         with seeded_rng(derive_seed(self.seed, self.epoch, index, ITEM_SALT)):
             item = self.dataset[index]
-        return _with_index(item, index)
+        return with_index(item, index)
 
     def __getitems__(self, indices: Sequence[int]) -> list:
         """A batch (the DataLoader's fetch). A dataset with ``fetch(indices, seeds)`` (``VideoDataset``,
@@ -147,7 +147,7 @@ class SeededDataset(Dataset):
         for i in indices:
             with seeded_rng(derive_seed(self.seed, self.epoch, i, ITEM_SALT)):
                 seeds.append(random.getrandbits(64))  # the first draw of the item's __getitem__
-        return [_with_index(item, i) for i, item in zip(indices, fetch(list(indices), seeds), strict=True)]
+        return [with_index(item, i) for i, item in zip(indices, fetch(list(indices), seeds), strict=True)]
 
 
 class WorkerInit:

@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from sfvideo.data.transforms import batch_to_device
 from sfvideo.engine import distributed as du
+from sfvideo.engine.determinism import with_index
 from sfvideo.engine.factories import default_dataset_fn, default_model_fn
 from sfvideo.engine.loop import Norm
 from sfvideo.utils.amp import autocast_context
@@ -92,7 +93,9 @@ def forward_views(model: nn.Module, views: torch.Tensor, device: torch.device, m
 
 
 class _Indexed(Dataset):
-    """Adds ``index`` to items that lack it (results are gathered by dataset index)."""
+    """Adds ``index`` to items that lack it (results are gathered by dataset index); a batch is
+    fetched with the dataset's ``__getitems__`` where it has one (``VideoDataset`` then decodes
+    ahead)."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
@@ -101,9 +104,13 @@ class _Indexed(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict:
-        item = self.dataset[index]
-        item.setdefault("index", index)
-        return item
+        return with_index(self.dataset[index], index)
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict]:
+        indices = list(indices)
+        getitems = getattr(self.dataset, "__getitems__", None)
+        items = getitems(indices) if callable(getitems) else [self.dataset[i] for i in indices]
+        return [with_index(item, i) for i, item in zip(indices, items, strict=True)]
 
 
 def shard(dataset: Dataset, rank: int | None = None, world: int | None = None) -> Subset:

@@ -29,7 +29,7 @@ from typing import Any
 
 from sfvideo.checkpoint import CheckpointError, safe_load
 from sfvideo.engine.train_state import LAST, copy_atomic
-from sfvideo.utils.io import atomic_write_text
+from sfvideo.utils.io import atomic_write_text, is_temporary
 from sfvideo.utils.lock import DirLock, LockedError
 
 logger = logging.getLogger("sfvideo.engine")
@@ -40,9 +40,8 @@ CONFIG = "config.yaml"
 TRAINING_KEYS = ("model", "optimizer", "scheduler", "epoch", "step")
 # Model keys that may change between the starts of one run (regularisation, not the weights' shapes).
 RESUMABLE_MODEL_KEYS = {"MODEL.DROP_PATH_RATE"}
-# Temporaries of sfvideo.utils.io.atomic_write (".NAME.RANDOM.tmp") for the files a run writes.
-_TEMPORARY = re.compile(r"^\.(last\.pth|best\.pth|epoch_\d+\.pth|metrics\.jsonl|config\.yaml|config\.[\w-]+\.yaml)"
-                        r"\..+\.tmp$")
+# The start (".NAME.") of a temporary of a file the run writes; other temporaries are not the run's.
+_RUN_FILE_TEMPORARY = re.compile(r"\.((last|best|epoch_\d+)\.pth|metrics\.jsonl|config(\.[\w-]+)?\.yaml)\.")
 
 
 class RunDirError(RuntimeError):
@@ -150,7 +149,7 @@ def clean_stale_temporaries(out: Path) -> list[Path]:
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
-            if p.is_file() and _TEMPORARY.match(p.name):
+            if p.is_file() and is_temporary(p) and _RUN_FILE_TEMPORARY.match(p.name):
                 p.unlink(missing_ok=True)
                 removed.append(p)
     return removed
