@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -215,7 +216,8 @@ def test_exporting_a_model_directory_again_keeps_its_training_record(run, model_
 
 
 def _top5_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("  ")]
+    """predict's ranked lines ("  1. name  12.34%  (class k)"), whatever else was printed."""
+    return [line for line in text.splitlines() if re.match(r"^\s+\d+\. \S+\s+[\d.]+%", line)]
 
 
 def test_predict_on_the_directory_gives_the_top5_of_the_pth(run, model_dir, capsys):
@@ -290,3 +292,38 @@ def test_predict_by_hub_name_offline_in_a_fresh_process(run, model_dir, tmp_path
     missing = subprocess.run(cmd + ["hf-hub:org/absent", video], env=env, capture_output=True, text=True, timeout=300)
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
     assert "hf download org/absent" in missing.stderr and str(tmp_path / "home" / "hub") in missing.stderr
+
+
+def test_the_cached_onnx_export_keys_on_the_weights_of_a_directory_or_hub_name(run, model_dir, tmp_path,
+                                                                               monkeypatch):
+    """`predict --runtime auto` exports a model directory or Hub snapshot once, and again when its
+    model.safetensors changes."""
+    from huggingface_hub import constants
+
+    from sfvideo.checkpoint.hub import hub_snapshot
+    from sfvideo.deploy import export
+    from sfvideo.deploy import run as deploy_run
+
+    exported: list[str] = []
+
+    def fake_export(cfg, out, **kwargs):
+        exported.append(cfg.TEST.CHECKPOINT)
+        open(out, "wb").close()
+
+    monkeypatch.setattr(export, "run_export", fake_export)
+    monkeypatch.setenv("SFVIDEO_CACHE", str(tmp_path / "cache"))
+    local = tmp_path / "local"
+    shutil.copytree(model_dir, local)
+    cfg, _ = config_from_checkpoint(local)
+    first = deploy_run.cached_onnx_export(cfg, log=lambda s: None)
+    assert deploy_run.cached_onnx_export(cfg, log=lambda s: None) == first and exported == [str(local)]
+    stamp = (local / "model.safetensors").stat().st_mtime_ns
+    os.utime(local / "model.safetensors", ns=(stamp, stamp + 10**9))  # new weights in the directory
+    assert deploy_run.cached_onnx_export(cfg, log=lambda s: None) != first and len(exported) == 2
+    fill_hub_cache(tmp_path / "hub", "org/tiny", model_dir)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    hub_snapshot.cache_clear()
+    cfg, _ = config_from_checkpoint("hf-hub:org/tiny")
+    assert deploy_run.cached_onnx_export(cfg, log=lambda s: None).is_file() and exported[-1] == "hf-hub:org/tiny"
+    hub_snapshot.cache_clear()
