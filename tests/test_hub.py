@@ -231,6 +231,26 @@ def test_predict_on_the_directory_gives_the_top5_of_the_pth(run, model_dir, caps
     assert len(want) == 4 and got == want
 
 
+def test_test_and_extract_features_take_the_directory_as_they_take_the_pth(run, model_dir, tmp_path):
+    import numpy as np
+
+    from sfvideo.cli import extract_features, test
+
+    data = run["data"]
+    results, features = {}, {}
+    for name, ckpt in (("pth", run["ckpt"]), ("dir", model_dir)):
+        out = tmp_path / name
+        test.main(["--cfg", "toy_tiny.yaml", *tiny_opts(data, out), "TEST.CHECKPOINT", str(ckpt)])
+        results[name] = json.loads((out / "test_results.json").read_text())
+        extract_features.main(["--checkpoint", str(ckpt), "--out", str(out / "feats"), "--list",
+                               str(data / "val.txt"), "DATA.PATH_TO_DATA_DIR", str(data)])
+        features[name] = np.load(out / "feats" / "features.npy")
+    assert results["dir"]["num_videos"] == 2 and results["dir"]["checkpoint"] == str(model_dir)
+    assert {k: results["dir"][k] for k in ("top1", "top5", "mean_class_accuracy")} == \
+        {k: results["pth"][k] for k in ("top1", "top5", "mean_class_accuracy")}
+    assert features["dir"].shape == (2, 64) and np.array_equal(features["dir"], features["pth"])
+
+
 # ------------------------------------------------------------------------------------ the Hub cache
 def fill_hub_cache(cache, repo_id: str, model_dir, revision: str = "main", commit: str = "a" * 40):
     """The layout huggingface_hub's cache has after `hf download ORG/NAME`: refs/<revision> names the

@@ -61,7 +61,8 @@ def main(argv=None) -> None:
                          max_mb=args.max_mb, max_seconds=args.max_seconds)
     try:
         launch_app(app, options, block=True)
-    except OSError as err:  # the port is taken, the address cannot be bound
-        fail(f"cannot serve on {args.host}:{args.port}: {err}")
+    except OSError:  # Gradio's message names its environment variables, not these options
+        fail(f"cannot serve on {args.host}:{args.port}: the port is taken or the address is not this machine's; "
+             "choose another --port or --host")
     except KeyboardInterrupt:
         pass
