@@ -77,7 +77,7 @@ def served(tmp_path_factory, connections):
     app = load_app_model(run_cfg, names, log=lambda s: None)
     options = AppOptions(port=free_port(), examples=sorted((data / "val").glob("*.mp4")), max_mb=MAX_MB)
     page = launch_app(app, options, block=False, quiet=True)
-    yield {"tmp": tmp, "data": data, "model": tmp / "model", "app": app, "options": options,
+    yield {"tmp": tmp, "data": data, "model": tmp / "model", "app": app, "options": options, "page": page,
            "url": f"http://127.0.0.1:{options.port}/"}
     page.close()
     assert connections and all(_is_loopback(h) for h in connections), connections  # no call leaves the machine
@@ -113,6 +113,15 @@ def test_api_gives_predicts_top5_a_timeline_and_the_rois(served, capsys):
     assert Path(timeline_png["value"]).read_bytes()[:4] == b"\x89PNG" and timeline_png["visible"]
     rows = windows["value"]["data"]
     assert rows and all(row[2] in CLASS_NAMES for row in rows) and rows[-1][1] == pytest.approx(0.8)
+
+
+def test_analyses_share_one_queue_of_the_given_concurrency(served):
+    classify = [fn for fn in served["page"].fns.values() if fn.name == "classify"]
+    assert len(classify) == 2  # the button (the API endpoint) and a new upload
+    assert {fn.concurrency_id for fn in classify} == {"analysis"}
+    assert {fn.concurrency_limit for fn in classify} == {"default"}  # the queue's default: --concurrency
+    assert served["page"]._queue.default_concurrency_limit == served["options"].concurrency == 1
+    assert served["page"].config["app_id"] and served["options"].host == "127.0.0.1"
 
 
 def test_api_answers_a_corrupt_upload_with_a_sentence(served):

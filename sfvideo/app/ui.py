@@ -151,8 +151,9 @@ def build_app(app: AppModel, options: AppOptions, num_layers: int, work_dir: Pat
             timeline_table = gr.Dataframe(headers=TIMELINE_HEADERS, label="windows", visible=False, elem_id="windows")
         state = gr.State()
         outputs = [label, status, rois, timeline_png, timeline_table, state]
-        run.click(handlers.classify, [video, layer], outputs, api_name=API_NAME)
-        video.change(handlers.classify, [video, layer], outputs, api_visibility="private")
+        # one concurrency group: an upload's analysis and a click's share the --concurrency limit
+        run.click(handlers.classify, [video, layer], outputs, api_name=API_NAME, concurrency_id="analysis")
+        video.change(handlers.classify, [video, layer], outputs, api_visibility="private", concurrency_id="analysis")
         layer.release(handlers.redraw, [state, layer], [rois], api_visibility="private")
     return page.queue(default_concurrency_limit=options.concurrency, max_size=QUEUE_PER_WORKER * options.concurrency)
 
