@@ -265,12 +265,14 @@ def fill_hub_cache(cache, repo_id: str, model_dir, revision: str = "main", commi
 @pytest.mark.parametrize("spec,want", [
     ("hf-hub:org/name", ("org/name", None)),
     ("hf-hub:org/name@v1.0", ("org/name", "v1.0")),
+    ("hf-hub:org/name@refs/pr/1", ("org/name", "refs/pr/1")),
 ])
 def test_hub_names_parse(spec, want):
     assert parse_hub_name(spec) == want
 
 
-@pytest.mark.parametrize("spec", ["hf-hub:name", "hf-hub:org/name@", "hf-hub:a/b/c"])
+@pytest.mark.parametrize("spec", ["hf-hub:name", "hf-hub:org/name@", "hf-hub:a/b/c", "hf-hub:org/name@../../x",
+                                  "hf-hub:../x", "hf-hub:org/.."])
 def test_bad_hub_names_are_refused(spec):
     with pytest.raises(CheckpointError, match="hf-hub:ORG/NAME"):
         parse_hub_name(spec)

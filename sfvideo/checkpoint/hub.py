@@ -41,6 +41,7 @@ META_KEY = "sfvideo.meta"  # model.safetensors header: the checkpoint meta as JS
 # File suffixes of pickled checkpoints: never part of a model directory.
 PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".pkl", ".pickle", ".ckpt")
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+_REVISION = re.compile(r"^[\w.-]+(/[\w.-]+)*$")  # a branch, tag or commit; "refs/pr/1" too
 
 
 # ------------------------------------------------------------------------------------ names
@@ -55,8 +56,10 @@ def parse_hub_name(spec: str) -> tuple[str, str | None]:
     Raises:
         CheckpointError: not of that form.
     """
-    repo_id, _, revision = spec[len(HUB_PREFIX):].partition("@")
-    if not _REPO_ID.match(repo_id) or (revision == "" and "@" in spec):
+    repo_id, at, revision = spec[len(HUB_PREFIX):].partition("@")
+    bad_revision = at and (not _REVISION.match(revision) or ".." in revision.split("/"))
+    dots = any(part in (".", "..") for part in repo_id.split("/"))
+    if not _REPO_ID.match(repo_id) or dots or bad_revision:
         raise CheckpointError(f"{spec!r}: a Hub model is named hf-hub:ORG/NAME or hf-hub:ORG/NAME@REVISION")
     return repo_id, revision or None
 
