@@ -67,7 +67,8 @@ def connections():
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, connections):
-    """A model directory of video_test, short videos, and the app serving it on a free port."""
+    """A model directory of video_test, short videos, and the app serving it on a free port with
+    the default examples (toy clips, made into a temporary sfvideo cache)."""
     tmp = tmp_path_factory.mktemp("app")
     data = make_video_dataset(tmp / "videos", num_train=1, num_val=3, frames=24)
     cfg = load_config("k400_tiny.yaml", tiny_opts(data, tmp / "out"))
@@ -75,7 +76,10 @@ def served(tmp_path_factory, connections):
     save_pretrained(build_model(cfg), tmp / "model", cfg, class_names=CLASS_NAMES)
     run_cfg, names = config_from_checkpoint(tmp / "model", ["DEVICE", "cpu"])
     app = load_app_model(run_cfg, names, log=lambda s: None)
-    options = AppOptions(port=free_port(), examples=sorted((data / "val").glob("*.mp4")), max_mb=MAX_MB)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SFVIDEO_CACHE", str(tmp / "cache"))
+        examples = example_videos(None, log=lambda s: None)
+    options = AppOptions(port=free_port(), examples=examples, max_mb=MAX_MB)
     page = launch_app(app, options, block=False, quiet=True)
     yield {"tmp": tmp, "data": data, "model": tmp / "model", "app": app, "options": options, "page": page,
            "url": f"http://127.0.0.1:{options.port}/"}
@@ -156,15 +160,14 @@ def test_uploads_over_the_limits_are_refused(served):
     assert "lasts 0.8 s" in handlers.classify(str(video))[1]
 
 
-def test_default_examples_are_held_out_toy_clips(tmp_path, monkeypatch):
+def test_default_examples_are_held_out_toy_clips(served, tmp_path):
     from sfvideo.data.toy import CLASS_NAMES as TOY_CLASSES
 
-    monkeypatch.setenv("SFVIDEO_CACHE", str(tmp_path))
-    videos = example_videos(None, log=lambda s: None)
+    videos = served["options"].examples
     assert [p.parent.name for p in videos] == list(TOY_CLASSES) and all(p.is_file() for p in videos)
-    assert all("/val/" in str(p) for p in videos)
+    assert all(p.is_relative_to(served["tmp"] / "cache" / "app-examples" / "videos" / "val") for p in videos)
     with pytest.raises(FileNotFoundError, match="no video files"):
-        example_videos(tmp_path / "app-examples" / "classes.txt")
+        example_videos(tmp_path)
 
 
 # ------------------------------------------------------------------------------------ a real browser
@@ -182,7 +185,7 @@ def _browser(playwright, profile: Path):
 
 def test_browser_uploads_a_video_and_shows_the_label(served, tmp_path, capsys):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the app extra)")
-    video = served["data"] / "val" / "v02.mp4"
+    video = served["options"].examples[1]  # a toy clip (moving right), 112 x 112 pixels
     want = _predict_top5(served["model"], video, capsys)[0][0]
     requests: list[str] = []
     with sync_api.sync_playwright() as playwright:
