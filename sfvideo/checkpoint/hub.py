@@ -98,10 +98,13 @@ def hub_snapshot(spec: str) -> Path:
         from huggingface_hub import errors
     except ImportError:
         raise CheckpointError(f"{spec}: loading from the Hub needs huggingface_hub (pip install huggingface_hub)") from None
+    # a cached snapshot that misses files: IncompleteSnapshotError where huggingface_hub has it
+    not_cached = (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled,
+                  getattr(errors, "IncompleteSnapshotError", errors.LocalEntryNotFoundError))
     try:
         return Path(hub.snapshot_download(repo_id, revision=revision, allow_patterns=[WEIGHTS_NAME, CONFIG_NAME, CARD_NAME],
                                           library_name=LIBRARY_NAME, library_version=__version__))
-    except (errors.LocalEntryNotFoundError, errors.IncompleteSnapshotError, errors.OfflineModeIsEnabled):
+    except not_cached:
         raise CheckpointError(_not_cached_message(spec, repo_id, revision)) from None
     except errors.RevisionNotFoundError:
         raise CheckpointError(f"{spec}: the Hub repository {repo_id} has no revision {revision!r}") from None
