@@ -310,6 +310,23 @@ def get_cfg() -> CfgNode:
     return _C.clone()
 
 
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"MODEL": {"ARCH": x}}`` -> ``{"MODEL.ARCH": x}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, old value, new value) for every leaf that differs (absent: None)."""
+    a, b = flatten(old), flatten(new)
+    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
 def _closest(key: str, candidates: Iterable[str]) -> list[str]:
     candidates = list(candidates)
     close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.5)

@@ -4,8 +4,10 @@ Loading never executes pickled code. Files are read with a restricted unpickler 
 the globals PyTorch's own ``weights_only`` loader accepts, plus inert stand-ins for known
 configuration classes that official training checkpoints carry (a yacs ``CfgNode``), so their
 tensors load without yacs installed. Any other global (``os.system``, ``builtins.eval`` ...)
-fails with :class:`CheckpointError` before anything runs. Saving goes through a temporary file
-and a rename, so a crash never leaves a half-written checkpoint.
+fails with :class:`CheckpointError` before anything runs. A model directory, a ``.safetensors``
+file or an ``hf-hub:ORG/NAME[@REVISION]`` name is read by :mod:`~sfvideo.checkpoint.hub`, which
+unpickles nothing. Saving goes through a temporary file and a rename, so a crash never leaves a
+half-written checkpoint.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 
 from ..utils.io import atomic_write
 from .errors import CheckpointError
+from .hub import is_model_files, read_model_files, resolve_checkpoint
 
 
 class InertConfig(dict):
@@ -94,12 +97,18 @@ class _RestrictedPickleModule:
 
 
 def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """Load a checkpoint file without executing pickled code.
+    """Load a checkpoint without executing pickled code: a PyTorch file, or a model directory, a
+    ``.safetensors`` file or ``hf-hub:ORG/NAME[@REVISION]`` as ``{"model", "meta"[, "training"]}``
+    (:func:`~sfvideo.checkpoint.hub.read_model_files`, no pickle involved).
 
     Raises:
-        CheckpointError: missing, truncated or corrupt file, or a pickle that asks for code.
+        CheckpointError: missing, truncated or corrupt file, or a pickle that asks for code; for a
+            Hub name, one line on what to download where.
     """
-    path = Path(path)
+    local = resolve_checkpoint(path)
+    if is_model_files(local):
+        return read_model_files(local, str(path))
+    path = local
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:

@@ -232,14 +232,19 @@ def load_test_weights(model: torch.nn.Module, path: str | os.PathLike, use_ema: 
     """
     if not path:
         raise CheckpointError("no weights to test: set TEST.CHECKPOINT PATH")
-    state = safe_load(path)
+    load_test_state(model, safe_load(path), str(path), use_ema, log)
+
+
+def load_test_state(model: torch.nn.Module, state: Any, source: str, use_ema: bool = False, log=print) -> None:
+    """:func:`load_test_weights` on a checkpoint already read with :func:`safe_load` (``source`` names it)."""
     if not is_training_checkpoint(state):
-        load_weights(model, state, str(path), use_ema=use_ema, log=log)
+        load_weights(model, state, source, use_ema=use_ema, log=log)
         return
     if use_ema and not state.get("ema"):
-        raise CheckpointError(f"TEST.USE_EMA is set but {path} holds no EMA weights")
-    load_weights(model, {"model": state["ema"] if use_ema else state["model"]}, str(path), log=None)
-    log(f"loaded {'EMA ' if use_ema else ''}weights from {path} (epoch {state.get('epoch')})")
+        raise CheckpointError(f"TEST.USE_EMA is set but {source} holds no EMA weights")
+    load_weights(model, {"model": state["ema"] if use_ema else state["model"]}, source, log=None)
+    if log is not None:
+        log(f"loaded {'EMA ' if use_ema else ''}weights from {source} (epoch {state.get('epoch')})")
 
 
 def inflate_checkpoint(image_ckpt: str | os.PathLike, model: torch.nn.Module, out: str | os.PathLike,

@@ -51,12 +51,18 @@ def config_from_checkpoint(path: str | os.PathLike, opts: list[str] | None = Non
     Returns:
         ``(cfg, class_names)``: a frozen config and the recorded class names (None if none).
     """
-    meta = read_meta(safe_load(path), str(path))
+    return config_from_state(safe_load(path), str(path), opts)
+
+
+def config_from_state(state: Any, source: str, opts: list[str] | None = None):
+    """:func:`config_from_checkpoint` on a checkpoint already read with ``safe_load`` (``source``:
+    its path or name, which becomes ``TEST.CHECKPOINT``)."""
+    meta = read_meta(state, source)
     try:
-        protocol = InputProtocol.from_dict(meta["protocol"], source=str(path))
+        protocol = InputProtocol.from_dict(meta["protocol"], source=source)
         model_opts = [item for key, value in meta["model"].items() for item in (f"MODEL.{key}", str(value))]
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}: unreadable 'meta' record ({err})") from None
-    cfg = load_config(None, model_opts + protocol.config_overrides() + ["TEST.CHECKPOINT", str(path)]
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"{source}: unreadable 'meta' record ({err})") from None
+    cfg = load_config(None, model_opts + protocol.config_overrides() + ["TEST.CHECKPOINT", source]
                       + list(opts or []))
     return cfg, meta.get("class_names")

@@ -44,6 +44,7 @@ COMMANDS: dict[str, Command] = {
                            "or Kinetics download", "build_lists.py"),
     "build-kinetics-lists": Command("build_kinetics_lists", "the same as build-lists --format kinetics",
                                     "build_kinetics_lists.py"),
+    "app": Command("app", "a browser app (Gradio): top-5, timeline and the tokens' RoIs of a video", "app.py"),
     "prepare-kinetics": Command("prepare_kinetics", "re-encode a video folder to a short side (parallel)",
                                 "prepare_kinetics.py"),
 }

@@ -44,27 +44,14 @@ def _parser():
 
 
 def _runner(parser, args):
-    from sfvideo.deploy.run import auto_runtime, cached_onnx_export, onnx_runner, torch_runner
+    from sfvideo.deploy.run import checkpoint_runner, onnx_runner
 
     if args.onnx:
         if args.runtime == "eager":
             parser.error("--onnx runs in onnxruntime; drop --runtime eager or --onnx")
         return onnx_runner(args.onnx, args.threads)
     cfg, names = config_for_weights(parser, args, other=", or --onnx")
-    runtime = auto_runtime(cfg) if args.runtime == "auto" else args.runtime
-    if runtime == "onnxruntime":  # the checkpoint exported once into a cache, then run from the .onnx
-        return onnx_runner(str(cached_onnx_export(cfg, names or _names(cfg))), args.threads)
-    return torch_runner(cfg, names, args.threads)
-
-
-def _names(cfg) -> list[str] | None:
-    from sfvideo.data.build import class_names_from_cfg
-
-    try:
-        names = class_names_from_cfg(cfg)
-    except FileNotFoundError:
-        return None
-    return names if names and len(names) == cfg.MODEL.NUM_CLASSES else None
+    return checkpoint_runner(cfg, names, args.runtime, args.threads)
 
 
 def main(argv=None) -> None:

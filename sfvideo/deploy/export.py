@@ -26,14 +26,14 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from ..models.protocol import INPUT_CONTRACT
+
 FORMATS = ("onnx", "torch-export")
 MIN_VOLUME_OPSET = 20  # GridSample on 5-D input (ONNX opset 20)
 MIN_OPSET = 16  # GridSample itself (4-D)
 ATTENTION_OPSET = 23  # ONNX Attention; onnxruntime has a CPU kernel for it from 1.23
 DYNAMO_MIN_OPSET = 18  # the opset torch's dynamo exporter writes natively
 INPUT_NAME, OUTPUT_NAME = "clip", "logits"
-INPUT_CONTRACT = ("clip: float32 (B, 3, T, H, W), RGB scaled to [0, 1] then normalised with the protocol's "
-                  "mean/std; logits: (B, num_classes)")
 
 
 def export_metadata(protocol, class_names: Sequence[str] | None, model_keys: dict[str, Any]) -> dict[str, str]:

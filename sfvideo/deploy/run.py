@@ -75,8 +75,13 @@ def torch_runner(cfg, class_names: list[str] | None = None, threads: int | None 
 ORT_FASTEST = ("video_tiny", "video_small", "video_base")
 
 
+def cache_dir() -> Path:
+    """sfvideo's cache folder: ``SFVIDEO_CACHE``, else ``~/.cache/sfvideo``."""
+    return Path(os.environ.get("SFVIDEO_CACHE", Path.home() / ".cache" / "sfvideo"))
+
+
 def onnx_cache_dir() -> Path:
-    return Path(os.environ.get("SFVIDEO_CACHE", Path.home() / ".cache" / "sfvideo")) / "onnx"
+    return cache_dir() / "onnx"
 
 
 def export_code_digest() -> str:
@@ -96,11 +101,12 @@ def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> 
     reused: the cache key covers the checkpoint file (path, size, mtime), the model and protocol,
     the export's form (opset, volume sampling) and the code it comes from (``export_code_digest``:
     an export made by another sfvideo or torch is made again)."""
+    from ..checkpoint.hub import resolve_checkpoint, weights_file
     from ..models.protocol import InputProtocol
     from ..utils.io import atomic_path
     from .export import onnxruntime_cpu_opset, run_export, volume_sampling_for
 
-    ckpt = Path(cfg.TEST.CHECKPOINT).resolve()
+    ckpt = weights_file(resolve_checkpoint(cfg.TEST.CHECKPOINT)).resolve()  # a directory's or Hub's model.safetensors
     st = ckpt.stat()
     opset = onnxruntime_cpu_opset()
     ident = json.dumps([str(ckpt), st.st_size, st.st_mtime_ns, cfg.TEST.USE_EMA, dict(cfg.MODEL),
@@ -112,6 +118,30 @@ def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> 
         with atomic_path(path) as tmp:
             run_export(cfg, tmp, opset=opset, class_names=class_names, log=log)
     return path
+
+
+def checkpoint_runner(cfg, class_names: list[str] | None = None, runtime: str = "auto",
+                      threads: int | None = None, log=print) -> Runner:
+    """The runner of the config's checkpoint in ``runtime`` (``auto``: :func:`auto_runtime`); for
+    onnxruntime the checkpoint is exported once into a cache (:func:`cached_onnx_export`)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime {runtime!r}; expected one of {RUNTIMES}")
+    runtime = auto_runtime(cfg) if runtime == "auto" else runtime
+    if runtime == "onnxruntime":
+        path = cached_onnx_export(cfg, class_names or class_names_of(cfg), log=log)
+        return onnx_runner(str(path), threads)
+    return torch_runner(cfg, class_names, threads)
+
+
+def class_names_of(cfg) -> list[str] | None:
+    """The names ``DATA.CLASS_NAMES`` lists, when it lists one per class; else None."""
+    from ..data.build import class_names_from_cfg
+
+    try:
+        names = class_names_from_cfg(cfg)
+    except FileNotFoundError:
+        return None
+    return names if names and len(names) == cfg.MODEL.NUM_CLASSES else None
 
 
 def auto_runtime(cfg) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sfvideo.checkpoint import CheckpointError, safe_load
+from sfvideo.config import config_diff
 from sfvideo.engine.train_state import LAST, copy_atomic
 from sfvideo.utils.io import atomic_write_text, is_temporary
 from sfvideo.utils.lock import DirLock, LockedError
@@ -54,23 +55,6 @@ def lock_run_dir(out: Path) -> DirLock:
         return DirLock(out / LOCK, what=f"run directory {out}").acquire(log=logger.warning)
     except LockedError as err:
         raise RunDirError(str(err)) from None
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"MODEL": {"ARCH": x}}`` -> ``{"MODEL.ARCH": x}``."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(key, old value, new value) for every leaf that differs (absent: None)."""
-    a, b = flatten(old), flatten(new)
-    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def _format_diff(diff: list[tuple[str, Any, Any]], limit: int = 12) -> str:

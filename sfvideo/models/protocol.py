@@ -19,6 +19,10 @@ from typing import Any, Mapping
 
 from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
 
+# What a model takes and returns, for readers of exported files (ONNX metadata, a model directory's config.json).
+INPUT_CONTRACT = ("clip: float32 (B, 3, T, H, W), RGB scaled to [0, 1] then normalised with the protocol's "
+                  "mean/std; logits: (B, num_classes)")
+
 
 @dataclass(frozen=True)
 class InputProtocol:
