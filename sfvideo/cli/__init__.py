@@ -46,6 +46,8 @@ COMMANDS: dict[str, Command] = {
                                     "build_kinetics_lists.py"),
     "prepare-kinetics": Command("prepare_kinetics", "re-encode a video folder to a short side (parallel)",
                                 "prepare_kinetics.py"),
+    "make-shards": Command("make_shards", "a video list -> WebDataset shards + index (local, HTTP, S3 training)",
+                           "make_shards.py"),
 }
 
 
