@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from engine_helpers import free_port, make_video_dataset, tiny_opts
+from engine_helpers import free_port, tiny_opts
 
 SHARD_OPTS = {"DATA.FORMAT": "shards", "DATA.SHUFFLE_BUFFER": 3, "DATA.SHARD_RETRY_WAIT": 0.01,
               "DATA.SHARD_RETRIES": 2}
@@ -107,4 +107,3 @@ def s3_server(tmp: Path, auth_actions: int | None = None):
     return serving([moto_binary(), "-H", "127.0.0.1", "-p", str(port)], port, env=env, cwd=tmp)
 
 
-__all__ = ["make_video_dataset", "http_server", "s3_server", "shard_opts", "write_shards", "moto_binary"]

@@ -11,7 +11,6 @@ import tarfile
 
 import pytest
 import torch
-from shard_helpers import shard_opts, write_shards
 from torch.utils.data import DataLoader
 
 from engine_helpers import make_video_dataset
@@ -30,11 +29,13 @@ from sfvideo.data.shards.plan import (
 )
 from sfvideo.data.shards.write import parse_size, sample_key
 from sfvideo.engine.train_state import ConsumedData
+from shard_helpers import shard_opts, write_shards
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     return make_video_dataset(tmp_path_factory.mktemp("videos"), num_train=10)
+
 
 
 @pytest.fixture(scope="module")

@@ -50,10 +50,11 @@ def protocol_of(url: str) -> str:
 
 
 def filesystem(url: str, storage: Storage) -> tuple[Any, str]:
-    """The fsspec filesystem serving ``url`` and the path within it."""
+    """The fsspec filesystem serving ``url`` and the path within it: a new instance, so the
+    credentials in the environment now are the ones used (fsspec would reuse an earlier one)."""
     from fsspec.core import url_to_fs
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"skip_instance_cache": True}
     if protocol_of(url) == "s3":
         endpoint = storage.s3_endpoint or os.environ.get("AWS_ENDPOINT_URL", "")
         if endpoint:
