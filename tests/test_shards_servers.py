@@ -12,10 +12,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from engine_helpers import make_video_dataset
+from sfvideo.bench.serve import http_server
 from sfvideo.config import load_config
 from sfvideo.data import build_dataset, collate_train
 from sfvideo.data.shards.io import ShardFetchError
-from shard_helpers import http_server, moto_binary, s3_server, shard_opts, write_shards
+from shard_helpers import moto_binary, s3_server, shard_opts, write_shards
 
 pytestmark = pytest.mark.slow
 

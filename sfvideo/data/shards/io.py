@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 S3_BLOCK_BYTES = 8 << 20  # ranged GET size when reading from S3: few requests, bounded memory per reader
 SKIP_CHUNK = 1 << 20  # bytes read at a time when a stream must be skipped forward
-PERMANENT_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError)  # what retrying cannot fix
+# what retrying cannot fix (ImportError: the protocol's library, s3fs for s3://, is not installed)
+PERMANENT_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, ImportError)
 
 
 class ShardFetchError(OSError):
@@ -171,6 +172,8 @@ def check_readable(url: str, storage: Storage) -> int:
         except PERMANENT_ERRORS as err:
             hint = (" (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE, the bucket name and "
                     "DATA.S3_ENDPOINT or AWS_ENDPOINT_URL)" if protocol_of(url) == "s3" else "")
+            if isinstance(err, ImportError):
+                hint = " (pip install 'sfvideo[s3]' for s3://)" if protocol_of(url) == "s3" else ""
             raise ShardFetchError(f"{url}: cannot be read: {_describe(err)}{hint}") from None
         except Exception as err:
             if attempt == storage.retries:
