@@ -212,23 +212,31 @@ def _tar_bytes(samples):
     return buf.getvalue()
 
 
-def test_bad_samples_are_skipped_counted_and_named(data_dir, tmp_path, caplog):
+@pytest.fixture(scope="module")
+def bad_shards(data_dir, tmp_path_factory):
+    """Two shards: k0, k4 good; k1 undecodable, k2 without .json, k3 label 7; the second cut short
+    inside m1 (its index lists m0, m1, m2). Returns their pattern."""
     from sfvideo.data.shards.index import ShardEntry, index_document, index_text
 
+    out = tmp_path_factory.mktemp("bad")
     good = (data_dir / "train" / "v00.mp4").read_bytes()
     meta = json.dumps({"label": 1, "path": "train/v00.mp4"}).encode()
     first = [("k0", {"mp4": good, "json": meta}), ("k1", {"mp4": b"\0garbage" * 50, "json": meta}),
              ("k2", {"mp4": good}), ("k3", {"mp4": good, "json": json.dumps({"label": 7}).encode()}),
              ("k4", {"mp4": good, "json": meta})]
     second = _tar_bytes([("m0", {"mp4": good, "json": meta}), ("m1", {"mp4": good, "json": meta})])
-    (tmp_path / "bad-000000.tar").write_bytes(_tar_bytes(first))
+    (out / "bad-000000.tar").write_bytes(_tar_bytes(first))
     with tarfile.open(fileobj=io.BytesIO(second)) as tar:
         cut = tar.getmember("m1.json").offset + 700
-    (tmp_path / "bad-000001.tar").write_bytes(second[:cut])  # cut short inside m1
+    (out / "bad-000001.tar").write_bytes(second[:cut])  # cut short inside m1
     entries = [ShardEntry("bad-000000.tar", 5, keys=tuple(k for k, _ in first)),
                ShardEntry("bad-000001.tar", 3, keys=("m0", "m1", "m2"))]
-    (tmp_path / "bad-shards.json").write_text(index_text(index_document("bad", entries, [], "")))
-    cfg = cfg_for(data_dir, tmp_path / "out", tmp_path / "bad-{000000..000001}.tar", **{"DATA.NUM_WORKERS": 0})
+    (out / "bad-shards.json").write_text(index_text(index_document("bad", entries, [], "")))
+    return out / "bad-{000000..000001}.tar"
+
+
+def test_bad_samples_are_skipped_counted_and_named(data_dir, bad_shards, tmp_path, caplog):
+    cfg = cfg_for(data_dir, tmp_path / "out", bad_shards, **{"DATA.NUM_WORKERS": 0})
     ds = build_dataset(cfg, "train")
     batches = epoch_batches(ds, 3, workers=0)
     consumed = ConsumedData(batches, [0])
@@ -243,6 +251,25 @@ def test_bad_samples_are_skipped_counted_and_named(data_dir, tmp_path, caplog):
     assert "bad-000001.tar#m0" not in text
     assert "bad-000001.tar#m1: the shard breaks off" in text and "bad-000001.tar#m2: the shard breaks off" in text
     assert "skipped a bad training sample: " + names[0] in caplog.text
+
+
+def test_a_training_run_names_the_skipped_samples_in_its_metrics(data_dir, bad_shards, tmp_path):
+    from sfvideo.engine.train import train
+
+    cfg = cfg_for(data_dir, tmp_path, bad_shards, **{"DATA.NUM_WORKERS": 0, "SOLVER.MAX_EPOCH": 1,
+                                                      "TRAIN.EVAL_PERIOD": 0, "DATA.MAX_FAILURE_FRACTION": 1.0})
+    assert train(cfg).step == 4
+    record = json.loads((tmp_path / "metrics.jsonl").read_text())
+    assert record["failed_videos"] == len(record["failed_samples"]) > 0
+    assert any(name.endswith("bad-000000.tar#k3: label 7 outside 0..3 (MODEL.NUM_CLASSES 4)")
+               for name in record["failed_samples"])
+
+
+def test_clips_per_decode_and_segment_sampling_from_shards(data_dir, shards, tmp_path):
+    cfg = cfg_for(data_dir, tmp_path, shards, **{"DATA.NUM_WORKERS": 0, "DATA.CLIPS_PER_DECODE": 2,
+                                                  "DATA.SAMPLING": "segment"})
+    batch = epoch_batches(build_dataset(cfg, "train"), 1, workers=0)[0]
+    assert batch["video"].shape == (2, 2, 3, 4, 32, 32) and batch["video"].dtype == torch.uint8
 
 
 def test_fewer_shards_than_reading_slots_is_refused(data_dir, shards, tmp_path):

@@ -6,6 +6,8 @@ fail when the dataset is built, before any step."""
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -77,6 +79,21 @@ def test_http_shard_that_cannot_be_fetched_stops_the_run_naming_it(data_dir, sha
         batches(data_dir, tmp_path, f"{url}/{PATTERN}")
     assert f"{url}/train-000002.tar: cannot be fetched" in str(err.value)
     assert "FileNotFoundError" in str(err.value) and "gave up after 3 attempts" in str(err.value)
+
+
+def test_training_command_names_the_shard_it_cannot_fetch(data_dir, shard_dir, tmp_path):
+    from engine_helpers import ROOT, tool_env
+
+    served = tmp_path / "served"
+    shutil.copytree(shard_dir, served)
+    (served / "train-000003.tar").unlink()
+    with http_server(served, tmp_path / "http") as url:
+        cmd = [sys.executable, str(ROOT / "tools" / "train_video.py"), "--cfg", "k400_tiny.yaml",
+               *shard_opts(data_dir, tmp_path / "out", f"{url}/{PATTERN}", **{"DATA.NUM_WORKERS": 2})]
+        proc = subprocess.run(cmd, cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"error: {url}/train-000003.tar: cannot be fetched (FileNotFoundError" in proc.stderr
+    assert "Traceback" not in proc.stderr.split("error: ")[-1]
 
 
 @pytest.fixture(scope="module")

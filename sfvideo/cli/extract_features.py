@@ -61,7 +61,7 @@ def main(argv=None) -> None:
     import sys
 
     from sfvideo.checkpoint import CheckpointError
-    from sfvideo.data.shards.io import ShardFetchError
+    from sfvideo.data.shards import SHARD_ERRORS, error_line
     from sfvideo.deploy.features import extract_features, extract_shard_features
     from sfvideo.deploy.run import torch_runner
     from sfvideo.engine import distributed as du
@@ -77,7 +77,9 @@ def main(argv=None) -> None:
             path = extract_features(cfg, model, items, args.out,
                                     data_dir=cfg.DATA.PATH_TO_DATA_DIR if args.list else "",
                                     per_window=args.per_window, progress=sys.stderr.isatty())
-    except (CheckpointError, RuntimeError, ValueError, FileNotFoundError, ShardFetchError) as err:
+    except SHARD_ERRORS as err:
+        fail(error_line(err))
+    except (CheckpointError, RuntimeError, ValueError, FileNotFoundError) as err:
         fail(str(err))
     if path is not None:
         import numpy as np

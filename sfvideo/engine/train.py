@@ -557,7 +557,9 @@ def end_epoch(run: TrainingRun, epoch: int, t_start: float) -> None:
         "clips_per_s": st.epoch_rate, "val_top1": None, "val_top5": None, "val_loss": None,
         "failed_videos": int(failed), "failed_samples": sorted(n for part in names for n in part),
     }
-    check_failure_fraction(int(failed), int(clips), cfg.DATA.MAX_FAILURE_FRACTION)
+    # From shards a bad sample is skipped, not replaced: the samples read are the clips plus the skipped
+    read = clips + failed if run.sampler is None else clips
+    check_failure_fraction(int(failed), int(read), cfg.DATA.MAX_FAILURE_FRACTION)
     last_epoch = done == cfg.SOLVER.MAX_EPOCH
     is_best = False
     if run.val_loader is not None and (done % cfg.TRAIN.EVAL_PERIOD == 0 or last_epoch):

@@ -10,3 +10,16 @@ same exact mid-epoch resume as from file lists.
 
 ``build_shard_dataset(cfg, split)`` is ``sfvideo.data.build_dataset`` under ``DATA.FORMAT shards``.
 """
+
+from .index import ShardIndexError
+from .io import ShardFetchError
+
+SHARD_ERRORS = (ShardFetchError, ShardIndexError)  # what a command reports as an error line
+
+
+def error_line(err: Exception) -> str:
+    """The message of ``err``, without the traceback a DataLoader worker wraps around an error it
+    passes on to the main process (the last line then names the error and its message)."""
+    text = str(err).strip()
+    last = text.splitlines()[-1] if text else ""
+    return last.split(": ", 1)[1] if "Original Traceback" in text and ": " in last else text
