@@ -49,8 +49,10 @@ many minutes (rank 0's clock, agreed at a step boundary), so a SIGKILL loses at 
 From shards (``DATA.FORMAT shards``, :mod:`sfvideo.data.shards`) the training set is an iterable
 dataset whose epoch order is a pure function of ``(RNG_SEED, epoch)`` and the index's sample
 counts; the loop records each reading role's stream position (:class:`ConsumedData`) and a
-mid-epoch checkpoint keeps it, so a resumed epoch reads on from there and decodes nothing twice. A non-finite loss raises :class:`NonFiniteLossError` before the optimiser
-step, without writing a checkpoint: ``last.pth`` stays the last good one.
+mid-epoch checkpoint keeps it, so a resumed epoch reads on from there and decodes nothing twice.
+
+A non-finite loss raises :class:`NonFiniteLossError` before the optimiser step, without writing
+a checkpoint: ``last.pth`` stays the last good one.
 
 Run directory (:mod:`sfvideo.engine.rundir`): rank 0 locks ``OUTPUT_DIR``; ``last.pth`` is checked
 against the config before anything is written; a resume repairs what a SIGKILL interrupted.
@@ -460,9 +462,9 @@ def run_epoch(run: TrainingRun, epoch: int) -> bool:
     if first == 0:
         reseed_epoch(cfg.RNG_SEED, epoch, run.rank, run.mixup)
         st.stats = EpochStats()
-    positions = resumed.get("positions") if run.sampler is None else None
-    if run.sampler is None and positions is None:
-        positions = [0] * run.train_set.reading.workers
+    positions = None
+    if run.sampler is None:  # shards: each reading role's stream position (0s at the epoch's start)
+        positions = resumed.get("positions") or [0] * run.train_set.reading.workers
     st.epoch_running = epoch
     st.consumed = ConsumedData(epoch_loader(run, epoch, first, positions), positions, resumed.get("failed"))
     loader = st.consumed

@@ -65,7 +65,7 @@ def sample_fields(raw: RawSample, num_classes: int) -> tuple[int, str, bytes]:
         label = meta["label"]
     except (ValueError, KeyError, TypeError) as err:
         raise BadSample(f"{raw.key}.json has no readable 'label' ({type(err).__name__}: {err})") from None
-    if not isinstance(label, int) or not 0 <= label < num_classes:
+    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < num_classes:
         raise BadSample(f"label {label!r} outside 0..{num_classes - 1} (MODEL.NUM_CLASSES {num_classes})")
     video = next((raw.files[e] for e in VIDEO_EXTENSIONS if e in raw.files), None)
     if video is None:

@@ -73,11 +73,6 @@ class ShardSet:
     def num_samples(self) -> int:
         return sum(self.counts)
 
-    def sample_name(self, shard: int, pos: int) -> str:
-        """``url#key`` of sample ``pos`` of shard ``shard`` (``url#<pos>`` when the index has no keys)."""
-        keys = self.entries[shard].keys
-        return f"{self.urls[shard]}#{keys[pos] if pos < len(keys) else pos}"
-
 
 def is_url(spec: str) -> bool:
     """True for ``scheme://...`` (s3, http, https, file, ...)."""
