@@ -19,7 +19,7 @@ table reports each rate's median and the median of the per-round ratios, so a bu
 slows both sides of a ratio alike. ``--long N`` adds the memory of a long multi-worker run.
 ``--results FILE`` also writes the figures as data (``sfvideo.bench.results``).
 
-``--shards PATTERN`` (a local brace pattern, e.g. ``/tmp/sfvideo_bench/shards/bench-{000000..000003}.tar``;
+``--shards PATTERN`` (a local brace pattern, e.g. ``/tmp/sfvideo_bench/shards/bench-{000000..000002}.tar``;
 its shards are written from the ``--long-set`` videos when its index is missing) times the same
 clips from those shards, from the shards served over loopback HTTP (nginx, else Python's
 http.server), and from the loose files, each through the training loader with ``--long-workers``
@@ -29,8 +29,8 @@ HTTP shards. Its figures go to ``FILE_shards`` and ``FILE_shards_memory`` with `
 Example::
 
     python tools/benchmark_loader.py --videos 6 --clips 48 --rounds 5 --long 2000
-    sfvideo benchmark-loader --sets --videos 8 --clips 96 --rounds 5 --long 2000 \
-        --shards /tmp/sfvideo_bench/shards/bench-{000000..000003}.tar --results results/loader.csv
+    sfvideo benchmark-loader --videos 6 --clips 48 --rounds 5 --long 2000 \
+        --shards '/tmp/sfvideo_bench/shards/bench-{000000..000002}.tar' --results results/loader.csv
 
 Trailing ``KEY VALUE`` pairs override the config of sfvideo's pipeline
 (default: the defaults tree: 32 frames at rate 2, crop 224, RandAugment rand-m7-n4, erasing 0.25).
