@@ -36,6 +36,11 @@ def ensure_shards(pattern: str, videos: Sequence[Path], workers: int = 1) -> Pat
     folder, split, count = shard_layout(pattern)
     index = folder / f"{split}{INDEX_SUFFIX}"
     if index.is_file():
+        import json
+
+        if json.loads(index.read_text()).get("num_samples") != len(videos):
+            raise ValueError(f"{index} holds shards of another set of videos than these {len(videos)}: remove "
+                             f"{folder} or name another folder")
         return index
     records = [VideoRecord(str(Path(v).resolve()), i % 400) for i, v in enumerate(videos)]
     per_shard = math.ceil(len(records) / count)
