@@ -108,6 +108,16 @@ def test_make_shards_reports_unreadable_sources_and_reencodes(data_dir, tmp_path
     assert min(frames.shape[1:3]) == 16 and meta.num_frames == 8
 
 
+def test_make_shards_needs_the_class_order_of_a_kinetics_csv(tmp_path, capsys):
+    from sfvideo.cli.make_shards import main
+
+    csv_list = tmp_path / "train.csv"
+    csv_list.write_text("label,youtube_id,time_start,time_end,split\nabseiling,abc,0,10,train\n")
+    assert main(["--list", str(csv_list), "--root", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    assert f"put their order in {tmp_path / 'classes.txt'}" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_sizes_keys_and_patterns():
     assert parse_size("1GB") == 1 << 30 and parse_size("1.5M") == 3 << 19 and parse_size(4096) == 4096
     with pytest.raises(ValueError, match="1 gallon"):

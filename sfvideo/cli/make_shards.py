@@ -40,11 +40,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # imported after parsing so that --help answers at once
     from sfvideo.bench.results import command_line
-    from sfvideo.data.lists import ListFormatError, load_video_list, read_class_names
+    from sfvideo.data.lists import ListFormatError, is_kinetics_csv, load_video_list, read_class_names
     from sfvideo.data.shards.write import ShardOptions, make_shards, parse_size
 
     list_path = Path(args.list)
     classes_file = list_path.parent / "classes.txt"
+    if not classes_file.is_file() and list_path.is_file() and is_kinetics_csv(list_path):
+        print(f"error: {list_path} names its classes: put their order in {classes_file} (sfvideo build-lists "
+              "--format kinetics writes path-label lists and classes.txt)", file=sys.stderr)
+        return 1
     try:
         classes = read_class_names(classes_file) if classes_file.is_file() else []
         records = load_video_list(list_path, args.root, classes or None).records
