@@ -28,7 +28,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the tests start on loopback: COMMAND_OR_FILE:PACKAGES (tools/ensure_system_packages.sh).
-SYSTEM_PACKAGES ?= /usr/bin/chromium:chromium
+SYSTEM_PACKAGES ?= /usr/bin/chromium:chromium /usr/sbin/nginx:nginx
 
 install: $(STAMP) ffmpeg system-packages
 

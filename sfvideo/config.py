@@ -198,6 +198,26 @@ _C.DATA.PIN_MEMORY = True
 _C.DATA.MAX_FAILURE_FRACTION = 0.05
 # File listing CSV rows whose video was not found (relative to OUTPUT_DIR); "" disables.
 _C.DATA.MISSING_REPORT = "missing_videos.txt"
+# Where the videos come from: "lists" (TRAIN_LIST / VAL_LIST / TEST_LIST and files) or "shards"
+# (WebDataset tar shards written by `sfvideo make-shards`: TRAIN_SHARDS / VAL_SHARDS / TEST_SHARDS).
+_C.DATA.FORMAT = "lists"
+# Shards of each split: a brace pattern (s3://bucket/k400/train-{000000..000239}.tar,
+# https://host/k400/train-{000000..000239}.tar, or a local path, relative to PATH_TO_DATA_DIR)
+# whose index {prefix}-shards.json lies beside the shards, or that index itself (every shard it
+# lists). Training needs at least (processes x max(1, NUM_WORKERS)) shards.
+_C.DATA.TRAIN_SHARDS = ""
+_C.DATA.VAL_SHARDS = ""
+_C.DATA.TEST_SHARDS = ""
+# Endpoint of an S3-compatible store for s3:// shards ("" = AWS_ENDPOINT_URL, else AWS itself);
+# credentials and region come from the standard AWS_* environment variables.
+_C.DATA.S3_ENDPOINT = ""
+# Training from shards: samples in the shuffle buffer of each loader worker. Each holds one
+# video's bytes (about 1-2 MB at short side 320), so memory grows by this x workers x processes.
+_C.DATA.SHUFFLE_BUFFER = 64
+# A shard read that fails is retried this many times, the first after SHARD_RETRY_WAIT seconds,
+# each next one after twice as long; then the run stops naming the shard and the reason.
+_C.DATA.SHARD_RETRIES = 5
+_C.DATA.SHARD_RETRY_WAIT = 1.0
 
 # ---------------------------------------------------------------------------- augmentation
 _C.AUG = CfgNode()
@@ -233,6 +253,9 @@ _C.TRAIN.ALLOW_PARTIAL_CHECKPOINT = False
 _C.TRAIN.AUTO_RESUME = True
 # Save a numbered checkpoint every N epochs (last.pth is written every epoch).
 _C.TRAIN.CHECKPOINT_PERIOD = 1
+# Also write last.pth every this many minutes within an epoch (0 disables), so a killed run
+# (SIGKILL, a lost machine) resumes from there exactly; rank 0's clock decides for all ranks.
+_C.TRAIN.CHECKPOINT_MINUTES = 0.0
 # Single-view validation every N epochs (0 disables); the best one is saved as best.pth.
 _C.TRAIN.EVAL_PERIOD = 1
 # Gradient accumulation steps per optimizer step.
@@ -298,6 +321,7 @@ _VALID_CHOICES = {
     "DATA.DECODE_DEVICE": ("cpu", "cuda"),
     "DATA.PAD_MODE": ("repeat_last", "loop"),
     "DATA.SAMPLING": ("dense", "segment"),
+    "DATA.FORMAT": ("lists", "shards"),
     "TRAIN.AMP": ("none", "bf16", "fp16"),
     "TEST.CLIP_PLACEMENT": ("uniform", "slowfast"),
     "TEST.ENSEMBLE_METHOD": ("softmax_mean", "logit_mean", "logit_max"),
@@ -441,7 +465,7 @@ def resolve_config_path(cfg_file: str | os.PathLike) -> Path:
 
 # Keys whose value 0 would fail only later (a division, a range step).
 _AT_LEAST_ONE = ["TRAIN.LOG_PERIOD", "TEST.MAX_VIEWS_PER_BATCH"]
-_NON_NEGATIVE = ["DATA.NUM_WORKERS", "TRAIN.EVAL_PERIOD", "TRAIN.CHECKPOINT_PERIOD", "TRAIN.MAX_STEPS_PER_EPOCH",
+_NON_NEGATIVE = ["DATA.NUM_WORKERS", "DATA.SHARD_RETRIES", "DATA.SHARD_RETRY_WAIT", "TRAIN.CHECKPOINT_MINUTES", "TRAIN.EVAL_PERIOD", "TRAIN.CHECKPOINT_PERIOD", "TRAIN.MAX_STEPS_PER_EPOCH",
                  "TRAIN.CLIP_GRAD", "SOLVER.WARMUP_EPOCHS", "SOLVER.WEIGHT_DECAY"]
 # Lists with a fixed number of values.
 _LIST_LENGTHS = {"DATA.TRAIN_JITTER_SCALES": 2, "DATA.TRAIN_JITTER_AREA": 2, "DATA.TRAIN_JITTER_ASPECT": 2,
@@ -484,6 +508,7 @@ def validate(cfg: CfgNode) -> None:
         "MODEL.NUM_CLASSES", "DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS",
         "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "TRAIN.BATCH_SIZE", "TRAIN.ACCUM_STEPS",
         "TEST.BATCH_SIZE", "TEST.NUM_ENSEMBLE_VIEWS", "SOLVER.LR_BASE_BATCH", "DATA.CLIPS_PER_DECODE",
+        "DATA.SHUFFLE_BUFFER",
     ]
     for key in positive + _AT_LEAST_ONE:
         section, name = key.split(".")

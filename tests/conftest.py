@@ -19,6 +19,16 @@ def _seed():
     yield
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread, as the tools' subprocesses have (OMP_NUM_THREADS=1): float reductions then
+    match theirs bit for bit (``pytest.mark.usefixtures("one_thread")``)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES

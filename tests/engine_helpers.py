@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from sfvideo.bench.serve import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NUM_CLASSES = 4
@@ -55,12 +56,6 @@ def tiny_opts(data_dir: Path, out_dir: Path, **extra) -> list[str]:
     for k, v in opts.items():
         flat += [k, str(v)]
     return flat
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tool_env() -> dict[str, str]:

@@ -195,3 +195,30 @@ def test_span_recorder_and_decode_only_replay(tmp_path):
     assert decode_only(rec.spans, "pyav").clips == 2
     ds[0]
     assert len(rec.spans) == 2  # closed: later items are not recorded
+
+
+@pytest.mark.slow
+def test_benchmark_shard_rows_smoke(tmp_path):
+    """--shards on 1-second videos: shards written from the videos, rows for local shards, HTTP
+    shards and loose files, the memory of a run over the HTTP shards, results as data."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parent.parent / "tools" / "benchmark_loader.py"
+    pattern = str(tmp_path / "shards" / "bench-{000000..000001}.tar")
+    cmd = [sys.executable, str(tool), "--sets", "--videos", "4", "--seconds", "1", "--clips", "4", "--batch-size", "2",
+           "--rounds", "2", "--long", "8", "--long-workers", "2", "--long-decoder", "pyav", "--shards", pattern,
+           "--cache-dir", str(tmp_path), "--results", str(tmp_path / "loader.csv"),
+           "DATA.NUM_FRAMES", "4", "DATA.TRAIN_JITTER_SCALES", "[40, 48]", "DATA.TRAIN_CROP_SIZE", "32"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    from sfvideo.bench.results import read_results, render_table
+
+    rows = read_results(tmp_path / "loader_shards.csv")
+    assert [r["source"] for r in rows] == ["local shards", "HTTP shards", "loose files"]
+    assert float(rows[2]["vs_loose_files"]) == 1.0 and all(float(r["clips_s"]) > 0 for r in rows)
+    memory = read_results(tmp_path / "loader_shards_memory.csv")
+    assert memory[0]["set"] == "smooth, HTTP shards" and int(memory[0]["clips"]) >= 8
+    assert render_table(rows) in out.stdout and render_table(memory) in out.stdout
+    assert (tmp_path / "shards" / "bench-shards.json").is_file() and not (tmp_path / "loader.csv").exists()

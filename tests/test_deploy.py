@@ -218,6 +218,25 @@ def test_features_row_is_the_pooled_token_embedding(tmp_path):
     assert np.array_equal(np.load(out / "features.npy"), feats)
 
 
+def test_features_from_shards_equal_those_from_the_list(tmp_path):
+    from sfvideo.cli import extract_features, make_shards
+
+    data, cfg, ckpt = _checkpoint(tmp_path)
+    assert make_shards.main(["--list", str(data / "val.txt"), "--root", str(data), "--out", str(tmp_path / "shards"),
+                             "--max-count", "2", "--workers", "1"]) == 0
+    got = {}
+    for source in (["--list", str(data / "val.txt")], ["--shards", str(tmp_path / "shards" / "val-shards.json")]):
+        out = tmp_path / source[0].strip("-")
+        extract_features.main(["--checkpoint", str(ckpt), "--out", str(out), *source,
+                               "DATA.PATH_TO_DATA_DIR", str(data), "DATA.NUM_WORKERS", "0"])
+        index = list(csv.DictReader((out / "index.csv").open()))
+        feats = np.load(out / "features.npy")
+        got[source[0]] = {(r["video"], r["label"]): feats[int(r["row"])] for r in index}
+    assert got["--list"].keys() == got["--shards"].keys() and len(got["--list"]) == 3
+    for key, row in got["--list"].items():
+        assert np.abs(got["--shards"][key] - row).max() < 1e-6, key
+
+
 def test_features_shards_every_video_to_one_process(tmp_path, monkeypatch):
     from sfvideo.deploy import features
     from sfvideo.engine import distributed as du

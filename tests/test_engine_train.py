@@ -1,6 +1,6 @@
 """Training engine on CPU with the ``video_test`` model and generated mp4s: exact resume
-(after an epoch and after SIGTERM mid-epoch: exit status 128 + signal), non-finite loss,
-interrupted checkpoint writes, NUM_THREADS."""
+(after an epoch, after SIGTERM mid-epoch: exit status 128 + signal, after a SIGKILL that follows a
+periodic mid-epoch checkpoint), non-finite loss, interrupted checkpoint writes, NUM_THREADS."""
 
 import signal
 import time
@@ -15,14 +15,7 @@ from sfvideo.engine.rundir import LOCK
 from sfvideo.engine.train import NonFiniteLossError, build_training, end_epoch, run_epoch, save_checkpoint, train
 from sfvideo.models import build_model
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Same thread count as the subprocesses (OMP_NUM_THREADS=1): float reductions then match bit for bit."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +80,17 @@ def test_sigterm_mid_epoch_exits_128_plus_the_signal_with_a_resumable_checkpoint
     ckpt = final_state(tmp_path)
     assert ckpt["epoch"] == 1 and 0 < ckpt["step_in_epoch"] < 4, (ckpt["epoch"], ckpt["step_in_epoch"])
     result = train(load_config("k400_tiny.yaml", tiny_opts(data_dir, tmp_path)))
+    assert result.status == "finished" and result.step == 8
+    assert_same_weights(final_state(tmp_path)["model"], final_state(reference)["model"])
+
+
+def test_sigkill_after_a_periodic_checkpoint_resumes_exactly(data_dir, reference, tmp_path):
+    opts = tiny_opts(data_dir, tmp_path, **{"TRAIN.CHECKPOINT_MINUTES": 1e-6})  # due at every step boundary
+    status, log = train_until_signal(opts, "periodic checkpoint at epoch 2, step 2/4", signal.SIGKILL)
+    assert status == -signal.SIGKILL, log
+    ckpt = final_state(tmp_path)
+    assert ckpt["epoch"] == 1 and ckpt["step_in_epoch"] >= 2, (ckpt["epoch"], ckpt["step_in_epoch"])
+    result = train(load_config("k400_tiny.yaml", opts))
     assert result.status == "finished" and result.step == 8
     assert_same_weights(final_state(tmp_path)["model"], final_state(reference)["model"])
 

@@ -301,9 +301,16 @@ TABLES: dict[str, TableSpec] = {
         Column("RSS main+workers, 5-15% of run (MiB)", fixed("rss_start_mb", 0)),
         Column("45-55%", fixed("rss_middle_mb", 0)), Column("90-100%", fixed("rss_end_mb", 0)),
         Column("peak", fixed("rss_peak_mb", 0)), Column("growth (MiB)", fixed("growth_mb", 0, sign=True)),
+        Column("growth from 25-30% (MiB)", fixed("growth_from_quarter_mb", 0, sign=True)),
         Column("main 5-15%", fixed("main_start_mb", 0)), Column("main 90-100%", fixed("main_end_mb", 0))),
         outro=lambda records: ["", "(RSS counts shared pages once per process, so batches in flight count in a "
                                    "worker and in the main process.)"]),
+    "loader_shards": TableSpec((
+        Column("file set", text("set")), Column("source", text("source")), Column("decoder", text("decoder")),
+        Column("loader workers", text("workers")), Column("clips/s", fixed("clips_s", 2)),
+        Column("vs loose files", fixed("vs_loose_files", 2, "x"))),
+        intro=lambda records: ["The same clips through the training loader from each source; ratios are medians "
+                               "of per-round ratios (alternating rounds).", ""]),
     "timeline": TableSpec((
         Column("runtime", text("runtime")), Column("video (s)", fixed("video_s", 0)),
         Column("segments", text("segments")), Column("windows", text("windows")),

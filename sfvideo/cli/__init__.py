@@ -47,6 +47,8 @@ COMMANDS: dict[str, Command] = {
     "app": Command("app", "a browser app (Gradio): top-5, timeline and the tokens' RoIs of a video", "app.py"),
     "prepare-kinetics": Command("prepare_kinetics", "re-encode a video folder to a short side (parallel)",
                                 "prepare_kinetics.py"),
+    "make-shards": Command("make_shards", "a video list -> WebDataset shards + index (local, HTTP, S3 training)",
+                           "make_shards.py"),
 }
 
 

@@ -19,9 +19,18 @@ table reports each rate's median and the median of the per-round ratios, so a bu
 slows both sides of a ratio alike. ``--long N`` adds the memory of a long multi-worker run.
 ``--results FILE`` also writes the figures as data (``sfvideo.bench.results``).
 
+``--shards PATTERN`` (a local brace pattern, e.g. ``/tmp/sfvideo_bench/shards/bench-{000000..000002}.tar``;
+its shards are written from the ``--long-set`` videos when its index is missing) times the same
+clips from those shards, from the shards served over loopback HTTP (nginx, else Python's
+http.server), and from the loose files, each through the training loader with ``--long-workers``
+workers, in alternating rounds; ``--long N`` then measures the memory over N clips read from the
+HTTP shards. Its figures go to ``FILE_shards`` and ``FILE_shards_memory`` with ``--results``.
+
 Example::
 
     python tools/benchmark_loader.py --videos 6 --clips 48 --rounds 5 --long 2000
+    sfvideo benchmark-loader --videos 6 --clips 48 --rounds 5 --long 2000 \
+        --shards '/tmp/sfvideo_bench/shards/bench-{000000..000002}.tar' --results results/loader.csv
 
 Trailing ``KEY VALUE`` pairs override the config of sfvideo's pipeline
 (default: the defaults tree: 32 frames at rate 2, crop 224, RandAugment rand-m7-n4, erasing 0.25).
@@ -61,6 +70,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cfg", default=None, help="config for sfvideo's pipeline (default: built-in defaults)")
     p.add_argument("--results", metavar="FILE", help="also write the table's figures to FILE (.csv or .json; "
                    "replaced) and the --long run's to FILE_memory (same suffix)")
+    p.add_argument("--shards", metavar="PATTERN", help="also time the clips from local shards, shards over loopback "
+                   "HTTP and loose files (see above); PATTERN is a local brace pattern")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return p.parse_args(argv)
 
@@ -205,14 +216,20 @@ def _measure_set(args, name: str, paths, base_opts, seed: int) -> list[dict]:
 
 
 def _long_run(args, paths, base_opts) -> dict:
-    """Memory of the main process and workers over ``--long`` training clips."""
-    from sfvideo.bench.loader import RssSampler, batch_size_of, tree_rss_mb
+    """Memory of the main process and workers over ``--long`` training clips from the loose files."""
     from sfvideo.config import load_config
 
     list_file = _write_list(Path(args.cache_dir) / f"{args.long_set}_list.txt", paths)
     cfg = load_config(args.cfg, base_opts + ["DATA.TRAIN_LIST", str(list_file), "DATA.DECODER", args.long_decoder]
                       + list(args.opts))
     _, loader = _sfvideo_loader(cfg, args.batch_size, args.long_workers, args.long + 2 * args.batch_size, 0)
+    return _memory_run(args, loader, args.long_set)
+
+
+def _memory_run(args, loader, set_name: str) -> dict:
+    """RSS of the main process and ``loader``'s workers over ``--long`` clips, by window of the run."""
+    from sfvideo.bench.loader import RssSampler, batch_size_of, tree_rss_mb
+
     trace: list[tuple[int, float, float]] = []  # (clips, main RSS, main + workers RSS) after each batch
     t0, clips = None, 0
     with RssSampler() as rss:
@@ -232,23 +249,63 @@ def _long_run(args, paths, base_opts) -> dict:
         return statistics.median(vals) if vals else float("nan")
 
     first, last = window(0.05, 0.15, 2), window(0.9, 1.0, 2)
-    return {"set": args.long_set, "decoder": args.long_decoder, "workers": args.long_workers, "clips": clips,
+    return {"set": set_name, "decoder": args.long_decoder, "workers": args.long_workers, "clips": clips,
             "clips_s": clips / seconds, "rss_start_mb": first, "rss_middle_mb": window(0.45, 0.55, 2),
             "rss_end_mb": last, "rss_peak_mb": rss.peak, "growth_mb": last - first,
+            "growth_from_quarter_mb": last - window(0.25, 0.3, 2),
             "main_start_mb": window(0.05, 0.15, 1), "main_end_mb": window(0.9, 1.0, 1)}
 
 
-def _save(args, argv, records: list[dict], long: dict | None) -> None:
-    """--results: the table's records to FILE, the --long run's to FILE_memory."""
+def _measure_shards(args, paths, base_opts) -> tuple[list[dict], dict | None]:
+    """--shards: the same clips from local shards, HTTP shards and loose files, alternating rounds;
+    with --long, the memory of a run over the HTTP shards."""
+    import os
+
+    from sfvideo.bench.loader import time_batches
+    from sfvideo.bench.serve import http_server
+    from sfvideo.bench.shards import SOURCES, ensure_shards, shard_layout, shard_loader
+    from sfvideo.bench.timing import paired_ratio
+    from sfvideo.config import load_config
+
+    cache, bs, workers, n = Path(args.cache_dir), args.batch_size, args.long_workers, args.clips
+    ensure_shards(args.shards, paths)
+    opts = base_opts + ["DATA.TRAIN_LIST", str(_write_list(cache / f"{args.long_set}_list.txt", paths)),
+                        "DATA.DECODER", args.long_decoder] + list(args.opts)
+    cfg = load_config(args.cfg, opts)
+    rates: dict[str, list[float]] = {s: [] for s in SOURCES}
+    with http_server(shard_layout(args.shards)[0], cache / "http") as url:
+        patterns = {"local shards": args.shards, "HTTP shards": f"{url}/{os.path.basename(args.shards)}"}
+
+        def loader(source: str, items: int, seed: int):
+            if source == "loose files":
+                return _sfvideo_loader(cfg, bs, workers, items, seed)[1]
+            return shard_loader(args.cfg, opts, patterns[source], bs, workers, items)
+
+        for r in range(args.rounds):
+            for source in SOURCES if r % 2 == 0 else SOURCES[::-1]:
+                print(f"  [shards] round {r + 1}/{args.rounds}: {source} ...", flush=True)
+                rates[source].append(time_batches(loader(source, n + 2 * bs, r), n).clips_per_s)
+        long = None
+        if args.long:
+            print(f"\nlong run over the HTTP shards: {args.long} clips, {workers} workers ...\n", flush=True)
+            long = _memory_run(args, loader("HTTP shards", args.long + 2 * bs, 0), f"{args.long_set}, HTTP shards")
+    records = [{"set": args.long_set, "source": s, "decoder": args.long_decoder, "workers": workers,
+                "clips_s": statistics.median(rates[s]), "vs_loose_files": paired_ratio(rates[s], rates["loose files"])}
+               for s in SOURCES]
+    return records, long
+
+
+def _save(args, argv, outputs: list[tuple[str, list[dict], str]]) -> None:
+    """--results: each (suffix, records, table) to FILE with the suffix before its extension
+    (``""``: FILE itself; ``"_memory"``: FILE_memory.csv, ...)."""
     from sfvideo.bench.results import command_line, save_run
 
     path = Path(args.results)
     command = command_line("sfvideo benchmark-loader", sys.argv[1:] if argv is None else argv)
-    if records:
-        print(f"results written to {save_run(path, records, 'loader', command)}")
-    if long is not None:
-        memory = path.with_name(f"{path.stem}_memory{path.suffix}")
-        print(f"results written to {save_run(memory, [long], 'loader_memory', command)}")
+    for suffix, records, kind in outputs:
+        if records:
+            target = path.with_name(f"{path.stem}{suffix}{path.suffix}")
+            print(f"results written to {save_run(target, records, kind, command)}")
 
 
 def main(argv=None) -> int:
@@ -267,7 +324,7 @@ def main(argv=None) -> int:
     if args.batch_size is None:
         args.batch_size = cfg.TRAIN.BATCH_SIZE
     sets = {}
-    for name in sorted(set(args.sets) | ({args.long_set} if args.long else set())):
+    for name in sorted(set(args.sets) | ({args.long_set} if args.long or args.shards else set())):
         print(f"generating/reusing {args.videos} {name} videos in {cache} ...", flush=True)
         sets[name] = generate_videos(cache, args.videos, seconds=args.seconds, kind=name)
     records = [rec for i, name in enumerate(args.sets) for rec in _measure_set(args, name, sets[name], base_opts, 1000 * i)]
@@ -278,8 +335,14 @@ def main(argv=None) -> int:
         print(f"\nlong run: {args.long} clips, {args.long_decoder}, {args.long_workers} workers ...\n", flush=True)
         long = _long_run(args, sets[args.long_set], base_opts)
         print(render_table([long], "loader_memory"))
+    shard_records, shard_long = _measure_shards(args, sets[args.long_set], base_opts) if args.shards else ([], None)
+    for table, rows in (("loader_shards", shard_records), ("loader_memory", [shard_long] if shard_long else [])):
+        if rows:
+            print(f"\n{render_table(rows, table)}")
     if args.results:
-        _save(args, argv, records, long)
+        _save(args, argv, [("", records, "loader"), ("_memory", [long] if long else [], "loader_memory"),
+                           ("_shards", shard_records, "loader_shards"),
+                           ("_shards_memory", [shard_long] if shard_long else [], "loader_memory")])
     return 0
 
 

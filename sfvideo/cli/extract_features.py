@@ -3,12 +3,15 @@
     sfvideo extract-features --cfg toy_tiny.yaml --out feats/ --list val.txt TEST.CHECKPOINT best.pth
     sfvideo extract-features --checkpoint best.pth --out feats/ a.mp4 b.mp4 [KEY VALUE ...]
     torchrun --nproc_per_node 4 tools/extract_features.py --checkpoint best.pth --out feats/ --list val.txt
+    sfvideo extract-features --checkpoint best.pth --out feats/ --shards s3://bucket/k400/val-shards.json
 
 Writes OUT/features.npy (rows x D float32) and OUT/index.csv (video,label,row; with --per-window
 one row per timeline window, plus start_s,end_s). Per-video parts in OUT/parts/ make an
 interrupted run resume where it stopped; under torchrun every video is embedded by one process.
 A --list is read like the datasets' lists (path label lines or a Kinetics CSV, paths relative
-to DATA.PATH_TO_DATA_DIR). Options go before the videos.
+to DATA.PATH_TO_DATA_DIR). --shards reads WebDataset shards (a brace pattern or a *-shards.json,
+local, http(s):// or s3://, as DATA.TEST_SHARDS), each process and loader worker its own; index.csv
+then names each sample by the source path its .json records. Options go before the videos.
 """
 
 from __future__ import annotations
@@ -44,26 +47,38 @@ def main(argv=None) -> None:
     parser.add_argument("--list", help="a list file of videos (instead of video paths)")
     parser.add_argument("--checkpoint", help="weights (default TEST.CHECKPOINT); enough on its own for "
                                              "checkpoints written by sfvideo")
+    parser.add_argument("--shards", metavar="PATTERN", help="WebDataset shards to embed (instead of a list)")
     parser.add_argument("--per-window", action="store_true", help="one row per timeline window, not per video")
     args = parser.parse_args(argv)
     videos, args.opts = _videos_and_opts(args.opts)
-    if bool(videos) == bool(args.list):
-        parser.error("give either --list LIST or video files")
+    if sum(map(bool, (videos, args.list, args.shards))) != 1:
+        parser.error("give one of --list LIST, --shards PATTERN or video files")
+    if args.shards and args.per_window:
+        parser.error("--per-window reads video files; it does not take --shards")
+    if args.shards:
+        args.opts += ["DATA.FORMAT", "shards", "DATA.TEST_SHARDS", args.shards, "TEST.SPLIT", "test"]
 
     import sys
 
     from sfvideo.checkpoint import CheckpointError
-    from sfvideo.deploy.features import extract_features
+    from sfvideo.data.shards import SHARD_ERRORS, error_line
+    from sfvideo.deploy.features import extract_features, extract_shard_features
     from sfvideo.deploy.run import torch_runner
     from sfvideo.engine import distributed as du
 
     try:
         cfg, _ = config_for_weights(parser, args)
         du.init_distributed(du.resolve_device(cfg.DEVICE))
-        items = _listed(cfg, args.list) if args.list else [(v, None) for v in videos]
         model = torch_runner(cfg).model
-        path = extract_features(cfg, model, items, args.out, data_dir=cfg.DATA.PATH_TO_DATA_DIR if args.list else "",
-                                per_window=args.per_window, progress=sys.stderr.isatty())
+        if args.shards:
+            path = extract_shard_features(cfg, model, args.out, progress=sys.stderr.isatty())
+        else:
+            items = _listed(cfg, args.list) if args.list else [(v, None) for v in videos]
+            path = extract_features(cfg, model, items, args.out,
+                                    data_dir=cfg.DATA.PATH_TO_DATA_DIR if args.list else "",
+                                    per_window=args.per_window, progress=sys.stderr.isatty())
+    except SHARD_ERRORS as err:
+        fail(error_line(err))
     except (CheckpointError, RuntimeError, ValueError, FileNotFoundError) as err:
         fail(str(err))
     if path is not None:

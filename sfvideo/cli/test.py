@@ -25,6 +25,7 @@ def main(argv=None) -> None:
     args, cfg = parse_config(parser, argv)
 
     from sfvideo.checkpoint import CheckpointError
+    from sfvideo.data.shards import SHARD_ERRORS, error_line
     from sfvideo.engine import distributed as du
     from sfvideo.engine.evaluate import run_test
     from sfvideo.utils.logging import setup_logging
@@ -34,6 +35,8 @@ def main(argv=None) -> None:
         results = run_test(cfg, config_name=args.cfg)
     except CheckpointError as err:
         fail(str(err))
+    except SHARD_ERRORS as err:
+        fail(error_line(err))
     finally:
         du.cleanup()
     if results is not None:

@@ -43,6 +43,7 @@ def main(argv=None) -> int:
 
     from sfvideo.bench.training import benchmark_training
     from sfvideo.checkpoint import CheckpointError
+    from sfvideo.data.shards import SHARD_ERRORS, error_line
     from sfvideo.engine import distributed as du
     from sfvideo.engine.rundir import RunDirError
     from sfvideo.engine.train import NonFiniteLossError, train
@@ -60,6 +61,8 @@ def main(argv=None) -> int:
         result = train(cfg)
     except (NonFiniteLossError, CheckpointError, RunDirError) as err:
         fail(str(err))
+    except SHARD_ERRORS as err:  # a shard store that cannot be read, or a bad shard index
+        fail(error_line(err))
     except OSError as err:
         if err.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import torch
+from torch.utils.data import IterableDataset
 
 from .decoding import DecodeError
 from .kinetics import FrameDecoder, SamplingParams, VideoDataset
@@ -26,13 +27,14 @@ logger = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 
 
+def data_split(cfg, split: str) -> str:
+    """The data ``split`` reads: itself, except ``test`` reads ``val`` when ``TEST.SPLIT`` is ``val``."""
+    return "val" if split == "test" and cfg.TEST.SPLIT == "val" else split
+
+
 def list_file_for(cfg, split: str) -> str:
     """The config's list for ``split`` (test reads VAL_LIST when ``TEST.SPLIT`` is ``val``)."""
-    if split == "train":
-        return cfg.DATA.TRAIN_LIST
-    if split == "val" or cfg.TEST.SPLIT == "val":
-        return cfg.DATA.VAL_LIST
-    return cfg.DATA.TEST_LIST
+    return {"train": cfg.DATA.TRAIN_LIST, "val": cfg.DATA.VAL_LIST, "test": cfg.DATA.TEST_LIST}[data_split(cfg, split)]
 
 
 def class_names_from_cfg(cfg) -> list[str] | None:
@@ -66,7 +68,7 @@ def missing_report_path(cfg, split: str) -> Path | None:
     return p.with_name(f"{p.stem}.{split}{p.suffix}")
 
 
-def build_dataset(cfg, split: str) -> VideoDataset:
+def build_dataset(cfg, split: str) -> VideoDataset | IterableDataset:
     """A map-style dataset for ``split`` in ``train``, ``val``, ``test``.
 
     Items are dicts. Clips are **uint8** (0-255, RGB), not normalised: pass them through
@@ -85,12 +87,20 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     ``TEST.NUM_SPATIAL_CROPS`` crops per item. Rows of a Kinetics CSV whose video is missing
     are written to ``missing_report_path(cfg, split)``.
 
+    With ``DATA.FORMAT shards`` the dataset reads ``DATA.*_SHARDS`` instead: an iterable dataset
+    (``sfvideo.data.shards``) with the same items, each process and loader worker reading its own
+    shards; training items then also carry ``stream_role`` and ``stream_pos``.
+
     Raises:
         FileNotFoundError: the list or class-name file does not exist (the key is named).
         ListFormatError: a malformed line (file and line named) or a label >= MODEL.NUM_CLASSES.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if cfg.DATA.FORMAT == "shards":
+        from .shards.build import build_shard_dataset
+
+        return build_shard_dataset(cfg, split)
     records = load_records(cfg, split)
     if split == "train":
         sampling, transform = train_sampling_and_transform(cfg)

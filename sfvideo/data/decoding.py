@@ -27,6 +27,9 @@ Display rotation (phone videos carry a display matrix instead of rotated pixels)
 every backend: torchcodec applies it itself, decord where its bundled FFmpeg does (the rest is
 corrected here), the PyAV backend rotates each frame by its display matrix (``pyav_reader.to_rgb``).
 
+``decode_video(..., data=b"...")`` decodes a video held in memory (a sample read from a shard):
+torchcodec takes the bytes, decord and PyAV a file-like view of them; nothing is written to disk.
+
 Readers are opened per call and closed before returning, which keeps memory flat over long runs
 (decord's ``VideoReader`` grows when one reader serves many calls).
 
@@ -37,6 +40,7 @@ Errors (missing, zero-byte, truncated or corrupt files, a codec the backend lack
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import os
 from typing import Callable, NamedTuple, Sequence
@@ -47,7 +51,7 @@ import torch
 from .pyav_reader import (
     DecodeError,
     VideoMeta,
-    check_file,
+    check_source,
     decoded_frames,
     index_frames,
     open_video,
@@ -152,11 +156,11 @@ def _warn_fallback(path: str, used: str, errors: list[str]) -> None:
 
 # ----------------------------------------------------------------------------- torchcodec
 def _decode_torchcodec(path: str, index_fn: IndexFn, num_threads: int, seek_mode: str,
-                       device: str) -> tuple[torch.Tensor, VideoMeta]:
+                       device: str, data: bytes | None = None) -> tuple[torch.Tensor, VideoMeta]:
     from torchcodec.decoders import VideoDecoder
 
     try:
-        decoder = VideoDecoder(path, dimension_order="NHWC", seek_mode=seek_mode,
+        decoder = VideoDecoder(path if data is None else data, dimension_order="NHWC", seek_mode=seek_mode,
                                num_ffmpeg_threads=num_threads, device=device)
         md = decoder.metadata
         num_frames = int(md.num_frames or 0)
@@ -186,6 +190,11 @@ class _DecordProbe(NamedTuple):
 
 @functools.lru_cache(maxsize=4096)
 def _decord_probe(path: str, mtime_ns: int) -> _DecordProbe:
+    """``_probe_for_decord`` of a file, cached per file (and modification time) and process."""
+    return _probe_for_decord(path)
+
+
+def _probe_for_decord(path: str, data: bytes | None = None) -> _DecordProbe:
     """What decord gets wrong about this file, from one PyAV demuxing pass and one decoded frame.
 
     * decord numbers keyframes by their position in *decode* order. Where a keyframe has leading
@@ -194,9 +203,9 @@ def _decord_probe(path: str, mtime_ns: int) -> _DecordProbe:
       x265's default open GOP).
     * decord's bundled FFmpeg applies the display matrix of MP4/MOV files but not Matroska's.
 
-    Cached per file and process.
+    ``data``: the video's bytes (``path`` then only names it).
     """
-    container, stream = open_video(path)
+    container, stream = open_video(path, data=data)
     try:
         packets = [(p.pts if p.pts is not None else p.dts, p.is_keyframe) for p in container.demux(stream)
                    if p.size and not p.is_discard]
@@ -220,11 +229,11 @@ def _warn_decord_unchecked() -> None:
                    "missing display rotation on Matroska files cannot be corrected; pip install av")
 
 
-def _decord_batch(path: str, vr, unique: np.ndarray) -> np.ndarray:
+def _decord_batch(path: str, vr, unique: np.ndarray, data: bytes | None = None) -> np.ndarray:
     """decord's frames at ``unique`` (U,), decoding through keyframes decord misnumbers and
     applying the display rotation decord misses."""
     try:
-        probe = _decord_probe(path, os.stat(path).st_mtime_ns)
+        probe = _decord_probe(path, os.stat(path).st_mtime_ns) if data is None else _probe_for_decord(path, data)
     except ImportError:
         _warn_decord_unchecked()
         probe = _DecordProbe((), 0, (0, 0), True)
@@ -247,11 +256,12 @@ def _decord_batch(path: str, vr, unique: np.ndarray) -> np.ndarray:
     return frames
 
 
-def _decode_decord(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torch.Tensor, VideoMeta]:
+def _decode_decord(path: str, index_fn: IndexFn, num_threads: int,
+                   data: bytes | None = None) -> tuple[torch.Tensor, VideoMeta]:
     import decord
 
     try:
-        vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=num_threads)
+        vr = decord.VideoReader(path if data is None else io.BytesIO(data), ctx=decord.cpu(0), num_threads=num_threads)
     except Exception as err:  # decord raises its own DECORDError / RuntimeError
         raise DecodeError(f"{path}: decord cannot open the file (its bundled FFmpeg lacks some codecs, e.g. AV1): "
                           f"{str(err).strip()[:300]}") from None
@@ -262,7 +272,7 @@ def _decode_decord(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torc
         meta = VideoMeta(num_frames, float(vr.get_avg_fps() or 0.0))
         indices, unique = _indices(index_fn, meta)
         try:
-            frames = _decord_batch(path, vr, unique)  # (U, H, W, C), rotation applied by decord
+            frames = _decord_batch(path, vr, unique, data)  # (U, H, W, C), rotation applied by decord
         except DecodeError:
             raise
         except Exception as err:
@@ -273,8 +283,9 @@ def _decode_decord(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torc
 
 
 # ----------------------------------------------------------------------------- PyAV
-def _decode_pyav(path: str, index_fn: IndexFn, num_threads: int) -> tuple[torch.Tensor, VideoMeta]:
-    container, stream = open_video(path, num_threads)
+def _decode_pyav(path: str, index_fn: IndexFn, num_threads: int,
+                 data: bytes | None = None) -> tuple[torch.Tensor, VideoMeta]:
+    container, stream = open_video(path, num_threads, data)
     try:
         index = index_frames(path, container, stream)
         indices, unique = _indices(index_fn, index.meta)
@@ -325,6 +336,7 @@ def decode_video(
     num_threads: int = 0,
     seek_mode: str = "exact",
     device: str = "cpu",
+    data: bytes | None = None,
 ) -> tuple[torch.Tensor, VideoMeta]:
     """Decode the frames ``index_fn(meta)`` selects.
 
@@ -340,6 +352,8 @@ def decode_video(
             (trusts the header: constant-rate files only). Ignored by decord and PyAV.
         device: ``"cpu"`` or a CUDA device (torchcodec only: NVDEC decoding, frames returned on
             that device).
+        data: the video's bytes, decoded from memory; ``path`` then only names the video in
+            messages (a shard sample's ``url#key``).
 
     Returns:
         frames: uint8 tensor (T, H, W, C), RGB, upright, in the order of the indices.
@@ -357,7 +371,7 @@ def decode_video(
     if on_cuda and primary != "torchcodec":
         raise ValueError(f"decoding on {device} needs the torchcodec backend, not {primary!r}")
     path = os.fspath(path)
-    check_file(path)
+    check_source(path, data)
     order = [primary]
     if fallback and not on_cuda:
         order += [b for b in AUTO_ORDER if b != primary]
@@ -368,7 +382,7 @@ def decode_video(
             errors.append(status)
             continue
         try:
-            result = _decode_with(name, path, index_fn, num_threads, seek_mode, str(device))
+            result = _decode_with(name, path, index_fn, num_threads, seek_mode, str(device), data)
         except DecodeError as err:
             errors.append(f"{name}: {str(err).removeprefix(path + ': ')}")
             continue
@@ -379,9 +393,9 @@ def decode_video(
 
 
 def _decode_with(name: str, path: str, index_fn: IndexFn, num_threads: int, seek_mode: str,
-                 device: str) -> tuple[torch.Tensor, VideoMeta]:
+                 device: str, data: bytes | None) -> tuple[torch.Tensor, VideoMeta]:
     if name == "torchcodec":
-        return _decode_torchcodec(path, index_fn, num_threads, seek_mode, device)
+        return _decode_torchcodec(path, index_fn, num_threads, seek_mode, device, data)
     if name == "decord":
-        return _decode_decord(path, index_fn, num_threads)
-    return _decode_pyav(path, index_fn, num_threads)
+        return _decode_decord(path, index_fn, num_threads, data)
+    return _decode_pyav(path, index_fn, num_threads, data)

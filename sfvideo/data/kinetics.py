@@ -124,9 +124,10 @@ class FrameDecoder:
     seek_mode: str = "exact"
     device: str = "cpu"
 
-    def __call__(self, path: str, index_fn: IndexFn) -> torch.Tensor:
+    def __call__(self, path: str, index_fn: IndexFn, data: bytes | None = None) -> torch.Tensor:
+        """Frames of ``path`` (or of the video bytes ``data``, which ``path`` then names)."""
         frames, _ = decode_video(path, index_fn, self.backend, self.fallback, seek_mode=self.seek_mode,
-                                 device=self.device)
+                                 device=self.device, data=data)
         # NVDEC frees the CPU of decoding; the augmentation still runs on the host copy
         return frames.cpu()  # (T, H, W, C) uint8
 
@@ -269,29 +270,13 @@ class VideoDataset(StagedMapDataset[Decoded, dict]):
             raise Rejected(err) from err
 
     def _augment_train(self, d: Decoded) -> dict[str, Any]:
-        """The decoded frames augmented once (K times with K clips per decode)."""
-        if self.clips_per_decode == 1:
-            video = self.transform(d.frames, d.rng)  # (C, T, S, S)
-        else:
-            video = stack_clips([self.transform(d.frames, d.rng) for _ in range(self.clips_per_decode)])  # (K, C, T, S, S)
-        return {"video": video, "label": d.record.label, "index": d.index,
-                "num_failed": len(d.failed), "failed_path": "\n".join(d.failed)}
+        return train_item(d, self.transform, self.clips_per_decode)
 
     def _augment_test(self, d: Decoded) -> dict[str, Any]:
-        """The views of every clip, or the item marked failed."""
-        item = {"label": d.record.label, "path": d.record.path, "index": d.index}
-        err = d.error
-        if err is None:
-            try:
-                s = self.sampling
-                clips = d.frames.view(s.num_clips, s.num_frames, *d.frames.shape[1:])  # (N, T, H, W, C)
-                views = torch.cat([self.transform(clip) for clip in clips])  # (N*crops, C, T, S, S), clip-major
-                return {**item, "video": views, "failed": False, "error": ""}
-            except READ_ERRORS as caught:
-                err = caught
-        err = _as_decode_error(d.record, err)
-        self._warn(d.record.path, err)
-        return {**item, "video": None, "failed": True, "error": str(err)}
+        item = test_item(d, self.sampling, self.transform)
+        if item["failed"]:
+            self._warn(d.record.path, DecodeError(item["error"]))
+        return item
 
     def substitute(self, d: Decoded, rejected: Rejected) -> dict[str, Any]:
         """Count ``d``'s video as failed and make the item from the next substitute attempt."""
@@ -313,6 +298,32 @@ class VideoDataset(StagedMapDataset[Decoded, dict]):
         if path not in self._warned:
             self._warned.add(path)
             logger.warning("unreadable video (substituted in training, reported in testing): %s", err)
+
+
+def train_item(d: Decoded, transform: TrainTransform, clips_per_decode: int = 1) -> dict[str, Any]:
+    """Stage 2 of a training item: the decoded frames augmented once (K times with K clips per
+    decode), with the item's fields (see the module docstring)."""
+    if clips_per_decode == 1:
+        video = transform(d.frames, d.rng)  # (C, T, S, S)
+    else:
+        video = stack_clips([transform(d.frames, d.rng) for _ in range(clips_per_decode)])  # (K, C, T, S, S)
+    return {"video": video, "label": d.record.label, "index": d.index,
+            "num_failed": len(d.failed), "failed_path": "\n".join(d.failed)}
+
+
+def test_item(d: Decoded, sampling: SamplingParams, transform: EvalTransform) -> dict[str, Any]:
+    """Stage 2 of a test item: the views of every clip, or the item marked failed (``d.error``, or
+    frames the transform cannot take) with the reason in ``error``."""
+    item = {"label": d.record.label, "path": d.record.path, "index": d.index}
+    err = d.error
+    if err is None:
+        try:
+            clips = d.frames.view(sampling.num_clips, sampling.num_frames, *d.frames.shape[1:])  # (N, T, H, W, C)
+            views = torch.cat([transform(clip) for clip in clips])  # (N*crops, C, T, S, S), clip-major
+            return {**item, "video": views, "failed": False, "error": ""}
+        except READ_ERRORS as caught:
+            err = caught
+    return {**item, "video": None, "failed": True, "error": str(_as_decode_error(d.record, err))}
 
 
 def collate_train(items: Sequence[dict[str, Any]]) -> dict[str, Any]:

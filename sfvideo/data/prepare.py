@@ -10,7 +10,7 @@ import os
 from fractions import Fraction
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import BinaryIO, Iterable, NamedTuple
 
 from ..utils.io import atomic_path, is_temporary
 from .lists import VIDEO_EXTENSIONS
@@ -40,9 +40,17 @@ def reencode_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: i
     Raises:
         Exception: whatever PyAV raises for an unreadable input (the caller records it).
     """
+    with atomic_path(dst) as tmp:
+        encode_short_side(src, str(tmp), short_side, crf, gop_seconds)
+
+
+def encode_short_side(src: str | os.PathLike, out_file: str | BinaryIO, short_side: int = 320, crf: int = 23,
+                      gop_seconds: float = 2.0) -> None:
+    """``reencode_video``'s encoding into ``out_file``: a path, or a seekable binary file object
+    (a ``BytesIO``, for output kept in memory)."""
     import av
 
-    with atomic_path(dst) as tmp, av.open(str(src)) as inp, av.open(str(tmp), mode="w", format="mp4") as out:
+    with av.open(str(src)) as inp, av.open(out_file, mode="w", format="mp4") as out:
         s_in = inp.streams.video[0]
         s_in.thread_type = "AUTO"
         rate = s_in.average_rate or s_in.guessed_rate or Fraction(30)

@@ -19,6 +19,7 @@ naming the file.
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Iterator, NamedTuple
 
@@ -47,22 +48,27 @@ class FrameIndex(NamedTuple):
         return VideoMeta(len(self.pts), self.fps)
 
 
-def check_file(path: str) -> None:
-    """A ``DecodeError`` for a missing or empty file, before any decoder sees it."""
+def check_source(path: str, data: bytes | None = None) -> None:
+    """A ``DecodeError`` for a missing or empty file (or empty ``data``), before any decoder sees it."""
+    if data is not None:
+        if not data:
+            raise DecodeError(f"{path}: no bytes (empty video)")
+        return
     if not os.path.isfile(path):
         raise DecodeError(f"{path}: file not found")
     if os.path.getsize(path) == 0:
         raise DecodeError(f"{path}: file is empty (0 bytes)")
 
 
-def open_video(path: str, num_threads: int = 0):
+def open_video(path: str, num_threads: int = 0, data: bytes | None = None):
     """``(container, stream)``: ``path`` opened with PyAV and its first video stream, decoded with
-    FFmpeg's automatic threading (``num_threads`` > 0: that many threads). Close the container."""
+    FFmpeg's automatic threading (``num_threads`` > 0: that many threads). Close the container.
+    With ``data`` the video is read from those bytes in memory and ``path`` only names it."""
     import av
 
-    check_file(path)
+    check_source(path, data)
     try:
-        container = av.open(path)
+        container = av.open(path if data is None else io.BytesIO(data))
     except Exception as err:  # PyAV raises FFmpeg's errors as several exception types
         raise DecodeError(f"{path}: PyAV cannot open the file: {err}") from None
     if not container.streams.video:
@@ -115,10 +121,11 @@ def index_frames(path: str, container, stream) -> FrameIndex:
     return FrameIndex(order, fps)
 
 
-def probe(path: str | os.PathLike) -> VideoMeta:
-    """Frame count and rate of ``path`` (``index_frames``: demuxing only, nothing decoded)."""
+def probe(path: str | os.PathLike, data: bytes | None = None) -> VideoMeta:
+    """Frame count and rate of ``path`` (or of the video bytes ``data``, which ``path`` then names),
+    from ``index_frames``: demuxing only, nothing decoded."""
     path = os.fspath(path)
-    container, stream = open_video(path)
+    container, stream = open_video(path, data=data)
     try:
         return index_frames(path, container, stream).meta
     finally:

@@ -40,7 +40,12 @@ def video_embedding(model: nn.Module, cfg, path: str) -> np.ndarray:
     """(1, D): the test views' embeddings of ``path`` averaged."""
     from ..data.build import build_test_views
 
-    views = model_input(build_test_views(cfg, path), cfg.DATA.MEAN, cfg.DATA.STD)  # (V, 3, T, S, S)
+    return views_embedding(model, cfg, build_test_views(cfg, path))
+
+
+def views_embedding(model: nn.Module, cfg, views: torch.Tensor) -> np.ndarray:
+    """(1, D): the embeddings of one video's test views (V, 3, T, S, S) averaged."""
+    views = model_input(views, cfg.DATA.MEAN, cfg.DATA.STD)  # (V, 3, T, S, S) float
     emb = torch.cat([pooled_embedding(model, views[i:i + 8]) for i in range(0, views.shape[0], 8)])  # (V, D)
     return emb.mean(0, keepdim=True).float().numpy()
 
@@ -136,3 +141,35 @@ def extract_features(cfg, model: nn.Module, videos: Sequence[tuple[str, int | No
         return None
     done = [(v, label) for v, label in videos if (parts / part_name(v)).is_file()]
     return gather_parts(done, parts, out, per_window)
+
+
+def extract_shard_features(cfg, model: nn.Module, out_dir: str | os.PathLike, *, progress: bool = False) -> Path | None:
+    """Embed every sample of ``DATA.TEST_SHARDS`` (``DATA.FORMAT shards``; each process and loader
+    worker reads its own shards); rank 0 returns ``features.npy``'s path. Rows follow the shards'
+    order; ``index.csv``'s ``video`` is each sample's source path. Samples that cannot be read are
+    logged and left out."""
+    from torch.utils.data import DataLoader
+
+    from ..data import build_dataset
+    from ..engine import distributed as du
+    from ..engine.evaluate import list_collate
+
+    out, parts = Path(out_dir), Path(out_dir) / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    loader = DataLoader(build_dataset(cfg, "test"), batch_size=1, num_workers=cfg.DATA.NUM_WORKERS,
+                        collate_fn=list_collate)
+    model, mine = model.eval(), []
+    for item in (it for batch in loader for it in batch):
+        if item["failed"]:
+            logger.warning("skipping %s: %s", item["path"], item["error"])
+            continue
+        target = parts / part_name(item["path"])
+        if not target.is_file():
+            _save_atomic(target, views_embedding(model, cfg, item["video"]).astype(np.float32))
+        mine.append((item["index"], item["path"], item["label"]))
+        if progress and len(mine) % 100 == 0 and du.is_main_process():
+            logger.info("features: %d samples embedded here", len(mine))
+    done = sorted(t for part in du.all_gather_object(mine) for t in part)
+    if not du.is_main_process():
+        return None
+    return gather_parts([(path, label) for _, path, label in done], parts, out, per_window=False)

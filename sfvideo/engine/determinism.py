@@ -19,16 +19,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
+from sfvideo.utils.seeding import derive_seed
+
 # Salts that keep the streams derived from the same (seed, epoch, ...) apart.
 ITEM_SALT = 0x5EED  # per training item (SeededDataset)
 LOADER_SALT = 0xDA7A  # the DataLoader's own generator
 EPOCH_SALT = 0x7A1  # the main process's RNGs at the start of an epoch (drop path, ...)
 MIXUP_SALT = 0x313  # mixup/cutmix's private random.Random
-
-
-def derive_seed(*parts: int) -> int:
-    """A 32-bit seed from a tuple of integers (different tuples give unrelated streams)."""
-    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
 
 
 def seed_all(seed: int) -> None:

@@ -5,8 +5,9 @@ ensembled scores), :func:`evaluate` (validation metrics, all-reduced), :func:`ru
 config-driven multi-view test writing ``test_results.json`` and ``predictions.csv``) and
 :func:`predict_video` (one file).
 
-Sharding: rank ``r`` of ``W`` scores dataset indices ``r, r + W, r + 2W, ...`` and the results
-are gathered by index on rank 0, so every video is scored exactly once (a
+Sharding: rank ``r`` of ``W`` scores dataset indices ``r, r + W, r + 2W, ...`` (a dataset read
+from shards deals its shards to the processes and their workers itself) and the results are
+gathered by index on rank 0, so every video is scored exactly once (a
 ``DistributedSampler`` would pad the last batch with duplicates). Validation sums are
 all-reduced; test records are gathered.
 
@@ -30,7 +31,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 
 from sfvideo.data.transforms import batch_to_device
 from sfvideo.engine import distributed as du
@@ -135,8 +136,10 @@ class VideoScore:
 
 
 def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0) -> DataLoader:
-    """A loader over this process's shard of ``dataset`` (items kept as lists, see :func:`shard`)."""
-    return DataLoader(shard(dataset), batch_size=batch_size, shuffle=False, num_workers=num_workers,
+    """A loader over this process's shard of ``dataset`` (items kept as lists, see :func:`shard`);
+    an iterable dataset (shards) splits itself over processes and workers, each sample once."""
+    part = dataset if isinstance(dataset, IterableDataset) else shard(dataset)
+    return DataLoader(part, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                       collate_fn=list_collate, pin_memory=False)
 
 

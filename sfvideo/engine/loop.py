@@ -4,9 +4,11 @@
 device, epoch) plus an :class:`EpochOptions` for the rest, all explicit. It runs optimiser steps
 ``start_step .. num_steps - 1`` of one epoch: ``accum_steps`` micro-batches per step (gradients all-reduced once per step under DDP), AMP through
 an optional gradient scaler, gradient clipping, the schedule's step, the EMA update. At every step
-boundary all ranks agree on two flags with one all-reduce: a non-finite loss on any rank raises
-:class:`NonFiniteLossError` *before* the optimiser step, and a stop request (SIGINT/SIGTERM on any
-rank) ends the epoch early so the caller can write a resumable checkpoint.
+boundary all ranks agree on three flags with one all-reduce: a non-finite loss on any rank raises
+:class:`NonFiniteLossError` *before* the optimiser step, a stop request (SIGINT/SIGTERM on any
+rank) ends the epoch early so the caller can write a resumable checkpoint, and a periodic
+checkpoint due (by rank 0's clock: ``checkpoint_due``) has every rank call ``on_checkpoint``
+after the step.
 """
 
 from __future__ import annotations
@@ -107,6 +109,9 @@ class EpochOptions:
         log_period: log every ``log_period`` steps (main process only).
         writer: a TensorBoard ``SummaryWriter``, or None.
         world_size, is_main: processes in the run, and whether this one reports.
+        checkpoint_due: polled at every step boundary (rank 0's answer counts for all ranks).
+        on_checkpoint: ``on_checkpoint(next_step, global_step)`` on every rank after a step at
+            whose boundary a checkpoint was due (not after the epoch's last step).
     """
 
     num_steps: int
@@ -124,6 +129,8 @@ class EpochOptions:
     writer: Any = None
     world_size: int = 1
     is_main: bool = True
+    checkpoint_due: Callable[[], bool] = _never
+    on_checkpoint: Callable[[int, int], None] | None = None
 
 
 def _micro_batch(model: nn.Module, criterion: LossFn, batch: dict[str, Any], device: torch.device,
@@ -169,15 +176,17 @@ def _accumulate(model: nn.Module, criterion: LossFn, batches: Iterator[dict[str,
     return value, nonfinite, clips
 
 
-def _agree_to_stop(nonfinite: float, options: EpochOptions, epoch: int, step: int, global_step: int) -> bool:
-    """Collective: one all-reduce of both flags. Raises on any rank's non-finite loss (before the
-    optimiser step); returns True when any rank was asked to stop."""
-    flags = du.all_reduce_max([nonfinite, float(options.should_stop())])
+def _agree_to_stop(nonfinite: float, options: EpochOptions, epoch: int, step: int,
+                   global_step: int) -> tuple[bool, bool]:
+    """Collective: one all-reduce of the three flags. Raises on any rank's non-finite loss (before
+    the optimiser step); returns (some rank was asked to stop, a periodic checkpoint is due)."""
+    due = float(options.is_main and options.checkpoint_due())
+    flags = du.all_reduce_max([nonfinite, float(options.should_stop()), due])
     if flags[0] > 0:
         raise NonFiniteLossError(f"non-finite training loss at epoch {epoch + 1}, step {step + 1} of "
                                  f"{options.num_steps} (global step {global_step + 1}); stopped before updating "
                                  "the weights.")
-    return flags[1] > 0
+    return flags[1] > 0, flags[2] > 0
 
 
 def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
@@ -249,7 +258,7 @@ def train_one_epoch(model: nn.Module, criterion: LossFn, optimizer: torch.optim.
         for step in range(options.start_step, options.num_steps):
             value, nonfinite, n = _accumulate(model, criterion, batches, device, options, scaler)
             meter.clips += n
-            stop = _agree_to_stop(nonfinite, options, epoch, step, global_step)
+            stop, due = _agree_to_stop(nonfinite, options, epoch, step, global_step)
             _optimizer_step(model, optimizer, schedule, scaler, options.clip_grad, ema)
             global_step += 1
             rate = meter.rate()
@@ -257,6 +266,8 @@ def train_one_epoch(model: nn.Module, criterion: LossFn, optimizer: torch.optim.
                          console=not show_bar)
             if stop and step + 1 < options.num_steps:
                 return EpochOutcome(step + 1, True, global_step, meter.seconds(), rate)
+            if due and options.on_checkpoint is not None and step + 1 < options.num_steps:
+                options.on_checkpoint(step + 1, global_step)
     finally:
         bar.close()
     return EpochOutcome(options.num_steps, False, global_step, meter.seconds(), meter.rate())

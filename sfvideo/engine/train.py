@@ -43,8 +43,16 @@ point), and :func:`train` returns a result with ``status == "interrupted"`` and 
 for SIGINT, 143 for SIGTERM), so a scheduler can tell an interrupted run from a finished one.
 Resuming skips the batches already done in that epoch (the
 sampler starts after them), so the resumed run takes exactly the steps the uninterrupted run
-would have taken. A non-finite loss raises :class:`NonFiniteLossError` before the optimiser
-step, without writing a checkpoint: ``last.pth`` stays the last good one.
+would have taken. ``TRAIN.CHECKPOINT_MINUTES`` also writes such a mid-epoch checkpoint every so
+many minutes (rank 0's clock, agreed at a step boundary), so a SIGKILL loses at most that much.
+
+From shards (``DATA.FORMAT shards``, :mod:`sfvideo.data.shards`) the training set is an iterable
+dataset whose epoch order is a pure function of ``(RNG_SEED, epoch)`` and the index's sample
+counts; the loop records each reading role's stream position (:class:`ConsumedData`) and a
+mid-epoch checkpoint keeps it, so a resumed epoch reads on from there and decodes nothing twice.
+
+A non-finite loss raises :class:`NonFiniteLossError` before the optimiser step, without writing
+a checkpoint: ``last.pth`` stays the last good one.
 
 Run directory (:mod:`sfvideo.engine.rundir`): rank 0 locks ``OUTPUT_DIR``; ``last.pth`` is checked
 against the config before anything is written; a resume repairs what a SIGKILL interrupted.
@@ -64,7 +72,7 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 
 from sfvideo.checkpoint import checkpoint_meta, load_pretrained
 from sfvideo.data.build import class_names_from_cfg
@@ -92,7 +100,14 @@ from sfvideo.engine.rundir import (
     record_config,
     repair_run_dir,
 )
-from sfvideo.engine.train_state import LAST, restore_training_state, rng_snapshot, training_state, write_checkpoint
+from sfvideo.engine.train_state import (
+    LAST,
+    ConsumedData,
+    restore_training_state,
+    rng_snapshot,
+    training_state,
+    write_checkpoint,
+)
 from sfvideo.utils.lock import DirLock
 from sfvideo.utils.logging import setup_logging
 
@@ -165,6 +180,22 @@ class TrainState:
     stats: EpochStats = field(default_factory=EpochStats)
     history: list[dict[str, Any]] = field(default_factory=list)
     epoch_rate: float = 0.0  # clips/s of the last completed epoch
+    resumed_data: dict[str, Any] | None = None  # this rank's ConsumedData.state() at a mid-epoch resume
+    epoch_running: int = 0  # the epoch the loop is in (0-based)
+    consumed: ConsumedData | None = None  # what the current epoch's loop has taken from its loader
+
+
+class PeriodicCheckpoint:
+    """Whether ``TRAIN.CHECKPOINT_MINUTES`` have passed since the last checkpoint (0: never)."""
+
+    def __init__(self, minutes: float):
+        self.seconds, self.last = minutes * 60.0, time.monotonic()
+
+    def due(self) -> bool:
+        return self.seconds > 0 and time.monotonic() - self.last >= self.seconds
+
+    def written(self) -> None:
+        self.last = time.monotonic()
 
 
 @dataclass
@@ -177,9 +208,9 @@ class TrainingRun:
     world: int
     out: Path
     model: nn.Module  # DDP-wrapped when world > 1
-    train_set: SeededDataset
+    train_set: SeededDataset | IterableDataset  # IterableDataset: shards (then ``sampler`` is None)
     val_loader: DataLoader | None
-    sampler: ResumableSampler
+    sampler: ResumableSampler | None
     mixup: Callable | None
     optimizer: torch.optim.Optimizer
     schedule: Any
@@ -191,6 +222,7 @@ class TrainingRun:
     stop: StopFlag = field(default_factory=StopFlag)
     writer: Any = None
     lock: DirLock | None = None  # rank 0's lock on OUTPUT_DIR, released when the run ends
+    periodic: PeriodicCheckpoint = field(default_factory=lambda: PeriodicCheckpoint(0.0))
 
     @property
     def main(self) -> bool:
@@ -216,16 +248,26 @@ def _build_model(cfg, model_fn: Callable, device: torch.device, resuming: bool, 
     return model
 
 
-def _steps_per_epoch(cfg, sampler: ResumableSampler, dataset_len: int, world: int) -> int:
+def _steps_per_epoch(cfg, samples_per_rank: int, dataset_len: int, world: int) -> int:
     """Optimiser steps per epoch (``TRAIN.MAX_STEPS_PER_EPOCH`` caps it); at least one."""
     bs, accum = cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.ACCUM_STEPS
-    steps = sampler.num_samples // bs // accum
+    steps = samples_per_rank // bs // accum
     if cfg.TRAIN.MAX_STEPS_PER_EPOCH > 0:
         steps = min(steps, cfg.TRAIN.MAX_STEPS_PER_EPOCH)
     if steps < 1:
         raise ValueError(f"the training set ({dataset_len} clips) is smaller than one optimiser step "
                          f"(TRAIN.BATCH_SIZE {bs} x {world} processes x TRAIN.ACCUM_STEPS {accum})")
     return steps
+
+
+def _training_set(cfg, dataset, rank: int, world: int) -> tuple[Any, ResumableSampler | None]:
+    """The training set and its sampler: a map-style dataset seeded per item and sampled by a
+    ``ResumableSampler``; an iterable one (shards) orders and splits itself (no sampler)."""
+    if isinstance(dataset, IterableDataset):
+        return dataset, None
+    train_set = SeededDataset(dataset, cfg.RNG_SEED)
+    return train_set, ResumableSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=cfg.RNG_SEED,
+                                       drop_last=False)
 
 
 def _build_optimization(cfg, model: nn.Module, steps_per_epoch: int, world: int):
@@ -288,12 +330,28 @@ def _align_schedule(run: TrainingRun, point, saved: dict[str, Any], ckpt_world: 
         sch.apply()
 
 
+def _check_data_position(run: TrainingRun, point) -> None:
+    """A mid-epoch resume from shards needs each reading role's stream position, recorded with as
+    many loader workers as this run has; without them the epoch restarts (a warning says so)."""
+    if run.sampler is not None or not point.step_in_epoch:
+        return
+    positions = (point.data or {}).get("positions")
+    workers = run.train_set.reading.workers
+    if positions is None or len(positions) != workers:
+        logger.warning("the checkpoint's position in epoch %d was recorded with %s shard readers per process, this "
+                       "run has %d: the rest of epoch %d starts from its beginning", point.epoch + 1,
+                       len(positions) if positions else "no", workers, point.epoch + 1)
+        point.step_in_epoch = 0
+
+
 def _resume(run: TrainingRun, path: Path, ckpt: dict[str, Any]) -> None:
     point = restore_training_state(path, model=unwrap(run.model), optimizer=run.optimizer, schedule=run.schedule,
                                    scaler=run.scaler, ema=run.ema, mixup=run.mixup, rank=run.rank, world=run.world,
                                    ckpt=ckpt)
+    _check_data_position(run, point)
     _align_schedule(run, point, ckpt.get("scheduler") or {}, ckpt.get("world_size"))
     st = run.state
+    st.resumed_data = point.data
     st.start_epoch, st.start_step, st.global_step, st.best_top1 = (point.epoch, point.step_in_epoch,
                                                                    point.global_step, point.best_top1)
     if st.start_step and run.main:  # sums over all ranks live on rank 0 only, so the epoch all-reduce stays right
@@ -334,12 +392,11 @@ def _build_run(cfg, device: torch.device, rank: int, world: int, out: Path, mode
         raise ValueError("TRAIN.AMP fp16 needs CUDA; use TRAIN.AMP bf16 or none on the CPU")
     model = _build_model(cfg, model_fn or default_model_fn, device, resuming, rank == 0)
     dataset_fn = dataset_fn or default_dataset_fn
-    train_set = SeededDataset(dataset_fn(cfg, "train"), cfg.RNG_SEED)
+    train_set, sampler = _training_set(cfg, dataset_fn(cfg, "train"), rank, world)
     val_set = dataset_fn(cfg, "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
     mixup = (mixup_fn or default_mixup_fn)(cfg)
-    sampler = ResumableSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=cfg.RNG_SEED,
-                               drop_last=False)
-    steps = _steps_per_epoch(cfg, sampler, len(train_set), world)
+    per_rank = sampler.num_samples if sampler is not None else train_set.samples_per_rank
+    steps = _steps_per_epoch(cfg, per_rank, len(train_set), world)
     optimizer, schedule = _build_optimization(cfg, model, steps, world)
     run = TrainingRun(
         cfg=cfg, device=device, rank=rank, world=world, out=out, model=model, train_set=train_set,
@@ -347,7 +404,7 @@ def _build_run(cfg, device: torch.device, rank: int, world: int, out: Path, mode
         sampler=sampler, mixup=mixup, optimizer=optimizer, schedule=schedule,
         scaler=torch.amp.GradScaler("cuda") if cfg.TRAIN.AMP == "fp16" else None,
         ema=ModelEma(model, cfg.TRAIN.EMA_DECAY) if cfg.TRAIN.EMA_DECAY > 0 else None, steps_per_epoch=steps,
-        meta=checkpoint_meta(cfg, class_names_from_cfg(cfg)))
+        meta=checkpoint_meta(cfg, class_names_from_cfg(cfg)), periodic=PeriodicCheckpoint(cfg.TRAIN.CHECKPOINT_MINUTES))
     run.model = _wrap_ddp(cfg, model, device, world)
     if ckpt is not None:
         _resume(run, resume_path, ckpt)
@@ -357,12 +414,18 @@ def _build_run(cfg, device: torch.device, rank: int, world: int, out: Path, mode
 
 
 # ------------------------------------------------------------------------------------ epochs
-def epoch_loader(run: TrainingRun, epoch: int, skip_steps: int = 0) -> DataLoader:
-    """The training DataLoader of ``epoch``, starting after ``skip_steps`` optimiser steps."""
+def epoch_loader(run: TrainingRun, epoch: int, skip_steps: int = 0, positions: list[int] | None = None,
+                 ) -> DataLoader:
+    """The training DataLoader of ``epoch``, starting after ``skip_steps`` optimiser steps (from
+    shards: each reading role's stream at ``positions``)."""
     cfg = run.cfg
-    run.sampler.set_epoch(epoch)
-    run.sampler.skip = skip_steps * cfg.TRAIN.BATCH_SIZE * cfg.TRAIN.ACCUM_STEPS
-    run.train_set.set_epoch(epoch)
+    accum = cfg.TRAIN.ACCUM_STEPS
+    if run.sampler is None:
+        run.train_set.start_epoch(epoch, run.steps_per_epoch * accum, skip_steps * accum, positions)
+    else:
+        run.sampler.set_epoch(epoch)
+        run.sampler.skip = skip_steps * cfg.TRAIN.BATCH_SIZE * accum
+        run.train_set.set_epoch(epoch)
     return DataLoader(
         run.train_set, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=run.sampler, num_workers=cfg.DATA.NUM_WORKERS,
         collate_fn=collate_train, drop_last=True, pin_memory=cfg.DATA.PIN_MEMORY and run.device.type == "cuda",
@@ -378,17 +441,33 @@ def epoch_options(run: TrainingRun, start_step: int) -> EpochOptions:
         num_steps=run.steps_per_epoch, start_step=start_step, global_step=run.state.global_step,
         accum_steps=cfg.TRAIN.ACCUM_STEPS, amp=cfg.TRAIN.AMP, norm=(cfg.DATA.MEAN, cfg.DATA.STD), mixup=run.mixup,
         clip_grad=cfg.TRAIN.CLIP_GRAD, stats=run.state.stats, should_stop=run.stop, num_epochs=cfg.SOLVER.MAX_EPOCH,
-        log_period=cfg.TRAIN.LOG_PERIOD, writer=run.writer, world_size=run.world, is_main=run.main)
+        log_period=cfg.TRAIN.LOG_PERIOD, writer=run.writer, world_size=run.world, is_main=run.main,
+        checkpoint_due=run.periodic.due, on_checkpoint=lambda step, total: _periodic_checkpoint(run, step, total))
+
+
+def _periodic_checkpoint(run: TrainingRun, next_step: int, global_step: int) -> None:
+    """Collective: a ``TRAIN.CHECKPOINT_MINUTES`` checkpoint at a step boundary of the current epoch."""
+    run.state.global_step = global_step
+    save_checkpoint(run, run.state.epoch_running, step_in_epoch=next_step)
+    if run.main:
+        logger.info("periodic checkpoint at epoch %d, step %d/%d: %s", run.state.epoch_running + 1, next_step,
+                    run.steps_per_epoch, run.ckpt_dir / LAST)
 
 
 def run_epoch(run: TrainingRun, epoch: int) -> bool:
     """Run the optimiser steps of ``epoch`` (0-based). Returns False when stopped by a signal."""
     cfg, st = run.cfg, run.state
     first = st.start_step if epoch == st.start_epoch else 0
+    resumed = (st.resumed_data or {}) if first else {}
     if first == 0:
         reseed_epoch(cfg.RNG_SEED, epoch, run.rank, run.mixup)
         st.stats = EpochStats()
-    loader = epoch_loader(run, epoch, first)
+    positions = None
+    if run.sampler is None:  # shards: each reading role's stream position (0s at the epoch's start)
+        positions = resumed.get("positions") or [0] * run.train_set.reading.workers
+    st.epoch_running = epoch
+    st.consumed = ConsumedData(epoch_loader(run, epoch, first, positions), positions, resumed.get("failed"))
+    loader = st.consumed
     criterion = classification_loss(cfg.AUG.LABEL_SMOOTHING)
     try:
         outcome = train_one_epoch(run.model, criterion, run.optimizer, run.schedule, loader, run.device, epoch,
@@ -418,10 +497,13 @@ def save_checkpoint(run: TrainingRun, epoch: int, step_in_epoch: int = 0, number
         step_in_epoch: optimiser steps already done in epoch ``epoch`` (mid-epoch stop), else 0.
         record: the epoch's metrics line, kept in the checkpoint (restored if a kill loses it).
     """
-    rng = du.all_gather_object(rng_snapshot(run.mixup))
+    consumed = run.state.consumed if step_in_epoch else None
+    parts = du.all_gather_object((rng_snapshot(run.mixup), consumed.state() if consumed is not None else None))
+    rng, data_state = [p[0] for p in parts], [p[1] for p in parts]
     stats = run.state.stats
     if step_in_epoch:
         stats = EpochStats(*du.all_reduce_sum(stats.as_list()).tolist())
+    run.periodic.written()
     if not run.main:
         du.barrier()
         return
@@ -429,7 +511,7 @@ def save_checkpoint(run: TrainingRun, epoch: int, step_in_epoch: int = 0, number
         model=unwrap(run.model), optimizer=run.optimizer, schedule=run.schedule, scaler=run.scaler, ema=run.ema,
         epoch=epoch, global_step=run.state.global_step, step_in_epoch=step_in_epoch, epoch_stats=stats.as_dict(),
         best_top1=run.state.best_top1, rng=rng, world_size=run.world, cfg=run.cfg.to_dict(), meta=run.meta,
-        metrics=record)
+        metrics=record, data_state=data_state if step_in_epoch else None)
     write_checkpoint(state, run.ckpt_dir, numbered=numbered, best=best)
     du.barrier()
 
@@ -470,13 +552,16 @@ def end_epoch(run: TrainingRun, epoch: int, t_start: float) -> None:
 
     cfg, st = run.cfg, run.state
     loss_sum, clips, failed = du.all_reduce_sum(st.stats.as_list()).tolist()
+    names = du.all_gather_object(st.consumed.failed if st.consumed is not None else [])
     done = epoch + 1
     record: dict[str, Any] = {
         "epoch": done, "train_loss": loss_sum / max(clips, 1.0), "lr": run.schedule.get_lr(),
         "clips_per_s": st.epoch_rate, "val_top1": None, "val_top5": None, "val_loss": None,
-        "failed_videos": int(failed),
+        "failed_videos": int(failed), "failed_samples": sorted(n for part in names for n in part),
     }
-    check_failure_fraction(int(failed), int(clips), cfg.DATA.MAX_FAILURE_FRACTION)
+    # From shards a bad sample is skipped, not replaced: the samples read are the clips plus the skipped
+    read = clips + failed if run.sampler is None else clips
+    check_failure_fraction(int(failed), int(read), cfg.DATA.MAX_FAILURE_FRACTION)
     last_epoch = done == cfg.SOLVER.MAX_EPOCH
     is_best = False
     if run.val_loader is not None and (done % cfg.TRAIN.EVAL_PERIOD == 0 or last_epoch):

@@ -4,8 +4,10 @@ The file is a plain dict (loadable with ``torch.load(..., weights_only=True)``):
 ``optimizer``, ``scheduler``, ``scaler``, ``ema``, ``epoch`` (completed), ``step`` (optimiser steps
 in total), ``step_in_epoch`` (steps done in epoch ``epoch`` when stopped mid-epoch, else 0),
 ``epoch_stats`` (the partial epoch's sums), ``best_top1``, ``rng`` (every rank's RNG states),
-``world_size``, ``cfg`` and ``meta`` (the model, input protocol and class names, so the
-checkpoint runs without its config: ``sfvideo.checkpoint.checkpoint_meta``). An end-of-epoch
+``world_size``, ``cfg``, ``meta`` (the model, input protocol and class names, so the
+checkpoint runs without its config: ``sfvideo.checkpoint.checkpoint_meta``) and ``data_state``
+(every rank's ``ConsumedData.state()`` of a mid-epoch checkpoint: the stream position of each
+shard-reading role, and the samples skipped so far). An end-of-epoch
 checkpoint also holds ``metrics`` (its epoch's ``metrics.jsonl`` line) and ``copies`` (the
 per-epoch/best copies made from it), so a resume after a SIGKILL can restore them
 (:mod:`sfvideo.engine.rundir`). ``last.pth`` is always replaced atomically; per-epoch and best
@@ -18,7 +20,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -56,7 +58,8 @@ def training_state(*, model: nn.Module, optimizer: torch.optim.Optimizer, schedu
                    scaler: torch.amp.GradScaler | None, ema: ModelEma | None, epoch: int, global_step: int,
                    step_in_epoch: int, epoch_stats: dict[str, float], best_top1: float | None,
                    rng: list[dict[str, Any]], world_size: int, cfg: dict[str, Any],
-                   meta: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+                   meta: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
+                   data_state: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The dict written to ``last.pth`` (see the module docstring for the keys)."""
     return {
         "model": model.state_dict(),
@@ -74,6 +77,7 @@ def training_state(*, model: nn.Module, optimizer: torch.optim.Optimizer, schedu
         "cfg": cfg,
         "meta": meta,
         "metrics": metrics,
+        "data_state": data_state,
     }
 
 
@@ -99,6 +103,7 @@ class ResumePoint:
     global_step: int = 0
     best_top1: float | None = None
     epoch_stats: dict[str, float] | None = None  # the partial epoch's sums over all ranks
+    data: dict[str, Any] | None = None  # this rank's ConsumedData.state() in the partial epoch
 
 
 def _restore_rng(ckpt: dict[str, Any], path: Path, rank: int, world: int, mixup: Any) -> None:
@@ -138,8 +143,9 @@ def restore_training_state(path: Path, *, model: nn.Module, optimizer: torch.opt
         logger.warning("%s has no EMA weights; the EMA restarts from the current weights", path)
         ema.load_state_dict(model.state_dict())
     _restore_rng(ckpt, path, rank, world, mixup)
+    data = ckpt.get("data_state") or []
     point = ResumePoint(int(ckpt["epoch"]), int(ckpt.get("step_in_epoch", 0)), int(ckpt["step"]),
-                        ckpt.get("best_top1"), ckpt.get("epoch_stats") or {})
+                        ckpt.get("best_top1"), ckpt.get("epoch_stats") or {}, data[rank] if len(data) == world else None)
     if point.step_in_epoch and ckpt.get("world_size") != world:
         logger.warning("resuming mid-epoch with a different number of processes: the rest of epoch %d "
                        "starts from its beginning", point.epoch + 1)
@@ -148,3 +154,34 @@ def restore_training_state(path: Path, *, model: nn.Module, optimizer: torch.opt
                 path, point.epoch, point.step_in_epoch, point.epoch + 1, point.global_step)
     return point
 
+
+
+class ConsumedData:
+    """The batches the training loop takes from its loader, and what they say about the epoch so far.
+
+    Iterating yields ``loader``'s batches unchanged while recording, from their items, the stream
+    position each shard-reading role has reached (``stream_role``/``stream_pos``) and the names of
+    the samples skipped or substituted on the way (``failed_path``). ``state()`` is what a
+    mid-epoch checkpoint keeps of it; ``ConsumedData(loader, **state)`` goes on from there.
+    """
+
+    def __init__(self, loader: Iterable[dict[str, Any]], positions: list[int] | None = None,
+                 failed: list[str] | None = None):
+        self.loader = loader
+        self.positions = list(positions) if positions is not None else None
+        self.failed = list(failed or [])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self.loader:
+            self.record(batch)
+            yield batch
+
+    def record(self, batch: dict[str, Any]) -> None:
+        for names in batch.get("failed_path") or []:
+            self.failed += [n for n in (names or "").split("\n") if n]
+        if self.positions is not None:
+            for role, pos in zip(batch["stream_role"], batch["stream_pos"]):
+                self.positions[role] = max(self.positions[role], int(pos))
+
+    def state(self) -> dict[str, Any]:
+        return {"positions": self.positions, "failed": list(self.failed)}
