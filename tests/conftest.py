@@ -22,3 +22,25 @@ def _seed():
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture
+def read_only_dir(tmp_path) -> Path:
+    """An existing folder this process cannot create files in: a ``chmod 555`` folder, or for
+    root (whom permissions do not stop) ``/sys/kernel``, which refuses new files to everyone."""
+    import os
+
+    if os.geteuid() != 0:
+        folder = tmp_path / "read_only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    folder = Path("/sys/kernel")
+    try:
+        (folder / "sfvideo-probe").open("w").close()
+    except OSError:
+        yield folder
+        return
+    pytest.skip("no folder here refuses new files to root")

@@ -58,6 +58,16 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def require_writable_folder(parser: argparse.ArgumentParser, path: str, option: str) -> None:
+    """Exit with status 2 and one line naming ``option`` when files cannot be written in the
+    folder ``path`` (a file of that name, a read-only place), before any work is done."""
+    from ..utils.io import folder_write_problem
+
+    problem = folder_write_problem(path)
+    if problem:
+        parser.exit(2, f"{parser.prog}: error: {option} {path}: {problem}\n")
+
+
 def opt_value(opts: Sequence[str], key: str) -> str | None:
     """The last value given for ``key`` among ``KEY VALUE`` overrides."""
     values = [opts[i + 1] for i in range(0, len(opts) - 1, 2) if opts[i] == key]

@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .args import require_writable_folder
+
 FORMATS = ("folder", "ucf101", "hmdb51", "ssv2", "kinetics")  # sfvideo.data.formats.FORMATS (no import: fast --help)
 
 
@@ -49,6 +51,7 @@ def main(argv=None, fmt: str | None = None) -> int:
     """Run the command; ``fmt`` fixes the format (the ``--format`` option is then absent)."""
     parser = build_parser(fmt)
     args = parser.parse_args(argv)
+    require_writable_folder(parser, args.out_dir, "--out-dir")
     from sfvideo.data.formats import build_lists, summary, write_lists
     from sfvideo.data.lists import ListFormatError
 
@@ -56,7 +59,7 @@ def main(argv=None, fmt: str | None = None) -> int:
         built = build_lists(args.format, args.root, split=args.split, val_fraction=args.val_fraction,
                             seed=args.seed, class_names=args.class_names)
         written = write_lists(built, args.out_dir, absolute=args.absolute)
-    except (ListFormatError, ValueError, FileNotFoundError) as err:
+    except (ListFormatError, ValueError, OSError) as err:  # OSError: a full disk while writing
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(summary(built))

@@ -103,3 +103,25 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_write(path, "w") as f:
         f.write(text)
     return Path(path)
+
+
+def folder_write_problem(path: str | os.PathLike) -> str:
+    """Why files cannot be written in the folder ``path`` ("" when they can): a file of that name,
+    or a folder (``path`` or, when it does not exist yet, the nearest existing folder above it)
+    that refuses new files. Creates nothing that stays."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        return "not a folder (a file of that name exists)"
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot be created: {existing} is a file"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sfvideo-write-probe.", dir=existing)
+    except OSError as err:
+        where = "" if existing == path else f" (it would be created in {existing})"
+        return f"cannot be written{where}: {err.strerror or err}"
+    os.close(fd)
+    os.unlink(probe)
+    return ""
