@@ -17,7 +17,9 @@ faster on CPU.
 
 from __future__ import annotations
 
-from .args import config_for_weights, config_parser, fail
+from pathlib import Path
+
+from .args import config_for_weights, config_parser, fail, non_negative_float, require_writable_folder
 
 
 def main(argv=None) -> None:
@@ -33,12 +35,14 @@ def main(argv=None) -> None:
     parser.add_argument("--sampling", default="auto", choices=["auto", "gather", "trilinear", "frame_pairs"],
                         help="how the feature volume is read: auto (gather at opset 20+, frame pairs below); "
                              "trilinear: one 5-D GridSample (opset 20+)")
-    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest logit difference allowed")
+    parser.add_argument("--tolerance", type=non_negative_float, default=1e-4, help="largest logit difference allowed")
     args = parser.parse_args(argv)
 
     from sfvideo.checkpoint import CheckpointError
     from sfvideo.data.build import class_names_from_cfg
     from sfvideo.deploy.export import run_export
+
+    _check_options(parser, args)
 
     try:
         cfg, names = config_for_weights(parser, args)
@@ -51,3 +55,22 @@ def main(argv=None) -> None:
                    tolerance=args.tolerance, sampling=None if args.sampling == "auto" else args.sampling)
     except (CheckpointError, RuntimeError, ValueError) as err:
         fail(str(err))
+
+
+def _check_options(parser, args) -> None:
+    """What would fail only after the model is built and exported, refused first (status 2)."""
+    from sfvideo.deploy.export import MIN_VOLUME_OPSET, opset_range
+
+    if Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is a folder; name the file to write (.onnx, or .pt2 with --format "
+                     "torch-export)")
+    require_writable_folder(parser, str(Path(args.out).parent), "--out")
+    if args.format != "onnx":
+        return
+    low, high = opset_range()
+    if not low <= args.opset <= high:
+        parser.error(f"--opset {args.opset}: expected {low} to {high} ({low}: the first with GridSample; {high}: "
+                     "the newest the installed onnx writes)")
+    if args.sampling == "trilinear" and args.opset < MIN_VOLUME_OPSET:
+        parser.error(f"--sampling trilinear needs --opset {MIN_VOLUME_OPSET} or above (5-D GridSample), "
+                     f"not {args.opset}")

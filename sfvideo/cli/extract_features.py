@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from .args import config_for_weights, config_parser, fail
+from .args import config_for_weights, config_parser, fail, require_writable_folder
 
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]*\.[A-Z0-9_.]+$")
 
@@ -49,6 +49,7 @@ def main(argv=None) -> None:
     videos, args.opts = _videos_and_opts(args.opts)
     if bool(videos) == bool(args.list):
         parser.error("give either --list LIST or video files")
+    require_writable_folder(parser, args.out, "--out")
 
     import sys
 

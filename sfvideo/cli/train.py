@@ -29,7 +29,7 @@ clips/s and the peak resident memory (--results FILE: also as data, sfvideo.benc
 import errno
 import sys
 
-from .args import config_parser, fail, parse_config
+from .args import config_parser, fail, parse_config, require_writable_folder
 
 
 def main(argv=None) -> int:
@@ -40,6 +40,8 @@ def main(argv=None) -> int:
                         help="untimed steps before the benchmark (default 2)")
     parser.add_argument("--results", metavar="FILE", help="--benchmark-steps: also write the figures to FILE")
     args, cfg = parse_config(parser, argv)
+    if args.benchmark_steps <= 0:
+        require_writable_folder(parser, cfg.OUTPUT_DIR, "OUTPUT_DIR")
 
     from sfvideo.bench.training import benchmark_training
     from sfvideo.checkpoint import CheckpointError
