@@ -6,7 +6,9 @@
 
 Writes OUT/features.npy (rows x D float32) and OUT/index.csv (video,label,row; with --per-window
 one row per timeline window, plus start_s,end_s). Per-video parts in OUT/parts/ make an
-interrupted run resume where it stopped; under torchrun every video is embedded by one process.
+interrupted run resume where it stopped (a damaged part is computed again); they are reused only
+by a run with the same weights, mode (--per-window or not) and input protocol, and any other run
+into OUT is refused unless --overwrite. Under torchrun every video is embedded by one process.
 A --list is read like the datasets' lists (path label lines or a Kinetics CSV, paths relative
 to DATA.PATH_TO_DATA_DIR). Options go before the videos.
 """
@@ -45,6 +47,9 @@ def main(argv=None) -> None:
     parser.add_argument("--checkpoint", help="weights (default TEST.CHECKPOINT); enough on its own for "
                                              "checkpoints written by sfvideo")
     parser.add_argument("--per-window", action="store_true", help="one row per timeline window, not per video")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="remove the parts another run left in --out (other weights, mode or input protocol) "
+                             "and compute every part again")
     args = parser.parse_args(argv)
     videos, args.opts = _videos_and_opts(args.opts)
     if bool(videos) == bool(args.list):
@@ -64,7 +69,7 @@ def main(argv=None) -> None:
         items = _listed(cfg, args.list) if args.list else [(v, None) for v in videos]
         model = torch_runner(cfg).model
         path = extract_features(cfg, model, items, args.out, data_dir=cfg.DATA.PATH_TO_DATA_DIR if args.list else "",
-                                per_window=args.per_window, progress=sys.stderr.isatty())
+                                per_window=args.per_window, progress=sys.stderr.isatty(), overwrite=args.overwrite)
     except (CheckpointError, RuntimeError, ValueError, FileNotFoundError) as err:
         fail(str(err))
     if path is not None:
