@@ -264,7 +264,7 @@ def _prepare_output(cfg, out: Path, rank: int, ckpt: dict[str, Any] | None) -> N
     if rank == 0:
         (out / "checkpoints").mkdir(parents=True, exist_ok=True)
         notes.append(record_config(out, cfg.dump()))
-        notes += repair_run_dir(out, ckpt) if ckpt is not None else []
+        notes += repair_run_dir(out, ckpt)
     setup_logging(out, rank)
     for note in filter(None, notes):
         logger.warning("%s", note)

@@ -13,7 +13,7 @@ from typing import IO, Iterator
 
 _UMASK_LOCK = threading.Lock()
 TEMP_SUFFIX = ".tmp"  # temporaries are ".NAME.RANDOM.tmp" (atomic_write) or ".NAME.RANDOM.tmp.SUFFIX" (atomic_path)
-_TEMPORARY = re.compile(r"\..+\.tmp(\.[^.]+)?")
+_TEMPORARY = re.compile(r"\.(.+)\.[^.]+\.tmp(\.[^.]+)?")  # group 1: the NAME the temporary was to become
 # What torch.save reports when its zip writer could not write everything (a full disk).
 _TORCH_SHORT_WRITE = "unexpected pos"
 
@@ -92,10 +92,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.close(fd)
 
 
+def temporary_target(path: str | os.PathLike) -> str | None:
+    """The name of the file a temporary of ``atomic_write`` (``.NAME.RANDOM.tmp``) or ``atomic_path``
+    (``.NAME.RANDOM.tmp.SUFFIX``) was to become; ``None`` for any other name."""
+    match = _TEMPORARY.fullmatch(Path(path).name)
+    return match.group(1) if match else None
+
+
 def is_temporary(path: str | os.PathLike) -> bool:
     """True for the temporary files of ``atomic_write`` and ``atomic_path`` (left behind only by a
     process killed while writing)."""
-    return _TEMPORARY.fullmatch(Path(path).name) is not None
+    return temporary_target(path) is not None
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
