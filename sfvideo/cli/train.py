@@ -19,8 +19,9 @@ continues from checkpoints/last.pth.
 Exit status: 0 when training finished; 128 + the signal number when SIGINT (130) or SIGTERM (143)
 stopped it after writing a resumable checkpoint (a scheduler can requeue on these); 1 when it
 failed with a message (weights that do not fit, a run directory in use or holding an incompatible
-run, a non-finite loss, no space left on device; the previous checkpoint is kept); 2 for a bad
-command line or config.
+run, a non-finite loss, a data-loader worker killed or one that cannot be started, no space left
+on device; the previous checkpoint is kept); 2 for a bad command line or config (an OUTPUT_DIR
+that cannot be written included).
 
 --benchmark-steps N instead times N training steps on random clips (no data needed) and prints
 clips/s and the peak resident memory (--results FILE: also as data, sfvideo.bench.results).
@@ -46,8 +47,10 @@ def main(argv=None) -> int:
     from sfvideo.bench.training import benchmark_training
     from sfvideo.checkpoint import CheckpointError
     from sfvideo.engine import distributed as du
+    from sfvideo.engine import train as engine_train
+    from sfvideo.engine.loaders import LoaderStartError, LoaderWorkerError
     from sfvideo.engine.rundir import RunDirError
-    from sfvideo.engine.train import NonFiniteLossError, train
+    from sfvideo.engine.train import NonFiniteLossError
 
     if args.benchmark_steps > 0:
         result = benchmark_training(cfg, args.benchmark_steps, args.benchmark_warmup)
@@ -59,8 +62,8 @@ def main(argv=None) -> int:
             print(f"results written to {save_run(args.results, [result.record()], 'train_step', command, result.device)}")
         return 0
     try:
-        result = train(cfg)
-    except (NonFiniteLossError, CheckpointError, RunDirError) as err:
+        result = engine_train.train(cfg)
+    except (NonFiniteLossError, CheckpointError, RunDirError, LoaderWorkerError, LoaderStartError) as err:
         fail(str(err))
     except OSError as err:
         if err.errno not in (errno.ENOSPC, errno.EDQUOT):

@@ -81,6 +81,7 @@ from sfvideo.engine.determinism import (
 from sfvideo.engine.ema import ModelEma
 from sfvideo.engine.evaluate import eval_loader, evaluate
 from sfvideo.engine.factories import default_dataset_fn, default_mixup_fn, default_model_fn
+from sfvideo.engine.loaders import LoaderWorkerError
 from sfvideo.engine.loop import EpochOptions, EpochStats, NonFiniteLossError, train_one_epoch, unwrap
 from sfvideo.engine.losses import classification_loss
 from sfvideo.engine.optim import build_optimizer, build_schedule, scaled_lr, total_batch_size
@@ -381,6 +382,13 @@ def epoch_options(run: TrainingRun, start_step: int) -> EpochOptions:
         log_period=cfg.TRAIN.LOG_PERIOD, writer=run.writer, world_size=run.world, is_main=run.main)
 
 
+def _kept(run: TrainingRun) -> str:
+    """Which checkpoint a run that stops with an error leaves, for the message."""
+    last = run.ckpt_dir / LAST
+    return f"{last} is the last good checkpoint" if last.is_file() else \
+        f"no checkpoint was written yet ({last} does not exist)"
+
+
 def run_epoch(run: TrainingRun, epoch: int) -> bool:
     """Run the optimiser steps of ``epoch`` (0-based). Returns False when stopped by a signal."""
     cfg, st = run.cfg, run.state
@@ -394,11 +402,11 @@ def run_epoch(run: TrainingRun, epoch: int) -> bool:
         outcome = train_one_epoch(run.model, criterion, run.optimizer, run.schedule, loader, run.device, epoch,
                                   epoch_options(run, first), ema=run.ema, scaler=run.scaler)
     except NonFiniteLossError as err:
-        last = run.ckpt_dir / LAST
-        kept = (f"{last} is the last good checkpoint" if last.is_file()
-                else f"no checkpoint was written yet ({last} does not exist)")
-        raise NonFiniteLossError(f"{err} {kept}; try a lower SOLVER.BASE_LR, TRAIN.CLIP_GRAD, or TRAIN.AMP none") \
-            from None
+        raise NonFiniteLossError(f"{err} {_kept(run)}; try a lower SOLVER.BASE_LR, TRAIN.CLIP_GRAD, or TRAIN.AMP "
+                                 "none") from None
+    except LoaderWorkerError as err:
+        resume = "run the same command to resume from it" if (run.ckpt_dir / LAST).is_file() else "run it again"
+        raise LoaderWorkerError(f"{err}; training stopped: {_kept(run)}; {resume}") from None
     st.global_step = outcome.global_step
     if outcome.stopped:
         save_checkpoint(run, epoch, step_in_epoch=outcome.next_step)
