@@ -85,6 +85,7 @@ from sfvideo.engine.loaders import LoaderWorkerError
 from sfvideo.engine.loop import EpochOptions, EpochStats, NonFiniteLossError, train_one_epoch, unwrap
 from sfvideo.engine.losses import classification_loss
 from sfvideo.engine.optim import build_optimizer, build_schedule, scaled_lr, total_batch_size
+from sfvideo.engine.plan import planned_epochs, steps_line
 from sfvideo.engine.rundir import (
     RunDirError,
     append_metrics,
@@ -236,9 +237,23 @@ def _build_optimization(cfg, model: nn.Module, steps_per_epoch: int, world: int)
     peak_lr = scaled_lr(cfg.SOLVER.BASE_LR, total_batch, cfg.SOLVER.LR_BASE_BATCH)
     optimizer = build_optimizer(model, peak_lr, cfg.SOLVER.WEIGHT_DECAY, cfg.SOLVER.BETAS, cfg.SOLVER.LAYER_DECAY)
     schedule = build_schedule(cfg, optimizer, steps_per_epoch, peak_lr, total_batch)
-    logger.info("total batch %d (%d x %d processes x %d accumulation), peak LR %.3g, %d steps/epoch",
-                total_batch, bs, world, accum, peak_lr, steps_per_epoch)
+    logger.info("total batch %d (%d x %d processes x %d accumulation), peak LR %.3g, %s", total_batch, bs, world,
+                accum, peak_lr, steps_line(cfg, steps_per_epoch))
     return optimizer, schedule
+
+
+def _with_planned_epochs(cfg, steps_per_epoch: int):
+    """``cfg`` with ``SOLVER.MAX_EPOCH`` raised as ``SOLVER.MIN_STEPS`` asks (the log says so)."""
+    epochs = planned_epochs(cfg, steps_per_epoch)
+    if epochs == cfg.SOLVER.MAX_EPOCH:
+        return cfg
+    logger.warning("SOLVER.MAX_EPOCH %d raised to %d: %d epochs of %d optimiser steps would be %d, fewer than the "
+                   "recipe's SOLVER.MIN_STEPS %d (set SOLVER.MIN_STEPS 0 to train %d epochs)", cfg.SOLVER.MAX_EPOCH,
+                   epochs, cfg.SOLVER.MAX_EPOCH, steps_per_epoch, cfg.SOLVER.MAX_EPOCH * steps_per_epoch,
+                   cfg.SOLVER.MIN_STEPS, cfg.SOLVER.MAX_EPOCH)
+    raised = cfg.clone()
+    raised.SOLVER.MAX_EPOCH = epochs
+    return raised.freeze()
 
 
 def _wrap_ddp(cfg, model: nn.Module, device: torch.device, world: int) -> nn.Module:
@@ -341,6 +356,7 @@ def _build_run(cfg, device: torch.device, rank: int, world: int, out: Path, mode
     sampler = ResumableSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=cfg.RNG_SEED,
                                drop_last=False)
     steps = _steps_per_epoch(cfg, sampler, len(train_set), world)
+    cfg = _with_planned_epochs(cfg, steps)
     optimizer, schedule = _build_optimization(cfg, model, steps, world)
     run = TrainingRun(
         cfg=cfg, device=device, rank=rank, world=world, out=out, model=model, train_set=train_set,
