@@ -236,3 +236,19 @@ def test_the_tiny_onnx_helper_runs(tmp_path):
     session = ort.InferenceSession(str(_onnx_file(tmp_path / "m.onnx", _protocol())))
     out = session.run(None, {"clip": np.zeros((2, 3, 4, 32, 32), np.float32)})[0]
     assert out.shape == (2, 3) and torch.from_numpy(out).abs().max() == 0
+
+
+@pytest.mark.parametrize("command", ["make_toy", "demo", "visualize"])
+def test_commands_writing_a_folder_refuse_an_out_that_is_a_file(weights, tmp_path, capsys, command):
+    import importlib
+
+    main = importlib.import_module(f"sfvideo.cli.{command}").main
+    target = tmp_path / "afile"
+    target.write_text("keep me")
+    argv = {"make_toy": ["--out", str(target), "--train-per-class", "1", "--val-per-class", "1"],
+            "demo": ["--out", str(target)],
+            "visualize": ["--cfg", "k400_tiny.yaml", "--out", str(target), str(weights[2]),
+                          *tiny_opts(Path(weights[0].DATA.PATH_TO_DATA_DIR), tmp_path / "o")]}[command]
+    status, err = refused(main, argv, capsys)
+    assert status == 2 and target.read_text() == "keep me"
+    one_line(err, "--out", "not a folder")

@@ -88,14 +88,16 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-def require_writable_folder(parser: argparse.ArgumentParser, path: str, option: str) -> None:
+def require_writable_folder(parser: argparse.ArgumentParser | None, path: str, option: str) -> None:
     """Exit with status 2 and one line naming ``option`` when files cannot be written in the
     folder ``path`` (a file of that name, a read-only place), before any work is done."""
     from ..utils.io import folder_write_problem
 
     problem = folder_write_problem(path)
-    if problem:
+    if problem and parser is not None:
         parser.exit(2, f"{parser.prog}: error: {option} {path}: {problem}\n")
+    if problem:
+        fail(f"{option} {path}: {problem}", code=2)
 
 
 def opt_value(opts: Sequence[str], key: str) -> str | None:

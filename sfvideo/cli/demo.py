@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from .args import add_toy_size_arguments
+from .args import add_toy_size_arguments, require_writable_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args["opts"]) % 2:
         parser.error(f"config overrides come in KEY VALUE pairs, got {args['opts']}")
     out, ablation = args.pop("out"), args.pop("ablation")
+    require_writable_folder(parser, out, "--out")
     if ablation and ("frames" in args or "run_name" in args):
         parser.error("--ablation runs both the config's frames and 1 frame, in run/ and run_1frame/: "
                      "leave out --frames and --run-name")
