@@ -252,3 +252,29 @@ def test_commands_writing_a_folder_refuse_an_out_that_is_a_file(weights, tmp_pat
     status, err = refused(main, argv, capsys)
     assert status == 2 and target.read_text() == "keep me"
     one_line(err, "--out", "not a folder")
+
+
+def test_predict_refuses_an_onnx_cache_it_cannot_write(tmp_path, capsys, monkeypatch, read_only_dir):
+    """`predict --runtime auto` exports video_tiny/small/base checkpoints into a cache on the CPU: a
+    cache folder that cannot be written is refused in one line, before the export's work."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from sfvideo.cli import predict
+    from sfvideo.deploy import run
+
+    data = make_video_dataset(tmp_path / "videos", num_train=1, num_val=1, frames=40)
+    cfg = load_config("k400_tiny.yaml", tiny_opts(data, tmp_path / "out", **{"MODEL.ARCH": "video_tiny"}))
+    ckpt = atomic_save({"model": build_model(cfg).state_dict(), "meta": checkpoint_meta(cfg, NAMES)},
+                       tmp_path / "tiny.pth")
+    from sfvideo.deploy import export as exporter
+
+    def work(*args, **kwargs):
+        raise AssertionError("the export started")
+
+    monkeypatch.setenv("SFVIDEO_CACHE", str(read_only_dir))
+    monkeypatch.setattr(exporter, "run_export", work)
+    assert run.onnx_cache_dir().parent == read_only_dir
+    status, err = refused(predict.main, ["--checkpoint", str(ckpt), str(data / "val" / "v00.mp4"), "DEVICE", "cpu"],
+                          capsys)
+    assert status == 1
+    one_line(err, str(read_only_dir), "SFVIDEO_CACHE", "--runtime eager")
