@@ -18,10 +18,11 @@ from __future__ import annotations
 import ast
 import copy
 import difflib
+import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import yaml
 
@@ -284,6 +285,10 @@ _C.SOLVER.WARMUP_EPOCHS = 2.5
 _C.SOLVER.WARMUP_START_LR = 1e-6
 _C.SOLVER.MIN_LR = 1e-6
 _C.SOLVER.MAX_EPOCH = 30
+# The fewest optimiser steps the recipe takes (0: no minimum). When SOLVER.MAX_EPOCH epochs of
+# the training set give fewer (a small data set), the run takes the fewest whole epochs that
+# reach it, and the log says so. Not applied when TRAIN.MAX_STEPS_PER_EPOCH caps the epochs.
+_C.SOLVER.MIN_STEPS = 0
 # AdamW: weight decay (not applied to norms, biases, RoIs and token embeddings) and betas.
 _C.SOLVER.WEIGHT_DECAY = 0.05
 _C.SOLVER.BETAS = [0.9, 0.999]
@@ -311,6 +316,119 @@ _C.TEST.ENSEMBLE_METHOD = "softmax_mean"
 _C.TEST.MAX_VIEWS_PER_BATCH = 12
 # Which list the test reads: "test" or "val".
 _C.TEST.SPLIT = "test"
+
+
+# ----------------------------------------------------------------------------------------------
+# What every numeric key may hold, checked when a config loads (a list's values each). Every
+# numeric key of the tree above has an entry (tests/test_config.py checks it).
+# ----------------------------------------------------------------------------------------------
+class Range(NamedTuple):
+    """The values a numeric key may hold.
+
+    Attributes:
+        low, high: the ends (``-inf``/``inf``: unbounded); ``low_open``/``high_open`` exclude them.
+        integer: whole numbers only.
+        also: values allowed outside the range (``-1``: "keep the model variant's own").
+        why: said after the range when a value is refused.
+    """
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+    also: tuple = ()
+    why: str = ""
+
+    def allows(self, value: Any) -> bool:
+        if value in self.also:
+            return True
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        """``an integer >= 1``, ``a number in [0, 1)``, ``-1 or a number in [0, 1)`` ..."""
+        kind = "an integer" if self.integer else "a number"
+        if self.high == math.inf:
+            text = f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+        else:
+            text = (f"{kind} in {'(' if self.low_open else '['}{self.low:g}, "
+                    f"{self.high:g}{')' if self.high_open else ']'}")
+        return " or ".join([f"{v:g}" for v in self.also] + [text])
+
+
+def _cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# Threads or loader processes beyond this are of no use here and can exhaust the machine's thread
+# and process limits (PyTorch crashes when it cannot start them); a run config from a bigger machine
+# still loads up to 64.
+MAX_THREADS = max(64, 8 * _cpu_cores())
+_THREADS_WHY = f"8 per core, and 64 on machines with fewer than 8 cores; this one has {_cpu_cores()}"
+
+COUNT = Range(1, integer=True)
+COUNT_OR_OFF = Range(0, integer=True)  # 0: off (or "all", where the key says so)
+NON_NEGATIVE = Range(0.0)
+PROBABILITY = Range(0.0, 1.0)
+BELOW_ONE = Range(0.0, 1.0, high_open=True)
+
+NUMERIC_RANGES: dict[str, Range] = {
+    "RNG_SEED": Range(0, 2**32 - 1, integer=True, why="numpy's seeds are 32-bit"),
+    "NUM_THREADS": Range(0, MAX_THREADS, integer=True, why=f"0: PyTorch's default; {_THREADS_WHY}"),
+    "MODEL.NUM_CLASSES": Range(1, integer=True, also=(-1,), why="-1: the number of DATA.CLASS_NAMES"),
+    "MODEL.TEMPORAL_REPLICATES": Range(1, integer=True, also=(-1,), why="-1: the variant's own"),
+    "MODEL.DROP_PATH_RATE": Range(0.0, 1.0, high_open=True, also=(-1,), why="-1: the variant's own"),
+    "DATA.CLIPS_PER_DECODE": COUNT,
+    "DATA.NUM_FRAMES": COUNT,
+    "DATA.SAMPLING_RATE": COUNT,
+    "DATA.TARGET_FPS": COUNT,
+    "DATA.TRAIN_JITTER_SCALES": COUNT,
+    "DATA.TRAIN_CROP_SIZE": COUNT,
+    "DATA.TRAIN_JITTER_AREA": Range(0.0, 1.0, low_open=True, why="fractions of the frame's area"),
+    "DATA.TRAIN_JITTER_ASPECT": Range(0.0, low_open=True),
+    "DATA.TEST_CROP_SIZE": COUNT,
+    "DATA.MEAN": Range(0.0, 1.0, why="on the [0, 1] scale: 0.485, not 123.675"),
+    "DATA.STD": Range(0.0, 1.0, low_open=True, why="on the [0, 1] scale: 0.229, not 58.395"),
+    "DATA.NUM_WORKERS": Range(0, MAX_THREADS, integer=True, why=_THREADS_WHY),
+    "DATA.MAX_FAILURE_FRACTION": PROBABILITY,
+    "DATA.SHUFFLE_BUFFER": COUNT,
+    "DATA.SHARD_RETRIES": Range(0, integer=True),
+    "DATA.SHARD_RETRY_WAIT": NON_NEGATIVE,
+    "AUG.RE_PROB": PROBABILITY,
+    "AUG.MIXUP_ALPHA": NON_NEGATIVE,
+    "AUG.CUTMIX_ALPHA": NON_NEGATIVE,
+    "AUG.MIX_PROB": PROBABILITY,
+    "AUG.MIX_SWITCH_PROB": PROBABILITY,
+    "AUG.LABEL_SMOOTHING": BELOW_ONE,
+    "TRAIN.BATCH_SIZE": COUNT,
+    "TRAIN.CHECKPOINT_PERIOD": COUNT_OR_OFF,
+    "TRAIN.EVAL_PERIOD": COUNT_OR_OFF,
+    "TRAIN.ACCUM_STEPS": COUNT,
+    "TRAIN.CLIP_GRAD": NON_NEGATIVE,
+    "TRAIN.EMA_DECAY": BELOW_ONE,
+    "TRAIN.LOG_PERIOD": COUNT,
+    "TRAIN.MAX_STEPS_PER_EPOCH": COUNT_OR_OFF,
+    "TRAIN.CHECKPOINT_MINUTES": NON_NEGATIVE,
+    "SOLVER.BASE_LR": Range(0.0, low_open=True),
+    "SOLVER.LR_BASE_BATCH": COUNT,
+    "SOLVER.WARMUP_EPOCHS": NON_NEGATIVE,
+    "SOLVER.WARMUP_START_LR": NON_NEGATIVE,
+    "SOLVER.MIN_LR": NON_NEGATIVE,
+    "SOLVER.MAX_EPOCH": COUNT,
+    "SOLVER.MIN_STEPS": COUNT_OR_OFF,
+    "SOLVER.WEIGHT_DECAY": NON_NEGATIVE,
+    "SOLVER.BETAS": BELOW_ONE,
+    "SOLVER.LAYER_DECAY": Range(0.0, 1.0, low_open=True, why="1: no decay"),
+    "TEST.BATCH_SIZE": COUNT,
+    "TEST.NUM_ENSEMBLE_VIEWS": COUNT,
+    "TEST.NUM_SPATIAL_CROPS": Range(1, 3, integer=True),
+    "TEST.MAX_VIEWS_PER_BATCH": COUNT_OR_OFF,
+}
 
 
 _VALID_CHOICES = {
@@ -463,10 +581,6 @@ def resolve_config_path(cfg_file: str | os.PathLike) -> Path:
     raise ConfigError(f"config file {str(cfg_file)!r} not found (looked in . and {shipped}); available: {available}")
 
 
-# Keys whose value 0 would fail only later (a division, a range step).
-_AT_LEAST_ONE = ["TRAIN.LOG_PERIOD", "TEST.MAX_VIEWS_PER_BATCH"]
-_NON_NEGATIVE = ["DATA.NUM_WORKERS", "DATA.SHARD_RETRIES", "DATA.SHARD_RETRY_WAIT", "TRAIN.CHECKPOINT_MINUTES", "TRAIN.EVAL_PERIOD", "TRAIN.CHECKPOINT_PERIOD", "TRAIN.MAX_STEPS_PER_EPOCH",
-                 "TRAIN.CLIP_GRAD", "SOLVER.WARMUP_EPOCHS", "SOLVER.WEIGHT_DECAY"]
 # Lists with a fixed number of values.
 _LIST_LENGTHS = {"DATA.TRAIN_JITTER_SCALES": 2, "DATA.TRAIN_JITTER_AREA": 2, "DATA.TRAIN_JITTER_ASPECT": 2,
                  "DATA.MEAN": 3, "DATA.STD": 3, "SOLVER.BETAS": 2}
@@ -495,60 +609,54 @@ def resolve_num_classes(cfg: CfgNode) -> None:
     cfg.MODEL.NUM_CLASSES = len(names)
 
 
+def _value(cfg: CfgNode, key: str) -> Any:
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def check_ranges(cfg: CfgNode) -> None:
+    """Every key of ``NUMERIC_RANGES`` within its range (a list's values each); one line naming
+    the key, its value and what is allowed."""
+    for key, rng in NUMERIC_RANGES.items():
+        value = _value(cfg, key)
+        values = value if isinstance(value, list) else [value]
+        why = f" ({rng.why})" if rng.why else ""
+        each = "each value " if isinstance(value, list) else ""
+        if rng.integer and not all(isinstance(v, int) for v in values):
+            raise ConfigError(f"{key} = {value!r}; expected whole numbers: {each}{rng.describe()}{why}")
+        if not all(rng.allows(v) for v in values):
+            raise ConfigError(f"{key} = {value!r}; expected {each}{rng.describe()}{why}")
+
+
 def validate(cfg: CfgNode) -> None:
     """Check values and relations between keys before anything runs."""
     resolve_num_classes(cfg)
     for key, choices in _VALID_CHOICES.items():
-        node = cfg
-        for part in key.split("."):
-            node = node[part]
-        if node not in choices:
-            raise ConfigError(f"{key} = {node!r}; expected one of {list(choices)}")
-    positive = [
-        "MODEL.NUM_CLASSES", "DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS",
-        "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "TRAIN.BATCH_SIZE", "TRAIN.ACCUM_STEPS",
-        "TEST.BATCH_SIZE", "TEST.NUM_ENSEMBLE_VIEWS", "SOLVER.LR_BASE_BATCH", "DATA.CLIPS_PER_DECODE",
-        "DATA.SHUFFLE_BUFFER",
-    ]
-    for key in positive + _AT_LEAST_ONE:
-        section, name = key.split(".")
-        if cfg[section][name] <= 0:
-            raise ConfigError(f"{key} must be positive, got {cfg[section][name]}")
-    if cfg.NUM_THREADS < 0:
-        raise ConfigError(f"NUM_THREADS must be 0 (PyTorch's default) or more, got {cfg.NUM_THREADS}")
-    for key in _NON_NEGATIVE:
-        section, name = key.split(".")
-        if cfg[section][name] < 0:
-            raise ConfigError(f"{key} must be 0 or more, got {cfg[section][name]}")
+        if _value(cfg, key) not in choices:
+            raise ConfigError(f"{key} = {_value(cfg, key)!r}; expected one of {list(choices)}")
     for key, length in _LIST_LENGTHS.items():
-        section, name = key.split(".")
-        if len(cfg[section][name]) != length:
-            raise ConfigError(f"{key} needs {length} values, got {cfg[section][name]}")
+        if len(_value(cfg, key)) != length:
+            raise ConfigError(f"{key} = {_value(cfg, key)!r}; expected {length} values")
+    check_ranges(cfg)
     if cfg.TEST.NUM_SPATIAL_CROPS not in (1, 3):
-        raise ConfigError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {cfg.TEST.NUM_SPATIAL_CROPS}")
-    lo, hi = cfg.DATA.TRAIN_JITTER_SCALES
-    if not (0 < lo <= hi):
-        raise ConfigError(f"DATA.TRAIN_JITTER_SCALES must be [min, max] with 0 < min <= max, got {[lo, hi]}")
+        raise ConfigError(f"TEST.NUM_SPATIAL_CROPS = {cfg.TEST.NUM_SPATIAL_CROPS}; expected 1 or 3")
+    for key in ("DATA.TRAIN_JITTER_SCALES", "DATA.TRAIN_JITTER_AREA", "DATA.TRAIN_JITTER_ASPECT"):
+        lo, hi = _value(cfg, key)
+        if lo > hi:
+            raise ConfigError(f"{key} = {[lo, hi]}; expected [min, max] with min <= max")
+    lo = cfg.DATA.TRAIN_JITTER_SCALES[0]
     if not cfg.DATA.RANDOM_RESIZED_CROP and lo < cfg.DATA.TRAIN_CROP_SIZE:
         raise ConfigError(
             f"DATA.TRAIN_JITTER_SCALES min {lo} is below DATA.TRAIN_CROP_SIZE {cfg.DATA.TRAIN_CROP_SIZE}"
         )
-    if len(cfg.DATA.MEAN) != 3 or len(cfg.DATA.STD) != 3 or min(cfg.DATA.STD) <= 0:
-        raise ConfigError("DATA.MEAN and DATA.STD need 3 values each, STD positive")
     if cfg.DATA.DECODE_DEVICE == "cuda" and cfg.DATA.DECODER not in ("torchcodec", "auto"):
         raise ConfigError(f"DATA.DECODE_DEVICE cuda needs DATA.DECODER torchcodec (or auto), got {cfg.DATA.DECODER!r}")
     if cfg.DATA.DECODE_DEVICE == "cuda" and cfg.DATA.NUM_WORKERS > 0:
         # the training/test loaders fork their workers, and a forked process cannot use CUDA
         raise ConfigError("DATA.DECODE_DEVICE cuda needs DATA.NUM_WORKERS 0 (forked loader workers cannot use CUDA; "
                           "build a DataLoader with multiprocessing_context='spawn' to decode on CUDA in workers)")
-    if not 0.0 <= cfg.DATA.MAX_FAILURE_FRACTION <= 1.0:
-        raise ConfigError("DATA.MAX_FAILURE_FRACTION must be in [0, 1]")
-    if not 0.0 <= cfg.AUG.LABEL_SMOOTHING < 1.0:
-        raise ConfigError("AUG.LABEL_SMOOTHING must be in [0, 1)")
-    if not 0.0 <= cfg.TRAIN.EMA_DECAY < 1.0:
-        raise ConfigError("TRAIN.EMA_DECAY must be in [0, 1)")
-    if cfg.SOLVER.MAX_EPOCH < 1:
-        raise ConfigError("SOLVER.MAX_EPOCH must be at least 1")
 
 
 def load_config(cfg_file: str | os.PathLike | None = None, opts: Sequence[str] | None = None) -> CfgNode:

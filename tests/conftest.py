@@ -48,3 +48,23 @@ def few_videos(tmp_path_factory) -> Path:
     from engine_helpers import make_video_dataset
 
     return make_video_dataset(tmp_path_factory.mktemp("few_videos"), num_train=4, num_val=2)
+@pytest.fixture
+def read_only_dir(tmp_path) -> Path:
+    """An existing folder this process cannot create files in: a ``chmod 555`` folder, or for
+    root (whom permissions do not stop) ``/sys/kernel``, which refuses new files to everyone."""
+    import os
+
+    if os.geteuid() != 0:
+        folder = tmp_path / "read_only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    folder = Path("/sys/kernel")
+    try:
+        (folder / "sfvideo-probe").open("w").close()
+    except OSError:
+        yield folder
+        return
+    pytest.skip("no folder here refuses new files to root")

@@ -354,3 +354,103 @@ def test_write_lists_is_all_or_nothing(tmp_path, monkeypatch):
     assert len(opened) == 3  # classes.txt and train.txt were open when val.txt failed ...
     assert sorted(p.name for p in out.iterdir()) == ["classes.txt"]  # ... and neither replaced anything
     assert lines(out / "classes.txt") == ["old"]
+
+
+# ------------------------------------------------------------------------------------ mistakes
+@pytest.mark.parametrize("name", ["two\nlines", "carriage\rreturn", " leading", "trailing ", "#hash"])
+def test_a_class_folder_that_cannot_be_a_line_is_refused_naming_it(tmp_path, place, name):
+    root = tmp_path / "videos"
+    place(root / "fine" / "1.mp4"), place(root / name / "2.mp4")
+    with pytest.raises(ListFormatError) as err:
+        build_lists("folder", root)
+    message = str(err.value)
+    assert repr(str(root / name)) in message and "\n" not in message and "rename" in message
+    root2 = tmp_path / "split"
+    place(root2 / "train" / "fine" / "1.mp4"), place(root2 / "train" / name / "2.mp4")
+    place(root2 / "val" / "fine" / "3.mp4")
+    with pytest.raises(ListFormatError, match="rename"):
+        build_lists("folder", root2)
+
+
+def test_a_video_file_name_that_cannot_be_a_line_is_refused_naming_it(tmp_path, place):
+    root = tmp_path / "videos"
+    place(root / "a" / "1.mp4"), place(root / "a" / "bad\nname.mp4"), place(root / "b" / "2.mp4")
+    with pytest.raises(ListFormatError, match=r"bad\\nname\.mp4.*rename"):
+        build_lists("folder", root)
+
+
+def test_a_train_folder_without_val_is_split_not_a_class_named_train(tmp_path, place):
+    root = tmp_path / "videos"
+    for c in ("jump", "run"):
+        for i in range(5):
+            place(root / "train" / c / f"{i}.mp4")
+    built = build_lists("folder", root, val_fraction=0.2)
+    assert built.classes == ["jump", "run"]
+    assert len(built.splits["train"]) == 8 and len(built.splits["val"]) == 2
+    assert all(r.path.startswith("train/") for s in built.splits.values() for r in s)
+
+
+def test_a_class_named_train_in_a_flat_layout_stays_a_class(tmp_path, place):
+    root = tmp_path / "videos"
+    for c in ("bus", "train"):
+        for i in range(3):
+            place(root / c / f"{i}.mp4")
+    built = build_lists("folder", root, val_fraction=0.0)
+    assert built.classes == ["bus", "train"] and len(built.splits["train"]) == 6
+
+
+@pytest.mark.parametrize("line", ["../outside/v_Escape_g01_c01.avi 2", "{outside}/v_Escape_g01_c01.avi 2"])
+def test_a_ucf101_line_leaving_the_root_is_refused(tmp_path, place, line):
+    root = tmp_path / "ucf101"
+    make_ucf(root, place)
+    outside = place(tmp_path / "outside" / "v_Escape_g01_c01.avi")
+    place(root / "UCF-101" / "Archery" / "x.avi")
+    trainlist = root / "ucfTrainTestlist" / "trainlist01.txt"
+    bad = line.format(outside=outside.parent).replace("../", "Archery/../../../")
+    trainlist.write_bytes(trainlist.read_bytes() + f"{bad}\r\n".encode())
+    with pytest.raises(ListFormatError, match=r"trainlist01.txt:4: .*leaves --root"):
+        build_lists("ucf101", root)
+
+
+def test_an_hmdb51_line_with_a_folder_is_refused(tmp_path, place):
+    root = tmp_path / "hmdb"
+    make_hmdb(root, place)
+    split = root / "testTrainMulti_7030_splits/catch_test_split1.txt"
+    split.write_text(split.read_text() + "../../brush_hair/unused_brush_hair_2.avi 1 \n")
+    with pytest.raises(ListFormatError, match=r"catch_test_split1.txt:3: .*a file name"):
+        build_lists("hmdb51", root)
+
+
+def test_repeated_lines_are_written_once_and_the_summary_says_so(tmp_path, place):
+    root = tmp_path / "ucf101"
+    make_ucf(root, place)
+    trainlist = root / "ucfTrainTestlist" / "trainlist01.txt"
+    trainlist.write_bytes(trainlist.read_bytes() * 2)
+    built = build_lists("ucf101", root)
+    write_lists(built, tmp_path / "out")
+    assert len(lines(tmp_path / "out" / "train.txt")) == 3
+    assert "3 repeated lines in train written once" in summary(built)
+
+
+def test_a_val_fraction_that_leaves_a_class_without_training_videos_warns(tmp_path, place):
+    root = tmp_path / "videos"
+    place(root / "few" / "1.mp4"), place(root / "few" / "2.mp4")
+    for i in range(10):
+        place(root / "many" / f"{i}.mp4")
+    built = build_lists("folder", root, val_fraction=0.75)
+    assert [w for w in built.warnings if "few" in w and "no training video" in w]
+    assert "warning: class 'few' has no training video" in summary(built)
+
+
+def test_build_lists_refuses_a_read_only_out_dir_in_one_line(tmp_path, place, read_only_dir):
+    root = tmp_path / "videos"
+    place(root / "a" / "1.mp4"), place(root / "b" / "2.mp4")
+    before = sorted(p.name for p in read_only_dir.iterdir())
+    res = subprocess.run([sys.executable, str(ROOT / "tools/build_lists.py"), "--format", "folder", "--root",
+                          str(root), "--out-dir", str(read_only_dir)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "--out-dir" in res.stderr and str(read_only_dir) in res.stderr
+    assert sorted(p.name for p in read_only_dir.iterdir()) == before
+    res = subprocess.run([sys.executable, str(ROOT / "tools/build_lists.py"), "--format", "folder", "--root",
+                          str(root), "--out-dir", str(root / "a" / "1.mp4")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "not a folder" in res.stderr and len(res.stderr.strip().splitlines()) == 1

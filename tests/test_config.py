@@ -154,3 +154,90 @@ def test_decoder_keys_validated():
         with pytest.raises(ConfigError, match=match):
             load_config(None, opts)
     assert load_config(None, ["DATA.DECODE_DEVICE", "cuda", "DATA.NUM_WORKERS", "0"]).DATA.DECODE_DEVICE == "cuda"
+
+
+# ------------------------------------------------------------------ every numeric key has a range
+def _numeric(value) -> bool:
+    number = (int, float)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, number):
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(v, number) and not isinstance(v, bool)
+                                                           for v in value)
+
+
+def _leaves(node, prefix=""):
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def test_every_numeric_key_has_a_range():
+    from sfvideo.config import NUMERIC_RANGES, get_cfg
+
+    numeric = {k for k, v in _leaves(get_cfg()) if _numeric(v)}
+    assert numeric - set(NUMERIC_RANGES) == set(), "numeric keys without a range in NUMERIC_RANGES"
+    assert set(NUMERIC_RANGES) - numeric == set(), "ranges for keys that are not numeric keys of the tree"
+
+
+def _outside(rng) -> list:
+    """Values just outside ``rng`` (below its low end, above its high end)."""
+    import math
+
+    values = []
+    if rng.low > -math.inf:
+        values.append(rng.low if rng.low_open else rng.low - (1 if rng.integer else 0.5))
+    if rng.high < math.inf:
+        values.append(rng.high if rng.high_open else rng.high + (1 if rng.integer else 0.5))
+    return [v for v in values if v not in rng.also]
+
+
+def _cases():
+    from sfvideo.config import NUMERIC_RANGES, get_cfg
+
+    defaults = dict(_leaves(get_cfg()))
+    for key, rng in NUMERIC_RANGES.items():
+        for bad in _outside(rng):
+            default = defaults[key]
+            value = [bad] * len(default) if isinstance(default, list) else bad
+            yield key, str(value)
+
+
+@pytest.mark.parametrize("key,value", list(_cases()))
+def test_a_value_outside_its_range_is_refused_naming_the_key(key, value):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [key, value])
+    message = str(err.value)
+    assert key in message and "\n" not in message and "expected" in message
+
+
+@pytest.mark.parametrize("key,value", [
+    ("AUG.MIXUP_ALPHA", "-1"), ("AUG.RE_PROB", "5"), ("SOLVER.MIN_LR", "-1"), ("SOLVER.BASE_LR", "-0.01"),
+    ("SOLVER.BASE_LR", "0"), ("SOLVER.BETAS", "[0.9, 1.5]"), ("SOLVER.BETAS", "[0.9, 1.0]"),
+    ("MODEL.DROP_PATH_RATE", "2"), ("DATA.TRAIN_JITTER_SCALES", "[256.5, 320]"), ("NUM_THREADS", "100000"),
+    ("DATA.NUM_WORKERS", "100000"), ("DATA.MEAN", "[123.7, 116.3, 103.5]"), ("DATA.STD", "[58.4, 57.1, 57.4]"),
+    ("AUG.MIX_PROB", "1.5"), ("AUG.LABEL_SMOOTHING", "1"), ("SOLVER.LAYER_DECAY", "0"),
+    ("DATA.TRAIN_JITTER_AREA", "[0.08, 2.0]"), ("DATA.TRAIN_JITTER_ASPECT", "[0, 1.3]"),
+    ("MODEL.TEMPORAL_REPLICATES", "0"), ("MODEL.NUM_CLASSES", "-2"), ("RNG_SEED", "-1"),
+])
+def test_values_that_used_to_train_wrongly_or_crash_later_are_refused(key, value):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config("k400_tiny.yaml", [key, value])
+
+
+@pytest.mark.parametrize("key,value", [
+    ("MODEL.DROP_PATH_RATE", "-1"), ("MODEL.TEMPORAL_REPLICATES", "-1"), ("MODEL.DROP_PATH_RATE", "0"),
+    ("AUG.RE_PROB", "1"), ("SOLVER.BETAS", "[0, 0.5]"), ("TEST.MAX_VIEWS_PER_BATCH", "0"), ("NUM_THREADS", "0"),
+])
+def test_values_inside_their_range_load(key, value):
+    load_config("k400_tiny.yaml", [key, value])
+
+
+def test_a_yaml_float_for_an_integer_list_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("DATA:\n  TRAIN_JITTER_SCALES: [256.0, 320]\n")
+    with pytest.raises(ConfigError, match=r"DATA\.TRAIN_JITTER_SCALES.*whole numbers"):
+        load_config(bad)

@@ -183,3 +183,99 @@ def test_ensure_ffmpeg_prints_one_line_when_it_cannot_install(tmp_path):
     if not backend_status("torchcodec"):
         ok = subprocess.run(["sh", str(script), sys.executable], capture_output=True, text=True, timeout=60)
         assert ok.returncode == 0 and ok.stdout.strip() == ""
+
+
+# ------------------------------------------------------------------ one rotation rule in every path
+# Display matrices that are no quarter turn (a phone's gyroscope, an editor's free rotation): every
+# path turns them to the nearest quarter turn, halves away from zero (45 -> 90, -45 -> 270).
+ODD_ANGLES = tuple(ROTATED._replace(name=f"rotated{a}.{ext}", rotation=a, num_frames=12)
+                   for a, ext in ((45, "mp4"), (135, "mp4"), (170, "mp4"), (-45, "mkv"), (135, "mkv"), (260, "mp4")))
+QUARTER = {45: 90, 135: 180, 170: 180, -45: 270, 260: 270}
+
+
+@pytest.fixture(scope="module")
+def odd_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("odd_angles")
+    for kind in ODD_ANGLES:
+        write_kind(kind, out)
+    return out
+
+
+@pytest.mark.parametrize("kind", ODD_ANGLES, ids=[k.name for k in ODD_ANGLES])
+def test_every_backend_turns_an_odd_angle_to_the_same_quarter_turn(odd_dir, kind):
+    quarter = QUARTER[kind.rotation]
+    expected = {90: "bottom", 180: "right", 270: "top"}[quarter]
+    sides = {}
+    for backend in AUTO_ORDER:
+        if backend_status(backend):
+            continue
+        frames, _ = decode_video(odd_dir / kind.name, lambda m: [0, 5], backend, fallback=False)  # (T, H, W, C)
+        sides[backend] = red_band_side(frames[0].numpy())
+        upright = np.rot90(frames[1].numpy(), -quarter // 90)
+        assert read_barcode(upright) == 5, (backend, kind.name)
+    assert sides == {b: expected for b in sides}, sides
+
+
+@pytest.mark.parametrize("kind", ROTATIONS + ODD_ANGLES[:2], ids=[k.name for k in ROTATIONS + ODD_ANGLES[:2]])
+def test_test_views_of_every_decoder_and_the_deploy_path_agree_on_a_rotated_file(fidelity_dir, odd_dir, tmp_path,
+                                                                                  kind):
+    """``sfvideo test`` with each decoder, and predict's torch-free path, see the same upright views."""
+    from sfvideo.config import load_config
+    from sfvideo.data.build import build_test_views
+    from sfvideo.deploy import stream
+    from sfvideo.models.protocol import InputProtocol
+
+    path = (fidelity_dir if kind in ROTATIONS else odd_dir) / kind.name
+    opts = ["DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "2", "DATA.TEST_CROP_SIZE", "48", "TEST.NUM_ENSEMBLE_VIEWS",
+            "2", "TEST.NUM_SPATIAL_CROPS", "3", "DATA.DECODER_FALLBACK", "False"]
+    ref = stream.stream_test_views(path, InputProtocol.from_config(load_config(None, opts)).to_dict(), resize="torch")
+    for backend in AUTO_ORDER:
+        if backend_status(backend):
+            continue
+        views = build_test_views(load_config(None, opts + ["DATA.DECODER", backend]), str(path)).numpy()
+        assert views.shape == ref.shape == (6, 3, 4, 48, 48)  # (V, C, T, S, S)
+        diff = np.abs(views.astype(int) - ref.astype(int)).mean()
+        assert diff < 4, (backend, diff)  # the same pixels up to colour conversion; turned, they differ by ~60
+
+
+@pytest.mark.parametrize("kind", [ROTATED, ROTATED_270, ODD_ANGLES[0]], ids=lambda k: k.name)
+def test_prepare_kinetics_writes_rotated_videos_upright(fidelity_dir, odd_dir, tmp_path, kind):
+    from sfvideo.data.prepare import reencode_video
+
+    src = (fidelity_dir if kind in ROTATIONS else odd_dir) / kind.name
+    dst = reencode_video(src, tmp_path / "out.mp4", short_side=48) or tmp_path / "out.mp4"
+    want, _ = decode_video(src, lambda m: [3], "pyav")  # (1, H, W, C) upright
+    for backend in AUTO_ORDER:
+        if backend_status(backend):
+            continue
+        got, meta = decode_video(dst, lambda m: [3], backend, fallback=False)
+        h, w = want.shape[1:3]
+        assert tuple(got.shape[1:3]) == ((48, round(w * 48 / h) // 2 * 2) if h < w else (round(h * 48 / w) // 2 * 2, 48))
+        assert red_band_side(got[0].numpy()) == red_band_side(want[0].numpy()), backend
+    import av
+
+    with av.open(str(dst)) as c:
+        assert (next(c.decode(video=0)).rotation or 0) == 0  # upright pixels, no display matrix to apply
+
+
+# Sizes decord gets wrong on its own: rows it pads past W*3 bytes (widths 48, 72, ... reported as
+# 4 channels, and get_batch fails outright), and square frames (a turn does not change the shape).
+AWKWARD = (KINDS[0]._replace(name="h264_width72.mp4", height=48, width=72, num_frames=40),
+           ROTATED._replace(name="rotated90_upright_width48.mp4", height=48, width=72),
+           ROTATED._replace(name="rotated270_upright_width48.mkv", height=48, width=72, rotation=270),
+           ROTATED._replace(name="rotated90_square.mp4", height=80, width=80),
+           ROTATED._replace(name="rotated270_square.mkv", height=80, width=80, rotation=270))
+
+
+@pytest.mark.parametrize("backend", AUTO_ORDER)
+@pytest.mark.parametrize("kind", AWKWARD, ids=[k.name for k in AWKWARD])
+def test_every_backend_reads_awkward_sizes_and_turns(tmp_path, backend, kind):
+    _need(backend)
+    path = write_kind(kind, tmp_path)
+    idx = [0, 5, 6, 7, kind.num_frames - 1, 3]
+    frames, meta = decode_video(path, lambda m: idx, backend, fallback=False)  # (T, H, W, C)
+    hw = (kind.height, kind.width) if kind.rotation in (0, 180) else (kind.width, kind.height)
+    assert tuple(frames.shape) == (len(idx), *hw, 3)
+    side = {0: "left", 90: "bottom", 180: "right", 270: "top"}[kind.rotation]
+    assert [red_band_side(f.numpy()) for f in frames] == [side] * len(idx)
+    assert [read_barcode(np.rot90(f.numpy(), -kind.rotation // 90)) for f in frames] == idx

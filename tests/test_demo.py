@@ -32,7 +32,7 @@ def demo(tmp_path_factory):
     lines: list[str] = []
     options = DemoOptions(arch="video_test", epochs=EPOCHS, crop_size=32, video_size=32, train_per_class=2,
                           val_per_class=2, batch_size=8, num_workers=0,
-                          opts=["DATA.NUM_FRAMES", "4", "TEST.NUM_ENSEMBLE_VIEWS", "2"])
+                          opts=["DATA.NUM_FRAMES", "4", "TEST.NUM_ENSEMBLE_VIEWS", "2", "SOLVER.MIN_STEPS", "0"])
     res = run_demo(out / "demo", options, log=lines.append)
     return res, out / "demo" / "run", "\n".join(lines)
 

@@ -39,7 +39,7 @@ def test_num_classes_minus_one_without_names_fails_clearly(tmp_path):
     with pytest.raises(ConfigError, match=r"classes.txt:2: class 'a' already on line 1"):
         load_config(None, ["MODEL.NUM_CLASSES", "-1", "DATA.PATH_TO_DATA_DIR", str(tmp_path),
                            "DATA.CLASS_NAMES", "classes.txt"])
-    with pytest.raises(ConfigError, match="MODEL.NUM_CLASSES must be positive"):
+    with pytest.raises(ConfigError, match=r"MODEL\.NUM_CLASSES = -2; expected -1 or an integer >= 1"):
         load_config(None, ["MODEL.NUM_CLASSES", "-2"])
 
 

@@ -89,3 +89,10 @@ def test_training_checkpoints_record_model_protocol_and_class_names(tmp_path):
     assert names == CLASS_NAMES
     assert InputProtocol.from_config(loaded) == InputProtocol.from_config(cfg)
     assert (loaded.MODEL.ARCH, loaded.MODEL.NUM_CLASSES) == (cfg.MODEL.ARCH, cfg.MODEL.NUM_CLASSES)
+
+
+def test_the_default_protocol_makes_a_config_that_loads():
+    """A protocol with the dataclass defaults (official weights, hand-built ONNX metadata) turns
+    into config overrides that load: its frame rate is a whole number, as DATA.TARGET_FPS is."""
+    cfg = load_config(None, InputProtocol().config_overrides())
+    assert InputProtocol.from_config(cfg) == InputProtocol()

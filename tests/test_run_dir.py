@@ -180,6 +180,76 @@ def test_a_kill_at_the_end_of_an_epoch_loses_nothing(data_dir, tmp_path, monkeyp
     assert not [p.name for p in ckpts.iterdir() if p.name.endswith(".tmp")]
 
 
+def _half_written(path: Path, suffix: str = "") -> Path:
+    """What SIGKILL leaves of an atomic write of ``path``: its temporary, never renamed."""
+    tmp = path.parent / f".{path.name}.k1ll3d.tmp{suffix}"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(b"half a file")
+    return tmp
+
+
+def _temporaries(out: Path) -> list[str]:
+    from sfvideo.utils.io import is_temporary
+
+    return sorted(p.name for folder in (out, out / "checkpoints") if folder.is_dir()
+                  for p in folder.iterdir() if is_temporary(p))
+
+
+@pytest.mark.parametrize("kill_point", ["first last.pth", "first config.yaml", "lock file"])
+def test_a_kill_before_any_checkpoint_leaves_no_temporary_after_the_restart(data_dir, tmp_path, monkeypatch,
+                                                                           kill_point):
+    import sfvideo.engine.train_state as train_state
+
+    cfg = load_config("k400_tiny.yaml", opts(data_dir, tmp_path, **{"SOLVER.MAX_EPOCH": 1}))
+    if kill_point == "first last.pth":
+        run = build_training(cfg)
+        assert run_epoch(run, 0)
+
+        def kill(state, path):
+            _half_written(Path(path))
+            raise _Killed
+
+        monkeypatch.setattr(train_state, "atomic_save", kill)
+        with pytest.raises(_Killed):
+            end_epoch(run, 0, time.time())  # the first last.pth never got its name
+        monkeypatch.undo()
+        release(run)
+        assert not (tmp_path / "checkpoints" / "last.pth").exists()
+    elif kill_point == "first config.yaml":
+        _half_written(tmp_path / "config.yaml")
+    else:
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        (tmp_path / f".{LOCK}.{int(dead.stdout)}.tmp").write_text("{}")
+    assert _temporaries(tmp_path)
+    result = train(cfg)
+    assert result.status == "finished" and (tmp_path / "checkpoints" / "last.pth").is_file()
+    assert _temporaries(tmp_path) == []
+
+
+def test_a_restart_without_resume_removes_the_temporaries_too(data_dir, run_dir):
+    left = [_half_written(run_dir / "checkpoints" / "last.pth"),
+            _half_written(run_dir / "checkpoints" / "epoch_0001.pth", suffix=".pth")]
+    release(build_training(load_config("k400_tiny.yaml", opts(data_dir, run_dir, **{"TRAIN.AUTO_RESUME": False}))))
+    assert not any(p.exists() for p in left)
+
+
+def test_a_lock_temporary_of_a_live_process_is_left_alone(data_dir, run_dir):
+    theirs = run_dir / f".{LOCK}.1.tmp"  # a lock attempt of a process that is alive (pid 1 always is)
+    theirs.write_text("{}")
+    release(build_training(load_config("k400_tiny.yaml", opts(data_dir, run_dir))))
+    assert theirs.exists()
+
+
+def test_is_temporary_recognises_both_kinds_and_names_their_file():
+    from sfvideo.utils.io import is_temporary, temporary_target
+
+    for name, target in ((".last.pth.a1b2c3d4.tmp", "last.pth"), (".model.onnx.x_y9.tmp.onnx", "model.onnx"),
+                         (".config.20240101T000000Z.yaml.qq.tmp", "config.20240101T000000Z.yaml")):
+        assert is_temporary(name) and temporary_target(name) == target
+    for name in ("last.pth", ".hidden", "notes.tmp", ".tmp"):
+        assert not is_temporary(name) and temporary_target(name) is None
+
+
 def test_a_copy_older_than_last_is_remade(data_dir, run_dir):
     ckpts = run_dir / "checkpoints"
     stale = ckpts / "epoch_0001.pth"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -96,14 +97,36 @@ class _RestrictedPickleModule:
         return _RestrictedUnpickler(file, **kwargs).load()
 
 
+# torch.save stores its records uncompressed, so they add up to about the file's size; far more
+# (deflated records) is no file torch wrote, and inflating it would cost that much memory.
+_MAX_INFLATION, _INFLATION_SLACK_BYTES = 16, 2 ** 20
+
+
+def check_archive_sizes(path: Path) -> None:
+    """Refuse a zip checkpoint whose directory says its records inflate to far more than the file
+    holds, from the directory alone: nothing is inflated. (The legacy format has no directory,
+    and an archive whose directory cannot be read is left for ``torch.load`` to name.)"""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    size = path.stat().st_size
+    if inflated > _MAX_INFLATION * size + _INFLATION_SLACK_BYTES:
+        raise CheckpointError(f"checkpoint {path} ({size / 2**20:.1f} MB) holds records that inflate to "
+                              f"{inflated / 2**20:.1f} MB: compressed records, which torch.save never writes "
+                              "(a crafted file?); refused before reading them")
+
+
 def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
     """Load a checkpoint without executing pickled code: a PyTorch file, or a model directory, a
     ``.safetensors`` file or ``hf-hub:ORG/NAME[@REVISION]`` as ``{"model", "meta"[, "training"]}``
     (:func:`~sfvideo.checkpoint.hub.read_model_files`, no pickle involved).
 
     Raises:
-        CheckpointError: missing, truncated or corrupt file, or a pickle that asks for code; for a
-            Hub name, one line on what to download where.
+        CheckpointError: missing, truncated or corrupt file, a pickle that asks for code, or an
+            archive whose records claim far more than the file holds (``check_archive_sizes``); for
+            a Hub name, one line on what to download where.
     """
     local = resolve_checkpoint(path)
     if is_model_files(local):
@@ -113,6 +136,7 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu")
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): an interrupted write?")
+    check_archive_sizes(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:

@@ -3,10 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..config import CfgNode, ConfigError, load_config
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line, ``PROG: error: MESSAGE`` with status 2 (the
+    usage is in ``--help``)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _number(kind: Callable[[str], float], allowed: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse ``type``: ``kind(text)`` when ``ok`` holds for it, else the error ``expected {allowed}``."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}")
+        return value
+
+    parse.__name__ = allowed  # what argparse calls the type in its own messages
+    return parse
+
+
+positive_int = _number(int, "an integer > 0", lambda v: v > 0)
+non_negative_int = _number(int, "an integer >= 0", lambda v: v >= 0)
+positive_float = _number(float, "a number > 0", lambda v: v > 0)
+non_negative_float = _number(float, "a number >= 0", lambda v: v >= 0)
 
 
 def config_parser(description: str, cfg_required: bool = True,
@@ -14,7 +44,7 @@ def config_parser(description: str, cfg_required: bool = True,
     """An argument parser with ``--cfg``, the positional arguments ``positionals`` (name, help),
     then trailing ``KEY VALUE`` overrides (``opts``). Add options (``--x``) freely afterwards;
     positionals must come through ``positionals``, since nothing may follow the overrides."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Trailing KEY VALUE pairs override the config, e.g. TRAIN.BATCH_SIZE 4 DATA.NUM_WORKERS 2.",
@@ -56,6 +86,18 @@ def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = N
 def fail(message: str, code: int = 1) -> None:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def require_writable_folder(parser: argparse.ArgumentParser | None, path: str, option: str) -> None:
+    """Exit with status 2 and one line naming ``option`` when files cannot be written in the
+    folder ``path`` (a file of that name, a read-only place), before any work is done."""
+    from ..utils.io import folder_write_problem
+
+    problem = folder_write_problem(path)
+    if problem and parser is not None:
+        parser.exit(2, f"{parser.prog}: error: {option} {path}: {problem}\n")
+    if problem:
+        fail(f"{option} {path}: {problem}", code=2)
 
 
 def opt_value(opts: Sequence[str], key: str) -> str | None:

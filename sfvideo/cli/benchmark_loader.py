@@ -47,33 +47,57 @@ from pathlib import Path
 from typing import Callable
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    from .args import CommandParser, non_negative_int, positive_float, positive_int
+
+    p = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "sfvideo_bench"),
                    help="where the synthetic videos are generated (reused across runs)")
     p.add_argument("--sets", nargs="*", default=["smooth", "high_entropy"], choices=["smooth", "high_entropy"],
                    help="file sets to measure (none: only the --long run)")
-    p.add_argument("--videos", type=int, default=6, help="videos per file set")
-    p.add_argument("--seconds", type=float, default=10.0, help="length of each video")
-    p.add_argument("--clips", type=int, default=16, help="clips timed per measurement")
-    p.add_argument("--rounds", type=int, default=3, help="alternating measurement rounds")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--videos", type=positive_int, default=6, help="videos per file set")
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="length of each video")
+    p.add_argument("--clips", type=positive_int, default=16, help="clips timed per measurement")
+    p.add_argument("--rounds", type=positive_int, default=3, help="alternating measurement rounds")
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="items per loader batch (default: the config's TRAIN.BATCH_SIZE, 8 in the defaults)")
     p.add_argument("--decoders", nargs="+", default=["torchcodec", "decord", "pyav"],
                    choices=["auto", "torchcodec", "decord", "pyav"])
     p.add_argument("--no-pytorchvideo", action="store_true", help="skip pytorchvideo's loader")
-    p.add_argument("--long", type=int, default=0, metavar="N", help="also run N training clips and report memory")
-    p.add_argument("--long-workers", type=int, default=2, help="loader workers for the --long run")
+    p.add_argument("--long", type=non_negative_int, default=0, metavar="N",
+                   help="also run N training clips and report memory")
+    p.add_argument("--long-workers", type=non_negative_int, default=2, help="loader workers for the --long run")
     p.add_argument("--long-decoder", default="torchcodec", choices=["auto", "torchcodec", "decord", "pyav"])
     p.add_argument("--long-set", default="smooth", choices=["smooth", "high_entropy"])
-    p.add_argument("--threads", type=int, default=1, help="torch threads in this process")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads in this process")
     p.add_argument("--cfg", default=None, help="config for sfvideo's pipeline (default: built-in defaults)")
     p.add_argument("--results", metavar="FILE", help="also write the table's figures to FILE (.csv or .json; "
                    "replaced) and the --long run's to FILE_memory (same suffix)")
     p.add_argument("--shards", metavar="PATTERN", help="also time the clips from local shards, shards over loopback "
                    "HTTP and loose files (see above); PATTERN is a local brace pattern")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The options, checked: a bad value, a ``--cache-dir`` that cannot hold files or a config
+    override that does not load exits with one line (status 2) before any video is made."""
+    from sfvideo.config import ConfigError, load_config
+
+    from .args import require_writable_folder
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    require_writable_folder(parser, args.cache_dir, "--cache-dir")
+    try:
+        args.config = load_config(args.cfg, _base_opts(Path(args.cache_dir)) + list(args.opts))
+    except ConfigError as err:
+        parser.error(str(err))
+    return args
+
+
+def _base_opts(cache: Path) -> list[str]:
+    return ["DATA.PATH_TO_DATA_DIR", str(cache), "DATA.CLASS_NAMES", "", "OUTPUT_DIR", str(cache / "out")]
 
 
 # ----------------------------------------------------------------------------- pytorchvideo
@@ -315,12 +339,10 @@ def main(argv=None) -> int:
 
     from sfvideo.bench.loader import generate_videos
     from sfvideo.bench.results import render_table
-    from sfvideo.config import load_config
 
     torch.set_num_threads(args.threads)
     cache = Path(args.cache_dir)
-    base_opts = ["DATA.PATH_TO_DATA_DIR", str(cache), "DATA.CLASS_NAMES", "", "OUTPUT_DIR", str(cache / "out")]
-    cfg = load_config(args.cfg, base_opts + list(args.opts))
+    base_opts, cfg = _base_opts(cache), args.config
     if args.batch_size is None:
         args.batch_size = cfg.TRAIN.BATCH_SIZE
     sets = {}

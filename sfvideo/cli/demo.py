@@ -22,7 +22,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from .args import add_toy_size_arguments
+from .args import add_toy_size_arguments, require_writable_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _check_modes(parser, args)
     out, ablation, seeds, results = args.pop("out"), args.pop("ablation"), args.pop("seeds", None), \
         args.pop("results", None)
+    require_writable_folder(parser, out, "--out")
     from sfvideo.config import ConfigError
     from sfvideo.demo import DemoOptions, demo_records, run_ablation, run_demo, run_seeds
 

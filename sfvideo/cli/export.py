@@ -24,7 +24,9 @@ faster on CPU.
 
 from __future__ import annotations
 
-from .args import config_for_weights, config_parser, fail
+from pathlib import Path
+
+from .args import config_for_weights, config_parser, fail, non_negative_float, require_writable_folder
 
 
 def main(argv=None) -> None:
@@ -41,7 +43,7 @@ def main(argv=None) -> None:
     parser.add_argument("--sampling", default="auto", choices=["auto", "gather", "trilinear", "frame_pairs"],
                         help="how the feature volume is read: auto (gather at opset 20+, frame pairs below); "
                              "trilinear: one 5-D GridSample (opset 20+)")
-    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest logit difference allowed")
+    parser.add_argument("--tolerance", type=non_negative_float, default=1e-4, help="largest logit difference allowed")
     hub = parser.add_argument_group("--format hub (the model card)")
     hub.add_argument("--test-results", help="test_results.json of `sfvideo test`: the card's evaluation table")
     hub.add_argument("--license", default="mit", help="license identifier of the weights (default mit)")
@@ -54,6 +56,8 @@ def main(argv=None) -> None:
     from sfvideo.checkpoint.card import read_test_results
     from sfvideo.data.build import class_names_from_cfg
     from sfvideo.deploy.export import run_export
+
+    _check_options(parser, args)
 
     try:
         cfg, names = config_for_weights(parser, args)
@@ -71,3 +75,28 @@ def main(argv=None) -> None:
                    tolerance=args.tolerance, sampling=None if args.sampling == "auto" else args.sampling)
     except (CheckpointError, RuntimeError, ValueError) as err:
         fail(str(err))
+
+
+def _check_options(parser, args) -> None:
+    """What would fail only after the model is built and exported, refused first (status 2)."""
+    from sfvideo.deploy.export import MIN_VOLUME_OPSET, opset_range
+
+    out = Path(args.out)
+    if args.format == "hub":
+        if out.exists() and not out.is_dir():
+            parser.error(f"--out {args.out} is a file; --format hub writes a model directory")
+        require_writable_folder(parser, str(out if out.is_dir() else out.parent), "--out")
+        return
+    if out.is_dir():
+        parser.error(f"--out {args.out} is a folder; name the file to write (.onnx, or .pt2 with --format "
+                     "torch-export)")
+    require_writable_folder(parser, str(out.parent), "--out")
+    if args.format != "onnx":
+        return
+    low, high = opset_range()
+    if not low <= args.opset <= high:
+        parser.error(f"--opset {args.opset}: expected {low} to {high} ({low}: the first with GridSample; {high}: "
+                     "the newest the installed onnx writes)")
+    if args.sampling == "trilinear" and args.opset < MIN_VOLUME_OPSET:
+        parser.error(f"--sampling trilinear needs --opset {MIN_VOLUME_OPSET} or above (5-D GridSample), "
+                     f"not {args.opset}")

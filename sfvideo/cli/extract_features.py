@@ -7,7 +7,9 @@
 
 Writes OUT/features.npy (rows x D float32) and OUT/index.csv (video,label,row; with --per-window
 one row per timeline window, plus start_s,end_s). Per-video parts in OUT/parts/ make an
-interrupted run resume where it stopped; under torchrun every video is embedded by one process.
+interrupted run resume where it stopped (a damaged part is computed again); they are reused only
+by a run with the same weights, mode (--per-window or not) and input protocol, and any other run
+into OUT is refused unless --overwrite. Under torchrun every video is embedded by one process.
 A --list is read like the datasets' lists (path label lines or a Kinetics CSV, paths relative
 to DATA.PATH_TO_DATA_DIR). --shards reads WebDataset shards (a brace pattern or a *-shards.json,
 local, http(s):// or s3://, as DATA.TEST_SHARDS), each process and loader worker its own; index.csv
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from .args import config_for_weights, config_parser, fail
+from .args import config_for_weights, config_parser, fail, require_writable_folder
 
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]*\.[A-Z0-9_.]+$")
 
@@ -49,12 +51,16 @@ def main(argv=None) -> None:
                                              "checkpoints written by sfvideo")
     parser.add_argument("--shards", metavar="PATTERN", help="WebDataset shards to embed (instead of a list)")
     parser.add_argument("--per-window", action="store_true", help="one row per timeline window, not per video")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="remove the parts another run left in --out (other weights, mode or input protocol) "
+                             "and compute every part again")
     args = parser.parse_args(argv)
     videos, args.opts = _videos_and_opts(args.opts)
     if sum(map(bool, (videos, args.list, args.shards))) != 1:
         parser.error("give one of --list LIST, --shards PATTERN or video files")
     if args.shards and args.per_window:
         parser.error("--per-window reads video files; it does not take --shards")
+    require_writable_folder(parser, args.out, "--out")
     if args.shards:
         args.opts += ["DATA.FORMAT", "shards", "DATA.TEST_SHARDS", args.shards, "TEST.SPLIT", "test"]
 
@@ -71,12 +77,13 @@ def main(argv=None) -> None:
         du.init_distributed(du.resolve_device(cfg.DEVICE))
         model = torch_runner(cfg).model
         if args.shards:
-            path = extract_shard_features(cfg, model, args.out, progress=sys.stderr.isatty())
+            path = extract_shard_features(cfg, model, args.out, progress=sys.stderr.isatty(), overwrite=args.overwrite)
         else:
             items = _listed(cfg, args.list) if args.list else [(v, None) for v in videos]
             path = extract_features(cfg, model, items, args.out,
                                     data_dir=cfg.DATA.PATH_TO_DATA_DIR if args.list else "",
-                                    per_window=args.per_window, progress=sys.stderr.isatty())
+                                    per_window=args.per_window, progress=sys.stderr.isatty(),
+                                    overwrite=args.overwrite)
     except SHARD_ERRORS as err:
         fail(error_line(err))
     except (CheckpointError, RuntimeError, ValueError, FileNotFoundError) as err:

@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from .args import add_toy_size_arguments
+from .args import add_toy_size_arguments, require_writable_folder
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    require_writable_folder(None, args.out, "--out")
     start = time.perf_counter()
     from sfvideo.data import toy
 

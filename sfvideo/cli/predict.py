@@ -21,16 +21,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .args import config_for_weights, config_parser, fail
+from .args import config_for_weights, config_parser, fail, positive_float, positive_int, require_writable_folder
 
 
 def _parser():
     parser = config_parser(__doc__, cfg_required=False, positionals=[("video", "video file")])
-    parser.add_argument("--topk", type=int, default=5, help="how many classes to print (default 5)")
+    parser.add_argument("--topk", type=positive_int, default=5, help="how many classes to print (default 5)")
     parser.add_argument("--checkpoint", help="weights to run (default TEST.CHECKPOINT); enough on its own "
                                              "for checkpoints written by sfvideo")
-    parser.add_argument("--window", type=float, help="timeline: window length in seconds (default: clip span)")
-    parser.add_argument("--stride", type=float, help="timeline: seconds between windows (default: half a window)")
+    parser.add_argument("--window", type=positive_float, help="timeline: window length in seconds (default: clip span)")
+    parser.add_argument("--stride", type=positive_float, help="timeline: seconds between windows (default: half a "
+                                                                "window)")
     parser.add_argument("--out", default="timeline", help="timeline: output folder (default ./timeline)")
     parser.add_argument("--timeline", action="store_true", help="timeline with the default window and stride")
     parser.add_argument("--runtime", default="auto", choices=["auto", "eager", "onnxruntime"],
@@ -38,8 +39,8 @@ def _parser():
                              "video_tiny/small/base checkpoints (exported once into ~/.cache/sfvideo/onnx), "
                              "else PyTorch eager")
     parser.add_argument("--onnx", help="an .onnx file from `sfvideo export` (--runtime onnxruntime)")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: the runtime's own)")
-    parser.add_argument("--batch", type=int, default=8, help="timeline: windows per forward pass (default 8)")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads (default: the runtime's own)")
+    parser.add_argument("--batch", type=positive_int, default=8, help="timeline: windows per forward pass (default 8)")
     return parser
 
 
@@ -59,6 +60,9 @@ def main(argv=None) -> None:
 
     parser = _parser()
     args = parser.parse_args(argv)
+    wants_timeline = args.window is not None or args.stride is not None or args.timeline
+    if wants_timeline:
+        require_writable_folder(parser, args.out, "--out")
     if not Path(args.video).is_file():
         fail(f"{args.video} does not exist")
 
@@ -66,7 +70,7 @@ def main(argv=None) -> None:
 
     try:
         runner = _runner(parser, args)
-        if args.window or args.stride or args.timeline:
+        if wants_timeline:
             result = timeline(runner, args.video, args.out, window_s=args.window, stride_s=args.stride,
                               topk=args.topk, batch=args.batch, progress=sys.stderr.isatty())
             print(f"{args.video}: {len(result['windows'])} windows of {result['window_s']:.2f} s every "

@@ -17,12 +17,13 @@ written) or when every video failed (test_results.json is still written, naming 
 
 import os
 
-from .args import config_parser, fail, parse_config
+from .args import config_parser, fail, parse_config, require_writable_folder
 
 
 def main(argv=None) -> None:
     parser = config_parser(__doc__)
     args, cfg = parse_config(parser, argv)
+    require_writable_folder(parser, cfg.OUTPUT_DIR, "OUTPUT_DIR")
 
     from sfvideo.checkpoint import CheckpointError
     from sfvideo.data.shards import SHARD_ERRORS, error_line

@@ -19,8 +19,9 @@ continues from checkpoints/last.pth.
 Exit status: 0 when training finished; 128 + the signal number when SIGINT (130) or SIGTERM (143)
 stopped it after writing a resumable checkpoint (a scheduler can requeue on these); 1 when it
 failed with a message (weights that do not fit, a run directory in use or holding an incompatible
-run, a non-finite loss, no space left on device; the previous checkpoint is kept); 2 for a bad
-command line or config.
+run, a non-finite loss, a data-loader worker killed or one that cannot be started, no space left
+on device; the previous checkpoint is kept); 2 for a bad command line or config (an OUTPUT_DIR
+that cannot be written included).
 
 --benchmark-steps N instead times N training steps on random clips (no data needed) and prints
 clips/s and the peak resident memory (--results FILE: also as data, sfvideo.bench.results).
@@ -29,7 +30,7 @@ clips/s and the peak resident memory (--results FILE: also as data, sfvideo.benc
 import errno
 import sys
 
-from .args import config_parser, fail, parse_config
+from .args import config_parser, fail, parse_config, require_writable_folder
 
 
 def main(argv=None) -> int:
@@ -40,13 +41,17 @@ def main(argv=None) -> int:
                         help="untimed steps before the benchmark (default 2)")
     parser.add_argument("--results", metavar="FILE", help="--benchmark-steps: also write the figures to FILE")
     args, cfg = parse_config(parser, argv)
+    if args.benchmark_steps <= 0:
+        require_writable_folder(parser, cfg.OUTPUT_DIR, "OUTPUT_DIR")
 
     from sfvideo.bench.training import benchmark_training
     from sfvideo.checkpoint import CheckpointError
     from sfvideo.data.shards import SHARD_ERRORS, error_line
     from sfvideo.engine import distributed as du
+    from sfvideo.engine import train as engine_train
+    from sfvideo.engine.loaders import LoaderStartError, LoaderWorkerError
     from sfvideo.engine.rundir import RunDirError
-    from sfvideo.engine.train import NonFiniteLossError, train
+    from sfvideo.engine.train import NonFiniteLossError
 
     if args.benchmark_steps > 0:
         result = benchmark_training(cfg, args.benchmark_steps, args.benchmark_warmup)
@@ -58,8 +63,8 @@ def main(argv=None) -> int:
             print(f"results written to {save_run(args.results, [result.record()], 'train_step', command, result.device)}")
         return 0
     try:
-        result = train(cfg)
-    except (NonFiniteLossError, CheckpointError, RunDirError) as err:
+        result = engine_train.train(cfg)
+    except (NonFiniteLossError, CheckpointError, RunDirError, LoaderWorkerError, LoaderStartError) as err:
         fail(str(err))
     except SHARD_ERRORS as err:  # a shard store that cannot be read, or a bad shard index
         fail(error_line(err))

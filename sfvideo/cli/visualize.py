@@ -22,6 +22,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .args import require_writable_folder
+
 
 def _add_options(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
     default = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
@@ -61,6 +63,8 @@ def _steps(text: str):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     steps = _steps(args.steps)
+    if args.out:
+        require_writable_folder(None, args.out, "--out")
 
     from sfvideo.config import ConfigError, load_config
 

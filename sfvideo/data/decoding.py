@@ -24,8 +24,10 @@ is tried with the other available ones; when another backend succeeds a warning 
 and process) says so, because its frames may differ by a level or two of colour conversion.
 
 Display rotation (phone videos carry a display matrix instead of rotated pixels) is applied by
-every backend: torchcodec applies it itself, decord where its bundled FFmpeg does (the rest is
-corrected here), the PyAV backend rotates each frame by its display matrix (``pyav_reader.to_rgb``).
+every backend, turned to the nearest quarter turn (halves away from zero): torchcodec applies it
+itself, decord where its bundled FFmpeg does (the rest is corrected here), the PyAV backend
+rotates each frame by its display matrix (``pyav_reader.to_rgb``). decord's rows padded past the
+picture at some widths (48, 72 ...: its ``get_batch`` fails) are read frame by frame and unpadded.
 
 ``decode_video(..., data=b"...")`` decodes a video held in memory (a sample read from a shard):
 torchcodec takes the bytes, decord and PyAV a file-like view of them; nothing is written to disk.
@@ -183,9 +185,10 @@ def _decode_torchcodec(path: str, index_fn: IndexFn, num_threads: int, seek_mode
 # ----------------------------------------------------------------------------- decord
 class _DecordProbe(NamedTuple):
     unsafe_keys: tuple[int, ...]  # decord's numbers of keyframes it would seek to wrongly
-    rotation: int  # display rotation, degrees counter-clockwise, a multiple of 90
+    rotation: int  # display rotation, degrees counter-clockwise, a multiple of 90 (pyav_reader.rotation_of)
     coded_hw: tuple[int, int]  # frame size before rotation
     mp4_family: bool  # container decord's FFmpeg reads display matrices from
+    exact: bool = True  # the display matrix is a quarter turn itself (decord's FFmpeg applies no other)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -201,7 +204,8 @@ def _probe_for_decord(path: str, data: bytes | None = None) -> _DecordProbe:
       pictures (open-GOP HEVC/H.264: frames shown before it but decoded after it), the two orders
       differ and every frame decord returns after seeking there is shifted (one frame late on
       x265's default open GOP).
-    * decord's bundled FFmpeg applies the display matrix of MP4/MOV files but not Matroska's.
+    * decord's bundled FFmpeg applies the display matrix of MP4/MOV files but not Matroska's, and
+      only a matrix that is a quarter turn itself (not 45 or 170 degrees).
 
     ``data``: the video's bytes (``path`` then only names it).
     """
@@ -212,6 +216,7 @@ def _probe_for_decord(path: str, data: bytes | None = None) -> _DecordProbe:
         container.seek(0)
         frame = next(container.decode(stream), None)
         rotation = rotation_of(frame) if frame is not None else 0
+        exact = frame is None or float(frame.rotation or 0) % 90 == 0
         coded = (stream.codec_context.height, stream.codec_context.width)
         mp4 = "mp4" in container.format.name or "mov" in container.format.name
     finally:
@@ -220,7 +225,7 @@ def _probe_for_decord(path: str, data: bytes | None = None) -> _DecordProbe:
     if packets and all(t is not None for t, _ in packets):
         display = np.argsort(np.argsort([t for t, _ in packets], kind="stable"), kind="stable")  # decode -> display
         unsafe = tuple(i for i, (_, key) in enumerate(packets) if key and display[i] != i)
-    return _DecordProbe(unsafe, rotation, coded, mp4)
+    return _DecordProbe(unsafe, rotation, coded, mp4, exact)
 
 
 @functools.lru_cache(maxsize=1)
@@ -241,19 +246,49 @@ def _decord_batch(path: str, vr, unique: np.ndarray, data: bytes | None = None) 
         raise DecodeError(f"{path}: cannot index packets: {err}") from None
     first, last = int(unique[0]), int(unique[-1])
     if not any(k <= last for k in probe.unsafe_keys):
-        frames = vr.get_batch(unique.tolist()).asnumpy()  # (U, H, W, C)
+        frames = _decord_get(vr, unique.tolist())  # (U, H, W, C)
     else:
         # Start at the last correctly numbered keyframe at or before ``first`` and ask for every
         # frame up to ``last``: contiguous requests make decord decode straight on, never seeking.
         keys = [int(k) for k in vr.get_key_indices()]
         start = max([k for k in keys if k <= first and k not in probe.unsafe_keys] or [0])
-        frames = vr.get_batch(list(range(start, last + 1))).asnumpy()[unique - start]  # (U, H, W, C)
-    if probe.rotation:
-        swapped = frames.shape[1:3] != probe.coded_hw
-        applied = swapped if probe.rotation in (90, 270) else probe.mp4_family
-        if not applied:
-            frames = np.ascontiguousarray(np.rot90(frames, probe.rotation // 90, axes=(1, 2)))
+        frames = _decord_get(vr, list(range(start, last + 1)))[unique - start]  # (U, H, W, C)
+    if probe.rotation and not _decord_turned(probe, frames.shape[1:3]):
+        frames = np.ascontiguousarray(np.rot90(frames, probe.rotation // 90, axes=(1, 2)))
     return frames
+
+
+def _decord_turned(probe: _DecordProbe, hw: tuple[int, int]) -> bool:
+    """Whether decord applied the display rotation itself: a quarter turn of a non-square frame
+    shows in the frame's shape; otherwise its FFmpeg turns MP4/MOV files whose matrix is exact."""
+    if probe.rotation in (90, 270) and probe.coded_hw[0] != probe.coded_hw[1]:
+        return tuple(hw) != probe.coded_hw
+    return probe.mp4_family and probe.exact
+
+
+def _unpadded(raw: np.ndarray) -> np.ndarray:
+    """A frame decord returned as (H, W, C > 3): its rows are padded past W * 3 bytes (widths 48,
+    72, ...); the (H, W, 3) picture is the first W * 3 bytes of each row."""
+    h, w = raw.shape[:2]
+    return np.ascontiguousarray(raw.reshape(h, -1)[:, : w * 3].reshape(h, w, 3))
+
+
+def _decord_get(vr, indices: list[int]) -> np.ndarray:
+    """decord's frames at ``indices`` (N, H, W, 3). At the widths whose rows decord pads, its
+    ``get_batch`` fails ("The size must exactly match"); the frames are then read one at a time
+    (one accurate seek, then straight on while the indices are consecutive) and unpadded."""
+    try:
+        return vr.get_batch(indices).asnumpy()
+    except Exception as err:  # decord's DECORDError
+        if "must exactly match" not in str(err):
+            raise
+    frames, previous = [], None
+    for i in indices:
+        if previous is None or i != previous + 1:
+            vr.seek_accurate(i)
+        frames.append(_unpadded(vr.next().asnumpy()))
+        previous = i
+    return np.stack(frames)
 
 
 def _decode_decord(path: str, index_fn: IndexFn, num_threads: int,

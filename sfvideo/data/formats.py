@@ -58,6 +58,8 @@ class BuiltLists(NamedTuple):
         missing: listed paths (relative to root, as expected) whose file does not exist.
         unlisted: video files under the root that no list of the chosen split names.
         notes: one-line remarks for the summary (a split reused, a list not written, ...).
+        warnings: what the lists will do wrongly if left as they are (a class without training
+            videos); the summary shows them as ``warning:`` lines.
     """
 
     root: str
@@ -66,6 +68,7 @@ class BuiltLists(NamedTuple):
     missing: list[str]
     unlisted: list[str]
     notes: list[str]
+    warnings: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -88,6 +91,43 @@ def scan_videos(folder: Path) -> list[Path]:
 
 def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+# Characters that end a line for some reader of a list (Python's str.splitlines breaks at all of them).
+_LINE_BREAKS = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def line_problem(text: str, is_path: bool = False) -> str:
+    """Why ``text`` cannot be one field of a line of a list and read back the same ("" when it
+    can): a line break in it, white space at its ends (readers strip it), or, for a path, a
+    leading ``#`` (a comment line)."""
+    if _LINE_BREAKS.search(text):
+        return "it holds a line break"
+    if text != text.strip():
+        return "it starts or ends with white space, which a list line loses"
+    if is_path and text.startswith("#"):
+        return "a list line starting with '#' is a comment"
+    return ""
+
+
+def _check_class_folders(folders: Sequence[Path]) -> None:
+    for d in folders:
+        problem = line_problem(d.name, is_path=True)
+        if problem:
+            raise ListFormatError(f"class folder {str(d)!r}: its name cannot be a line of classes.txt or the start "
+                                  f"of a list line ({problem}); rename the folder")
+
+
+def _holds_class_folders(folder: Path) -> bool:
+    """``root/train``-style split folder: sub-folders, and no videos of its own (a class folder
+    named ``train`` holds its videos)."""
+    return folder.is_dir() and bool(_subdirs(folder)) and not any(_is_video(p) for p in folder.iterdir())
+
+
+def _leaves(rel: str, prefix: str = "") -> bool:
+    """True when the list path ``rel`` (below ``prefix``, itself relative to the root) is absolute
+    or climbs out of the root."""
+    return Path(rel).is_absolute() or Path(os.path.normpath(prefix + rel)).parts[:1] == ("..",)
 
 
 def _unlisted(root: Path, folder: Path, listed: Iterable[str]) -> list[str]:
@@ -131,38 +171,41 @@ def _stratified_split(by_class: dict[int, list[str]], fraction: float, seed: int
 
 
 # ---------------------------------------------------------------------------------------- folder
-def read_folder(root: str | os.PathLike, val_fraction: float = 0.2, seed: int = 0) -> BuiltLists:
-    """``root/<class>/<video>`` or ``root/{train,val[,test]}/<class>/<video>``."""
-    root = Path(root)
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    given = {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()}
-    notes: list[str] = []
-    if "train" in given and len(given) > 1:
-        classes = [d.name for d in _subdirs(given["train"])]
-        index = {c: i for i, c in enumerate(classes)}
-        splits = {}
-        for split, folder in given.items():
-            records = []
-            for class_dir in _subdirs(folder):
-                if class_dir.name not in index:
-                    raise ListFormatError(f"{class_dir}: class {class_dir.name!r} is not a class of {given['train']}")
-                records += [VideoRecord(_rel(p, root), index[class_dir.name]) for p in scan_videos(class_dir)]
-            splits[split] = records
-        notes.append(f"splits as given by the folders: {', '.join(given)}")
-        listed = [r.path for rs in splits.values() for r in rs]
-        return BuiltLists(str(root), classes, splits, [], _unlisted(root, root, listed), notes)
-    class_dirs = _subdirs(root)
+def _given_splits(root: Path, given: dict[str, Path]) -> BuiltLists:
+    """``root/train/<class>/...`` + ``root/val/...`` (+ ``root/test/...``), used as given."""
+    class_dirs = _subdirs(given["train"])
+    _check_class_folders(class_dirs)
+    classes = [d.name for d in class_dirs]
+    index = {c: i for i, c in enumerate(classes)}
+    splits = {}
+    for split, folder in given.items():
+        records = []
+        for class_dir in _subdirs(folder):
+            if class_dir.name not in index:
+                raise ListFormatError(f"{class_dir}: class {class_dir.name!r} is not a class of {given['train']}")
+            records += [VideoRecord(_rel(p, root), index[class_dir.name]) for p in scan_videos(class_dir)]
+        splits[split] = records
+    notes = [f"splits as given by the folders: {', '.join(given)}"]
+    listed = [r.path for rs in splits.values() for r in rs]
+    return BuiltLists(str(root), classes, splits, [], _unlisted(root, root, listed), notes)
+
+
+def _class_folders(root: Path, folder: Path, val_fraction: float, seed: int) -> BuiltLists:
+    """``folder/<class>/<video>`` (``folder`` is ``root`` or ``root/train``), ``val_fraction`` of
+    each class held out for val."""
+    class_dirs = _subdirs(folder)
     if not class_dirs:
-        raise ListFormatError(f"{root}: no class folders (expected {root}/<class name>/<video files>)")
+        raise ListFormatError(f"{folder}: no class folders (expected {folder}/<class name>/<video files>)")
+    _check_class_folders(class_dirs)
     classes = [d.name for d in class_dirs]
     by_class = {i: [_rel(p, root) for p in scan_videos(d)] for i, d in enumerate(class_dirs)}
     empty = [classes[i] for i, paths in by_class.items() if not paths]
     if empty:
-        raise ListFormatError(f"{root}: class folders without videos: {', '.join(empty)} "
+        raise ListFormatError(f"{folder}: class folders without videos: {', '.join(empty)} "
                               f"(extensions read: {' '.join(SCAN_EXTENSIONS)})")
     train, val = _stratified_split(by_class, val_fraction, seed)
     splits = {"train": train}
+    notes = [f"{folder.name}/ has no val/ beside it: its class folders are split"] if folder != root else []
     if val:
         splits["val"] = val
         notes.append(f"stratified split: {val_fraction:g} of each class to val (seed {seed})")
@@ -170,6 +213,24 @@ def read_folder(root: str | os.PathLike, val_fraction: float = 0.2, seed: int = 
         notes.append("no val list: pass --val-fraction F to hold out part of each class")
     listed = [r.path for rs in splits.values() for r in rs]
     return BuiltLists(str(root), classes, splits, [], _unlisted(root, root, listed), notes)
+
+
+def read_folder(root: str | os.PathLike, val_fraction: float = 0.2, seed: int = 0) -> BuiltLists:
+    """``root/<class>/<video>``, ``root/train/<class>/<video>`` (val split off it), or
+    ``root/{train,val[,test]}/<class>/<video>``. A ``train``/``val``/``test`` folder is a split
+    folder when it holds class folders and no videos of its own, else a class like any other."""
+    root = Path(root)
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    given = {s: root / s for s in SPLIT_NAMES if _holds_class_folders(root / s)}
+    if "train" in given and len(given) > 1:
+        return _given_splits(root, given)
+    if "train" in given:
+        return _class_folders(root, given["train"], val_fraction, seed)
+    if given:
+        raise ListFormatError(f"{root}: {' and '.join(s + '/' for s in given)} without train/ (expected "
+                              f"{root}/train/<class>/<videos> beside it, or {root}/<class>/<videos>)")
+    return _class_folders(root, root, val_fraction, seed)
 
 
 # ---------------------------------------------------------------------------------------- UCF101
@@ -218,6 +279,8 @@ def read_ucf101(root: str | os.PathLike, split: int = 1) -> BuiltLists:
         for lineno, line in _lines(path):
             parts = line.split()
             rel = parts[0]
+            if _leaves(rel, prefix):
+                raise ListFormatError(f"{path}:{lineno}: {rel!r} leaves --root {root}; list paths stay below it")
             if name == "train":
                 if len(parts) != 2 or not parts[1].isdigit():
                     raise ListFormatError(f"{path}:{lineno}: expected 'Class/v_name.avi <class index>', got {line!r}")
@@ -276,6 +339,9 @@ def read_hmdb51(root: str | os.PathLike, split: int = 1) -> BuiltLists:
             parts = line.split()
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise ListFormatError(f"{path}:{lineno}: expected '<video.avi> 0|1|2', got {line!r}")
+            if "/" in parts[0] or "\\" in parts[0]:
+                raise ListFormatError(f"{path}:{lineno}: expected a file name, got {parts[0]!r} (a split file lists "
+                                      f"the videos of its class folder {name}/)")
             if parts[1] == "0":
                 continue
             found = videos.get((name, parts[0]))
@@ -417,22 +483,60 @@ def read_kinetics(root: str | os.PathLike, class_names: str | os.PathLike | None
 
 
 # ---------------------------------------------------------------------------------------- entry
-def build_lists(fmt: str, root: str | os.PathLike, split: int = 1, val_fraction: float | None = None,
-                seed: int = 0, class_names: str | os.PathLike | None = None) -> BuiltLists:
-    """Read the download under ``root`` in format ``fmt`` (one of ``FORMATS``).
+def _unique(root: str, split: str, records: Sequence[VideoRecord]) -> tuple[list[VideoRecord], str]:
+    """``records`` with repeated lines once, and a note saying how many were repeated.
 
-    Args:
-        split: the official split (1, 2 or 3) of UCF101 and HMDB51.
-        val_fraction: ``folder`` without train/val folders: the fraction of each class held
-            out for val (default 0.2).
-        seed: seed of that held-out choice.
-        class_names: ``kinetics``: a class-name file fixing the label order.
+    Raises:
+        ListFormatError: a path that cannot be a list line, that leaves the root, or that is listed
+            with two labels.
     """
-    root = Path(root)
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
-    if not root.is_dir():
-        raise FileNotFoundError(f"--root {root} is not a folder")
+    labels: dict[str, int] = {}
+    unique = []
+    for r in records:
+        problem = line_problem(r.path, is_path=True)
+        if problem:
+            raise ListFormatError(f"video {str(Path(root) / r.path)!r}: its path cannot be a line of {split}.txt "
+                                  f"({problem}); rename it")
+        if _leaves(r.path):
+            raise ListFormatError(f"{root}: {split} lists {r.path!r}, which leaves --root; list paths stay below it")
+        if r.path in labels:
+            if labels[r.path] != r.label:
+                raise ListFormatError(f"{root}: {r.path} is listed in {split} with labels {labels[r.path]} and "
+                                      f"{r.label}")
+            continue
+        labels[r.path] = r.label
+        unique.append(r)
+    repeats = len(records) - len(unique)
+    return unique, f"{repeats} repeated lines in {split} written once" if repeats else ""
+
+
+def _training_gaps(classes: Sequence[str], splits: dict[str, list[VideoRecord]], fmt: str) -> list[str]:
+    """A warning per class that has no training video."""
+    if "train" not in splits:
+        return []
+    have = {r.label for r in splits["train"]}
+    hint = " (lower --val-fraction)" if fmt == "folder" else ""
+    return [f"class {name!r} has no training video, so the model cannot learn it{hint}"
+            for i, name in enumerate(classes) if i not in have]
+
+
+def check_lists(built: BuiltLists, fmt: str) -> BuiltLists:
+    """``built`` as it will be written: every class name and path one list line that reads back the
+    same and stays below the root (else ``ListFormatError``), repeated lines once (noted), and a
+    warning per class without training videos."""
+    for name in built.classes:
+        problem = line_problem(name)
+        if problem:
+            raise ListFormatError(f"{built.root}: class {name!r} cannot be a line of classes.txt ({problem})")
+    splits, notes = {}, list(built.notes)
+    for split, records in built.splits.items():
+        splits[split], note = _unique(built.root, split, records)
+        notes += [note] if note else []
+    return built._replace(splits=splits, notes=notes, warnings=tuple(_training_gaps(built.classes, splits, fmt)))
+
+
+def _read(fmt: str, root: Path, split: int, val_fraction: float | None, seed: int,
+          class_names: str | os.PathLike | None) -> BuiltLists:
     if fmt == "folder":
         return read_folder(root, 0.2 if val_fraction is None else val_fraction, seed)
     if val_fraction is not None:
@@ -444,6 +548,26 @@ def build_lists(fmt: str, root: str | os.PathLike, split: int = 1, val_fraction:
     if fmt == "ssv2":
         return read_ssv2(root)
     return read_kinetics(root, class_names)
+
+
+def build_lists(fmt: str, root: str | os.PathLike, split: int = 1, val_fraction: float | None = None,
+                seed: int = 0, class_names: str | os.PathLike | None = None) -> BuiltLists:
+    """Read the download under ``root`` in format ``fmt`` (one of ``FORMATS``), checked by
+    ``check_lists``.
+
+    Args:
+        split: the official split (1, 2 or 3) of UCF101 and HMDB51.
+        val_fraction: ``folder`` without a val folder: the fraction of each class held out for
+            val (default 0.2).
+        seed: seed of that held-out choice.
+        class_names: ``kinetics``: a class-name file fixing the label order.
+    """
+    root = Path(root)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    if not root.is_dir():
+        raise FileNotFoundError(f"--root {root} is not a folder")
+    return check_lists(_read(fmt, root, split, val_fraction, seed, class_names), fmt)
 
 
 def write_lists(built: BuiltLists, out_dir: str | os.PathLike, absolute: bool = False) -> list[Path]:
@@ -486,4 +610,5 @@ def summary(built: BuiltLists, max_items: int = 10) -> str:
         if len(items) > max_items:
             lines.append(f"    ... and {len(items) - max_items} more")
     lines += [f"  note: {n}" for n in built.notes]
+    lines += [f"  warning: {w}" for w in built.warnings]
     return "\n".join(lines)

@@ -6,6 +6,7 @@ so an interrupted run never leaves a half-written file; a re-run skips outputs t
 
 from __future__ import annotations
 
+import itertools
 import os
 from fractions import Fraction
 from multiprocessing import Pool
@@ -14,6 +15,7 @@ from typing import BinaryIO, Iterable, NamedTuple
 
 from ..utils.io import atomic_path, is_temporary
 from .lists import VIDEO_EXTENSIONS
+from .pyav_reader import rotation_of, to_rgb
 
 
 class PrepareResult(NamedTuple):
@@ -36,6 +38,8 @@ def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
 def reencode_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: int = 320,
                    crf: int = 23, gop_seconds: float = 2.0) -> None:
     """Re-encode ``src`` to H.264 mp4 at ``dst`` with the short side at ``short_side`` (video only).
+    A phone video's display rotation is applied to the pixels (``pyav_reader.to_rgb``, the rule of
+    every decoder), so the output is upright with no rotation left to apply.
 
     Raises:
         Exception: whatever PyAV raises for an unreadable input (the caller records it).
@@ -53,14 +57,19 @@ def encode_short_side(src: str | os.PathLike, out_file: str | BinaryIO, short_si
     with av.open(str(src)) as inp, av.open(out_file, mode="w", format="mp4") as out:
         s_in = inp.streams.video[0]
         s_in.thread_type = "AUTO"
-        rate = s_in.average_rate or s_in.guessed_rate or Fraction(30)
-        h, w = scaled_size(s_in.codec_context.height, s_in.codec_context.width, short_side)
-        rate = Fraction(rate).limit_denominator(1001)
+        frames = inp.decode(s_in)
+        first = next(frames, None)
+        turn = rotation_of(first) if first is not None else 0
+        coded = (s_in.codec_context.height, s_in.codec_context.width)
+        h, w = scaled_size(*(coded[::-1] if turn in (90, 270) else coded), short_side)
+        rate = Fraction(s_in.average_rate or s_in.guessed_rate or Fraction(30)).limit_denominator(1001)
         s_out = out.add_stream("libx264", rate=rate)
         s_out.width, s_out.height, s_out.pix_fmt = w, h, "yuv420p"
         gop = max(1, round(float(rate) * gop_seconds))
         s_out.options = {"crf": str(crf), "g": str(gop), "preset": "veryfast"}
-        for i, frame in enumerate(inp.decode(s_in)):
+        for i, frame in enumerate(itertools.chain([first], frames) if first is not None else []):
+            if turn:
+                frame = av.VideoFrame.from_ndarray(to_rgb(frame), format="rgb24")  # (H, W, 3) upright
             frame = frame.reformat(width=w, height=h, format="yuv420p")
             frame.pts, frame.time_base = i, 1 / rate  # constant rate output
             for packet in s_out.encode(frame):

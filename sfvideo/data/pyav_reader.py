@@ -20,6 +20,7 @@ naming the file.
 from __future__ import annotations
 
 import io
+import math
 import os
 from typing import Iterator, NamedTuple
 
@@ -147,8 +148,12 @@ def decoded_frames(container, stream, pts: np.ndarray, first: int = 0) -> Iterat
 
 
 def rotation_of(frame) -> int:
-    """The frame's display rotation in degrees counter-clockwise: 0, 90, 180 or 270."""
-    return int(round((frame.rotation or 0) / 90.0)) * 90 % 360
+    """The frame's display rotation in degrees counter-clockwise as a quarter turn: 0, 90, 180 or
+    270. An angle between quarter turns goes to the nearest, halves away from zero (45 -> 90,
+    -45 -> 270), as torchcodec turns it, so every backend turns a file alike."""
+    angle = float(frame.rotation or 0)
+    quarters = math.floor(abs(angle) / 90 + 0.5)
+    return (quarters if angle >= 0 else -quarters) * 90 % 360
 
 
 def to_rgb(frame) -> np.ndarray:

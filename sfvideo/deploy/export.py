@@ -54,6 +54,14 @@ def volume_sampling_for(opset: int) -> str:
     return "gather" if opset >= MIN_VOLUME_OPSET else "frame_pairs"
 
 
+def opset_range() -> tuple[int, int]:
+    """The opsets an ONNX export can be made at: from GridSample's (``MIN_OPSET``) to the newest
+    the installed ``onnx`` knows (torch's exporter silently writes another for a newer one)."""
+    import onnx
+
+    return MIN_OPSET, onnx.defs.onnx_opset_version()
+
+
 def onnxruntime_cpu_opset() -> int:
     """The opset whose export the installed onnxruntime runs fastest on CPU: 23, whose fused
     Attention it runs faster than the MatMul/Softmax/MatMul of opset 20 (it has the kernel from

@@ -46,14 +46,64 @@ def ensemble_probs(logits: np.ndarray, method: str = "softmax_mean") -> np.ndarr
     return ensemble(torch.from_numpy(np.ascontiguousarray(logits)), method)[1].double().numpy()
 
 
-def read_onnx_metadata(session) -> dict[str, Any]:
-    """``{"protocol": dict, "class_names": list | None, "model": dict}`` from a session's metadata."""
+# The protocol fields this module and ``stream.test_views`` read (``sfvideo.models.protocol.
+# InputProtocol``'s; importing that package would import torch).
+REQUIRED_PROTOCOL = ("num_frames", "sampling_rate", "target_fps", "crop_size", "mean", "std", "num_clips")
+_METADATA = {"protocol": ("sfvideo.protocol", None), "class_names": ("sfvideo.class_names", "null"),
+             "model": ("sfvideo.model", "{}")}
+
+
+def open_session(path: str, options, providers: Sequence[str]):
+    """An onnxruntime session of ``path``; a ``ValueError`` naming the file when there is none to
+    open (missing, empty, truncated, not ONNX)."""
+    import onnxruntime as ort
+
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: the ONNX file does not exist")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: the ONNX file is empty (0 bytes)")
+    try:
+        return ort.InferenceSession(path, options, providers=list(providers))
+    except Exception as err:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0].rsplit("failed:", 1)[-1]
+        raise ValueError(f"{path}: not a readable ONNX model ({reason.strip()}); truncated, or not a file from "
+                         "`sfvideo export`?") from None
+
+
+def read_onnx_metadata(session, path: str = "this ONNX file") -> dict[str, Any]:
+    """``{"protocol": dict, "class_names": list | None, "model": dict}`` from a session's metadata.
+
+    Raises:
+        ValueError: no sfvideo metadata, a value that is not JSON, or a protocol without a field
+            the runtime reads (the file and the key are named).
+    """
     meta = session.get_modelmeta().custom_metadata_map
     if "sfvideo.protocol" not in meta:
-        raise ValueError("this ONNX file has no sfvideo metadata (export it with `sfvideo export`)")
-    return {"protocol": json.loads(meta["sfvideo.protocol"]),
-            "class_names": json.loads(meta.get("sfvideo.class_names", "null")),
-            "model": json.loads(meta.get("sfvideo.model", "{}"))}
+        raise ValueError(f"{path} has no sfvideo metadata (export it with `sfvideo export`)")
+    out = {}
+    for name, (key, default) in _METADATA.items():
+        try:
+            out[name] = json.loads(meta.get(key, default))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: its {key} metadata is not valid JSON ({err.msg}); export it again with "
+                             "`sfvideo export`") from None
+    lacking = [k for k in REQUIRED_PROTOCOL if not isinstance(out["protocol"], dict) or k not in out["protocol"]]
+    if lacking:
+        raise ValueError(f"{path}: its sfvideo.protocol metadata lacks {', '.join(lacking)}; export it again with "
+                         "`sfvideo export`")
+    return out
+
+
+def check_input_shape(session, protocol: dict[str, Any], path: str) -> None:
+    """A ``ValueError`` naming the file when the model's input shape contradicts its metadata's frames
+    and crop size (fixed axes only; the batch axis is free)."""
+    shape = list(session.get_inputs()[0].shape)  # e.g. ["batch", 3, T, S, S]
+    want = [3, protocol["num_frames"], protocol["crop_size"], protocol["crop_size"]]
+    if len(shape) != 5 or any(isinstance(g, int) and g != w for g, w in zip(shape[1:], want)):
+        raise ValueError(f"{path}: the model's input is {tuple(shape)} but its sfvideo.protocol metadata says "
+                         f"{protocol['num_frames']} frames of {protocol['crop_size']}-pixel crops, (batch, 3, "
+                         f"{protocol['num_frames']}, {protocol['crop_size']}, {protocol['crop_size']}); export it "
+                         "again with `sfvideo export`")
 
 
 class OnnxVideoModel:
@@ -64,6 +114,10 @@ class OnnxVideoModel:
         threads: intra-op threads (None: onnxruntime's default).
         providers: execution providers (default CPU; e.g. ``["CUDAExecutionProvider", ...]``).
         max_batch: clips per session run (0: all at once).
+
+    Raises:
+        ValueError: a file that is missing, empty, unreadable, without sfvideo metadata, or whose
+            input shape contradicts it (one line naming the file).
     """
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None,
@@ -76,8 +130,9 @@ class OnnxVideoModel:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         self.path = os.fspath(path)
-        self.session = ort.InferenceSession(self.path, opts, providers=list(providers or ["CPUExecutionProvider"]))
-        meta = read_onnx_metadata(self.session)
+        self.session = open_session(self.path, opts, providers or ["CPUExecutionProvider"])
+        meta = read_onnx_metadata(self.session, self.path)
+        check_input_shape(self.session, meta["protocol"], self.path)
         self.protocol: dict[str, Any] = meta["protocol"]
         self.class_names: list[str] | None = meta["class_names"]
         self.model_keys: dict[str, Any] = meta["model"]

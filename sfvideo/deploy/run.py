@@ -100,10 +100,15 @@ def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> 
     """The checkpoint of ``cfg`` exported to ONNX once (parity-checked against PyTorch, 1e-4), then
     reused: the cache key covers the checkpoint file (path, size, mtime), the model and protocol,
     the export's form (opset, volume sampling) and the code it comes from (``export_code_digest``:
-    an export made by another sfvideo or torch is made again)."""
+    an export made by another sfvideo or torch is made again).
+
+    Raises:
+        RuntimeError: the export is not cached and the cache folder cannot be written (checked
+            before the export's work).
+    """
     from ..checkpoint.hub import resolve_checkpoint, weights_file
     from ..models.protocol import InputProtocol
-    from ..utils.io import atomic_path
+    from ..utils.io import atomic_path, folder_write_problem
     from .export import onnxruntime_cpu_opset, run_export, volume_sampling_for
 
     ckpt = weights_file(resolve_checkpoint(cfg.TEST.CHECKPOINT)).resolve()  # a directory's or Hub's model.safetensors
@@ -113,6 +118,10 @@ def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> 
                         InputProtocol.from_config(cfg).to_dict(), class_names, opset, volume_sampling_for(opset),
                         export_code_digest()], sort_keys=True, default=str)
     path = onnx_cache_dir() / f"{ckpt.stem}-{hashlib.sha1(ident.encode()).hexdigest()[:16]}.onnx"
+    problem = "" if path.is_file() else folder_write_problem(path.parent)
+    if problem:
+        raise RuntimeError(f"the ONNX cache {path.parent} {problem}: set SFVIDEO_CACHE to a folder you can write, "
+                           "or use --runtime eager")
     if not path.is_file():
         log(f"exporting {ckpt.name} to {path} for onnxruntime (once; later runs reuse it)")
         with atomic_path(path) as tmp:

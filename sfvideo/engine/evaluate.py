@@ -37,6 +37,7 @@ from sfvideo.data.transforms import batch_to_device
 from sfvideo.engine import distributed as du
 from sfvideo.engine.determinism import with_index
 from sfvideo.engine.factories import default_dataset_fn, default_model_fn
+from sfvideo.engine.loaders import start_loader
 from sfvideo.engine.loop import Norm
 from sfvideo.utils.amp import autocast_context
 from sfvideo.utils.io import atomic_write_text
@@ -177,7 +178,7 @@ def score_videos(model: nn.Module, loader: Iterable[list[dict]], device: torch.d
         from tqdm import tqdm
 
         bar = tqdm(total=len(loader), desc=desc, dynamic_ncols=True, leave=False)
-    for items in loader:
+    for items in start_loader(loader):
         good = [it for it in items if not is_failed_item(it)]
         records += [_failed_score(it) for it in items if is_failed_item(it)]
         if good:

@@ -27,6 +27,7 @@ from torch import nn
 from sfvideo.data.transforms import batch_to_device
 from sfvideo.engine import distributed as du
 from sfvideo.engine.ema import ModelEma
+from sfvideo.engine.loaders import LoaderWorkerError, start_loader, worker_death
 from sfvideo.engine.losses import LossFn
 from sfvideo.utils.amp import autocast_context
 
@@ -247,13 +248,16 @@ def train_one_epoch(model: nn.Module, criterion: LossFn, optimizer: torch.optim.
 
     Raises:
         NonFiniteLossError: the loss was NaN/inf on some rank (no weights were updated by that step).
+        LoaderWorkerError: a loader worker died (the message names it and how).
+        LoaderStartError: the loader's workers could not be started (``start_loader``).
     """
-    batches, global_step = iter(loader), options.global_step
+    batches, global_step = start_loader(loader), options.global_step
     model.train()
     show_bar = options.is_main and sys.stdout.isatty()
     desc = f"epoch {epoch + 1}/{options.num_epochs}"
     bar = _progress_bar(show_bar, options.num_steps, options.start_step, desc)
     meter = _Throughput(options.world_size)
+    step = options.start_step
     try:
         for step in range(options.start_step, options.num_steps):
             value, nonfinite, n = _accumulate(model, criterion, batches, device, options, scaler)
@@ -268,6 +272,11 @@ def train_one_epoch(model: nn.Module, criterion: LossFn, optimizer: torch.optim.
                 return EpochOutcome(step + 1, True, global_step, meter.seconds(), rate)
             if due and options.on_checkpoint is not None and step + 1 < options.num_steps:
                 options.on_checkpoint(step + 1, global_step)
+    except RuntimeError as err:
+        died = worker_death(err, batches)
+        if died is None:
+            raise
+        raise LoaderWorkerError(f"{died} during epoch {epoch + 1}, step {step + 1} of {options.num_steps}") from None
     finally:
         bar.close()
     return EpochOutcome(options.num_steps, False, global_step, meter.seconds(), meter.rate())

@@ -13,8 +13,8 @@ Then, writing:
 
 * :func:`record_config` - ``config.yaml`` is the config of the latest start; a start with another
   config keeps the previous one as ``config.<UTC time>.yaml`` (the config history);
-* :func:`repair_run_dir` - after a SIGKILL: temporaries of interrupted writes are removed, and what
-  ``last.pth`` knows is restored (its epoch's ``metrics.jsonl`` line, its ``epoch_NNNN.pth`` and
+* :func:`repair_run_dir` - after a SIGKILL: temporaries of interrupted writes are removed (at every
+  start), and on a resume what ``last.pth`` knows is restored (its epoch's ``metrics.jsonl`` line, its ``epoch_NNNN.pth`` and
   ``best.pth`` copies).
 """
 
@@ -30,8 +30,8 @@ from typing import Any
 from sfvideo.checkpoint import CheckpointError, safe_load
 from sfvideo.config import config_diff
 from sfvideo.engine.train_state import LAST, copy_atomic
-from sfvideo.utils.io import atomic_write_text, is_temporary
-from sfvideo.utils.lock import DirLock, LockedError
+from sfvideo.utils.io import atomic_write_text, temporary_target
+from sfvideo.utils.lock import DirLock, LockedError, abandoned_attempt
 
 logger = logging.getLogger("sfvideo.engine")
 
@@ -41,8 +41,8 @@ CONFIG = "config.yaml"
 TRAINING_KEYS = ("model", "optimizer", "scheduler", "epoch", "step")
 # Model keys that may change between the starts of one run (regularisation, not the weights' shapes).
 RESUMABLE_MODEL_KEYS = {"MODEL.DROP_PATH_RATE"}
-# The start (".NAME.") of a temporary of a file the run writes; other temporaries are not the run's.
-_RUN_FILE_TEMPORARY = re.compile(r"\.((last|best|epoch_\d+)\.pth|metrics\.jsonl|config(\.[\w-]+)?\.yaml)\.")
+# The files a run writes into OUTPUT_DIR and its checkpoints/ (what their temporaries were to become).
+_RUN_FILES = re.compile(r"(last|best|epoch_\d+)\.pth|metrics\.jsonl|config(\.[\w-]+)?\.yaml")
 
 
 class RunDirError(RuntimeError):
@@ -124,7 +124,9 @@ def _changed_keys(old: str, new: str) -> str:
 
 # ------------------------------------------------------------------------------ after a SIGKILL
 def clean_stale_temporaries(out: Path) -> list[Path]:
-    """Remove the temporaries interrupted writes left in ``out`` and ``out/checkpoints``.
+    """Remove what interrupted writes left in ``out`` and ``out/checkpoints``: temporaries of the
+    run's own files (``sfvideo.utils.io.temporary_target``) and lock attempts of processes that
+    are gone. Other files (a user's ``.notes.tmp``) are left alone.
 
     Only safe while holding the run directory's lock (no other writer can own them).
     """
@@ -133,7 +135,9 @@ def clean_stale_temporaries(out: Path) -> list[Path]:
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
-            if p.is_file() and is_temporary(p) and _RUN_FILE_TEMPORARY.match(p.name):
+            target = temporary_target(p)
+            ours = target is not None and _RUN_FILES.fullmatch(target) is not None
+            if p.is_file() and (ours or abandoned_attempt(p, LOCK)):
                 p.unlink(missing_ok=True)
                 removed.append(p)
     return removed
@@ -165,14 +169,18 @@ def _epochs_logged(path: Path) -> set[int]:
     return epochs
 
 
-def repair_run_dir(out: Path, ckpt: dict[str, Any]) -> list[str]:
-    """Undo what a SIGKILL during the last epoch end left behind; returns one note per repair.
+def repair_run_dir(out: Path, ckpt: dict[str, Any] | None) -> list[str]:
+    """Undo what a SIGKILL left behind; returns one note per repair.
 
-    ``ckpt`` is the loaded ``out/checkpoints/last.pth``: an end-of-epoch checkpoint carries its
+    The temporaries of interrupted writes go whatever the start (``clean_stale_temporaries``: a kill
+    during the first checkpoint leaves no ``last.pth``). ``ckpt`` is the loaded
+    ``out/checkpoints/last.pth`` when the run resumes: an end-of-epoch checkpoint carries its
     epoch's metrics line (``metrics``) and the copies it was to get (``copies``); a copy that is
     missing or older than ``last.pth`` (the kill came before its rename) is made again.
     """
     notes = [f"removed the temporary {p} of an interrupted write" for p in clean_stale_temporaries(out)]
+    if ckpt is None:
+        return notes
     last = out / "checkpoints" / LAST
     record = ckpt.get("metrics")
     if not ckpt.get("step_in_epoch") and isinstance(record, dict) and record.get("epoch") is not None \

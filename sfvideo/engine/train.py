@@ -89,9 +89,11 @@ from sfvideo.engine.determinism import (
 from sfvideo.engine.ema import ModelEma
 from sfvideo.engine.evaluate import eval_loader, evaluate
 from sfvideo.engine.factories import default_dataset_fn, default_mixup_fn, default_model_fn
+from sfvideo.engine.loaders import LoaderWorkerError
 from sfvideo.engine.loop import EpochOptions, EpochStats, NonFiniteLossError, train_one_epoch, unwrap
 from sfvideo.engine.losses import classification_loss
 from sfvideo.engine.optim import build_optimizer, build_schedule, scaled_lr, total_batch_size
+from sfvideo.engine.plan import planned_epochs, steps_line
 from sfvideo.engine.rundir import (
     RunDirError,
     append_metrics,
@@ -277,9 +279,23 @@ def _build_optimization(cfg, model: nn.Module, steps_per_epoch: int, world: int)
     peak_lr = scaled_lr(cfg.SOLVER.BASE_LR, total_batch, cfg.SOLVER.LR_BASE_BATCH)
     optimizer = build_optimizer(model, peak_lr, cfg.SOLVER.WEIGHT_DECAY, cfg.SOLVER.BETAS, cfg.SOLVER.LAYER_DECAY)
     schedule = build_schedule(cfg, optimizer, steps_per_epoch, peak_lr, total_batch)
-    logger.info("total batch %d (%d x %d processes x %d accumulation), peak LR %.3g, %d steps/epoch",
-                total_batch, bs, world, accum, peak_lr, steps_per_epoch)
+    logger.info("total batch %d (%d x %d processes x %d accumulation), peak LR %.3g, %s", total_batch, bs, world,
+                accum, peak_lr, steps_line(cfg, steps_per_epoch))
     return optimizer, schedule
+
+
+def _with_planned_epochs(cfg, steps_per_epoch: int):
+    """``cfg`` with ``SOLVER.MAX_EPOCH`` raised as ``SOLVER.MIN_STEPS`` asks (the log says so)."""
+    epochs = planned_epochs(cfg, steps_per_epoch)
+    if epochs == cfg.SOLVER.MAX_EPOCH:
+        return cfg
+    logger.warning("SOLVER.MAX_EPOCH %d raised to %d: %d epochs of %d optimiser steps would be %d, fewer than the "
+                   "recipe's SOLVER.MIN_STEPS %d (set SOLVER.MIN_STEPS 0 to train %d epochs)", cfg.SOLVER.MAX_EPOCH,
+                   epochs, cfg.SOLVER.MAX_EPOCH, steps_per_epoch, cfg.SOLVER.MAX_EPOCH * steps_per_epoch,
+                   cfg.SOLVER.MIN_STEPS, cfg.SOLVER.MAX_EPOCH)
+    raised = cfg.clone()
+    raised.SOLVER.MAX_EPOCH = epochs
+    return raised.freeze()
 
 
 def _wrap_ddp(cfg, model: nn.Module, device: torch.device, world: int) -> nn.Module:
@@ -306,7 +322,7 @@ def _prepare_output(cfg, out: Path, rank: int, ckpt: dict[str, Any] | None) -> N
     if rank == 0:
         (out / "checkpoints").mkdir(parents=True, exist_ok=True)
         notes.append(record_config(out, cfg.dump()))
-        notes += repair_run_dir(out, ckpt) if ckpt is not None else []
+        notes += repair_run_dir(out, ckpt)
     setup_logging(out, rank)
     for note in filter(None, notes):
         logger.warning("%s", note)
@@ -397,6 +413,7 @@ def _build_run(cfg, device: torch.device, rank: int, world: int, out: Path, mode
     mixup = (mixup_fn or default_mixup_fn)(cfg)
     per_rank = sampler.num_samples if sampler is not None else train_set.samples_per_rank
     steps = _steps_per_epoch(cfg, per_rank, len(train_set), world)
+    cfg = _with_planned_epochs(cfg, steps)
     optimizer, schedule = _build_optimization(cfg, model, steps, world)
     run = TrainingRun(
         cfg=cfg, device=device, rank=rank, world=world, out=out, model=model, train_set=train_set,
@@ -454,6 +471,13 @@ def _periodic_checkpoint(run: TrainingRun, next_step: int, global_step: int) -> 
                     run.steps_per_epoch, run.ckpt_dir / LAST)
 
 
+def _kept(run: TrainingRun) -> str:
+    """Which checkpoint a run that stops with an error leaves, for the message."""
+    last = run.ckpt_dir / LAST
+    return f"{last} is the last good checkpoint" if last.is_file() else \
+        f"no checkpoint was written yet ({last} does not exist)"
+
+
 def run_epoch(run: TrainingRun, epoch: int) -> bool:
     """Run the optimiser steps of ``epoch`` (0-based). Returns False when stopped by a signal."""
     cfg, st = run.cfg, run.state
@@ -473,11 +497,11 @@ def run_epoch(run: TrainingRun, epoch: int) -> bool:
         outcome = train_one_epoch(run.model, criterion, run.optimizer, run.schedule, loader, run.device, epoch,
                                   epoch_options(run, first), ema=run.ema, scaler=run.scaler)
     except NonFiniteLossError as err:
-        last = run.ckpt_dir / LAST
-        kept = (f"{last} is the last good checkpoint" if last.is_file()
-                else f"no checkpoint was written yet ({last} does not exist)")
-        raise NonFiniteLossError(f"{err} {kept}; try a lower SOLVER.BASE_LR, TRAIN.CLIP_GRAD, or TRAIN.AMP none") \
-            from None
+        raise NonFiniteLossError(f"{err} {_kept(run)}; try a lower SOLVER.BASE_LR, TRAIN.CLIP_GRAD, or TRAIN.AMP "
+                                 "none") from None
+    except LoaderWorkerError as err:
+        resume = "run the same command to resume from it" if (run.ckpt_dir / LAST).is_file() else "run it again"
+        raise LoaderWorkerError(f"{err}; training stopped: {_kept(run)}; {resume}") from None
     st.global_step = outcome.global_step
     if outcome.stopped:
         save_checkpoint(run, epoch, step_in_epoch=outcome.next_step)

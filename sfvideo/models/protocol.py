@@ -28,7 +28,7 @@ INPUT_CONTRACT = ("clip: float32 (B, 3, T, H, W), RGB scaled to [0, 1] then norm
 class InputProtocol:
     num_frames: int = 32
     sampling_rate: int = 2
-    target_fps: float = 30.0
+    target_fps: int = 30  # DATA.TARGET_FPS, a whole number
     crop_size: int = 224
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD

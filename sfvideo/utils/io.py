@@ -13,7 +13,7 @@ from typing import IO, Iterator
 
 _UMASK_LOCK = threading.Lock()
 TEMP_SUFFIX = ".tmp"  # temporaries are ".NAME.RANDOM.tmp" (atomic_write) or ".NAME.RANDOM.tmp.SUFFIX" (atomic_path)
-_TEMPORARY = re.compile(r"\..+\.tmp(\.[^.]+)?")
+_TEMPORARY = re.compile(r"\.(.+)\.[^.]+\.tmp(\.[^.]+)?")  # group 1: the NAME the temporary was to become
 # What torch.save reports when its zip writer could not write everything (a full disk).
 _TORCH_SHORT_WRITE = "unexpected pos"
 
@@ -92,10 +92,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.close(fd)
 
 
+def temporary_target(path: str | os.PathLike) -> str | None:
+    """The name of the file a temporary of ``atomic_write`` (``.NAME.RANDOM.tmp``) or ``atomic_path``
+    (``.NAME.RANDOM.tmp.SUFFIX``) was to become; ``None`` for any other name."""
+    match = _TEMPORARY.fullmatch(Path(path).name)
+    return match.group(1) if match else None
+
+
 def is_temporary(path: str | os.PathLike) -> bool:
     """True for the temporary files of ``atomic_write`` and ``atomic_path`` (left behind only by a
     process killed while writing)."""
-    return _TEMPORARY.fullmatch(Path(path).name) is not None
+    return temporary_target(path) is not None
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -103,3 +110,25 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_write(path, "w") as f:
         f.write(text)
     return Path(path)
+
+
+def folder_write_problem(path: str | os.PathLike) -> str:
+    """Why files cannot be written in the folder ``path`` ("" when they can): a file of that name,
+    or a folder (``path`` or, when it does not exist yet, the nearest existing folder above it)
+    that refuses new files. Creates nothing that stays."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        return "not a folder (a file of that name exists)"
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot be created: {existing} is a file"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sfvideo-write-probe.", dir=existing)
+    except OSError as err:
+        where = "" if existing == path else f" (it would be created in {existing})"
+        return f"cannot be written{where}: {err.strerror or err}"
+    os.close(fd)
+    os.unlink(probe)
+    return ""

@@ -33,6 +33,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def abandoned_attempt(path: Path, lock_name: str) -> bool:
+    """True for ``.LOCK.PID.tmp``, the owner file :class:`DirLock` writes before linking it into
+    place as ``lock_name``, when process PID is gone (killed between the two)."""
+    prefix, suffix = f".{lock_name}.", ".tmp"
+    pid = path.name[len(prefix):-len(suffix)]
+    return path.name.startswith(prefix) and path.name.endswith(suffix) and pid.isdigit() and not _pid_alive(int(pid))
+
+
 def _read_owner(path: Path) -> dict[str, Any] | None:
     try:
         owner = json.loads(path.read_text(encoding="utf-8"))

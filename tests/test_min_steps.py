@@ -1,0 +1,103 @@
+"""A recipe holds on small data: SOLVER.MIN_STEPS raises the epochs of a run whose data gives
+too few optimiser steps (the log says so once), build-lists and the start of training say how many
+steps the run takes, and the toy recipe on its full set (`make demo`) is unchanged."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from engine_helpers import ROOT, make_video_dataset, tiny_opts
+from sfvideo.config import load_config
+from sfvideo.engine.plan import epoch_steps, planned_epochs, steps_line
+
+FAST = {"TRAIN.EVAL_PERIOD": 0, "TRAIN.EMA_DECAY": 0.0, "AUG.RAND_AUGMENT": "", "AUG.RE_PROB": 0.0}
+
+
+def test_epochs_are_raised_to_reach_the_minimum():
+    cfg = load_config("toy_tiny.yaml")
+    assert epoch_steps(cfg, 160) == 20 and planned_epochs(cfg, 20) == cfg.SOLVER.MIN_STEPS // 20
+    assert planned_epochs(cfg, 21) * 21 >= cfg.SOLVER.MIN_STEPS > (planned_epochs(cfg, 21) - 1) * 21
+    assert planned_epochs(load_config("toy_tiny.yaml", ["SOLVER.MIN_STEPS", "0"]), 20) == 7
+    capped = load_config("toy_tiny.yaml", ["TRAIN.MAX_STEPS_PER_EPOCH", "2"])
+    assert planned_epochs(capped, 2) == 7  # a capped epoch is a smoke test: left as asked
+    assert epoch_steps(cfg, 160, world_size=2) == 10  # each process's share
+
+
+def test_the_toy_recipe_on_its_full_set_is_unchanged():
+    """`make demo` trains the toy recipe on 8 x 240 clips: 7 epochs of 240 steps, as before."""
+    from sfvideo.data import toy
+
+    cfg = load_config("toy_tiny.yaml")
+    clips = len(toy.CLASS_NAMES) * toy.DEFAULT_TRAIN_PER_CLASS
+    steps = epoch_steps(cfg, clips)
+    assert (steps, planned_epochs(cfg, steps)) == (240, 7) and 7 * 240 >= cfg.SOLVER.MIN_STEPS > 0
+    assert "raised" not in steps_line(cfg, steps)
+
+
+def test_the_toy_recipe_on_20_videos_a_class_trains_four_times_its_epochs():
+    cfg = load_config("toy_tiny.yaml")
+    line = steps_line(cfg, epoch_steps(cfg, 160))
+    assert line == ("28 epochs x 20 optimiser steps = 560 steps (SOLVER.MAX_EPOCH 7 raised to reach "
+                    "SOLVER.MIN_STEPS 560)")
+
+
+def test_training_raises_the_epochs_says_so_once_and_states_the_steps(tmp_path):
+    from sfvideo.engine.train import train
+
+    data = make_video_dataset(tmp_path / "videos", num_train=4, num_val=2)
+    out = tmp_path / "run"
+    cfg = load_config("k400_tiny.yaml", tiny_opts(data, out, **FAST, **{"SOLVER.MAX_EPOCH": 1,
+                                                                         "SOLVER.MIN_STEPS": 5}))
+    result = train(cfg)  # 4 clips at batch 2: 2 steps an epoch, 3 epochs reach 5 steps
+    assert result.status == "finished" and (result.epoch, result.step) == (3, 6)
+    log = (out / "train.log").read_text()
+    assert log.count("SOLVER.MAX_EPOCH 1 raised to 3") == 1
+    assert "3 epochs x 2 optimiser steps = 6 steps" in log
+    assert "MAX_EPOCH: 1" in (out / "config.yaml").read_text()  # the config as given
+
+
+def test_build_lists_says_how_many_steps_the_recipe_takes(tmp_path):
+    import numpy as np
+
+    from sfvideo.data.encode import write_video
+
+    root = tmp_path / "videos"
+    frames = (np.random.default_rng(0).random((4, 32, 32, 3)) * 255).astype(np.uint8)
+    for c in ("a", "b"):
+        for i in range(10):
+            write_video(root / c / f"{i}.mp4", frames)
+    res = subprocess.run([sys.executable, str(ROOT / "tools/build_lists.py"), "--format", "folder", "--root",
+                          str(root), "--out-dir", str(root), "--val-fraction", "0.2"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    cfg = load_config("finetune_folder_tiny.yaml", ["MODEL.NUM_CLASSES", "2"])
+    want = steps_line(cfg, epoch_steps(cfg, 16))
+    assert f"finetune_folder_tiny.yaml: {want}" in res.stdout
+    res = subprocess.run([sys.executable, str(ROOT / "tools/build_lists.py"), "--format", "folder", "--root",
+                          str(root), "--out-dir", str(tmp_path / "o"), "--cfg", "toy_tiny.yaml"],
+                         capture_output=True, text=True, timeout=120)
+    toy = load_config("toy_tiny.yaml")
+    assert f"toy_tiny.yaml: {steps_line(toy, epoch_steps(toy, 16))}" in res.stdout
+
+
+@pytest.mark.slow
+def test_the_small_data_benchmark_runs_at_a_tiny_scale(tmp_path):
+    """The acceptance measurement (tools/benchmark_small_data.py) end to end, a few seconds long."""
+    results = tmp_path / "small.csv"
+    tiny = ["MODEL.ARCH", "video_test", "DATA.NUM_FRAMES", "4", "DATA.TRAIN_CROP_SIZE", "32",
+            "DATA.TEST_CROP_SIZE", "32", "DATA.TRAIN_JITTER_SCALES", "[32,40]", "DATA.NUM_WORKERS", "0",
+            "SOLVER.MAX_EPOCH", "1", "SOLVER.MIN_STEPS", "4", "TRAIN.BATCH_SIZE", "4", "TEST.BATCH_SIZE", "4",
+            "TRAIN.EVAL_PERIOD", "0"]
+    res = subprocess.run([sys.executable, str(ROOT / "tools/benchmark_small_data.py"), "--out", str(tmp_path / "b"),
+                          "--train-per-class", "2", "--val-per-class", "1", "--video-size", "32", "--longer", "2", "--max-gap", "100",
+                          "--results", str(results), *tiny], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    rows = list(csv.DictReader(results.open()))
+    assert [r["run"] for r in rows] == ["recipe", "2x longer"]
+    assert [int(r["steps"]) for r in rows] == [4, 8] and all(0 <= float(r["top1"]) <= 100 for r in rows)
+    assert rows[0]["benchmark"] == "small_data" and "benchmark_small_data" in rows[0]["command"]
+    assert "| recipe |" in res.stdout and "points" in res.stdout
