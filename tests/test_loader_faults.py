@@ -142,3 +142,15 @@ def test_training_and_evaluation_start_their_loaders_through_the_retry(monkeypat
 
     assert loop.start_loader is start_loader and evaluate.start_loader is start_loader
     assert multiprocessing.get_start_method(allow_none=True) in (None, "fork")
+
+
+def test_the_training_loops_loader_wrapper_starts_its_workers_inside_the_retry():
+    """train.run_epoch hands the loop a ConsumedData around the DataLoader: iter() of it must fork
+    the workers at once (where start_loader retries), not at the first batch."""
+    from sfvideo.engine.train_state import ConsumedData
+
+    waits = []
+    loader = DataLoader(_Numbers(), batch_size=2, num_workers=1, multiprocessing_context=_Flaky(2),
+                        collate_fn=lambda items: {"n": [int(i) for i in items]})
+    batches = list(start_loader(ConsumedData(loader), sleep=waits.append))
+    assert [b["n"] for b in batches] == [[0, 1], [2, 3]] and len(waits) == 2

@@ -363,6 +363,15 @@ def _pyav_decode_range(path: str, container, stream, pts: np.ndarray, first: int
 
 
 # ----------------------------------------------------------------------------- entry point
+def _backend_order(backend: str, fallback: bool, device: str) -> list[str]:
+    """The backends to try, the chosen one first; NVDEC decoding has no fallback."""
+    primary = resolve_backend(backend)
+    on_cuda = device.startswith("cuda")
+    if on_cuda and primary != "torchcodec":
+        raise ValueError(f"decoding on {device} needs the torchcodec backend, not {primary!r}")
+    return [primary] + ([b for b in AUTO_ORDER if b != primary] if fallback and not on_cuda else [])
+
+
 def decode_video(
     path: str | os.PathLike,
     index_fn: IndexFn,
@@ -401,15 +410,9 @@ def decode_video(
     """
     if seek_mode not in SEEK_MODES:
         raise ValueError(f"unknown seek mode {seek_mode!r}; expected one of {SEEK_MODES}")
-    primary = resolve_backend(backend)
-    on_cuda = str(device).startswith("cuda")
-    if on_cuda and primary != "torchcodec":
-        raise ValueError(f"decoding on {device} needs the torchcodec backend, not {primary!r}")
-    path = os.fspath(path)
+    order = _backend_order(backend, fallback, str(device))
+    primary, path = order[0], os.fspath(path)
     check_source(path, data)
-    order = [primary]
-    if fallback and not on_cuda:
-        order += [b for b in AUTO_ORDER if b != primary]
     errors: list[str] = []
     for name in order:
         status = backend_status(name)

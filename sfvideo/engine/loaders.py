@@ -114,6 +114,7 @@ def worker_death(err: BaseException, iterator: Any) -> str | None:
     a dead worker (``None`` for any other error)."""
     if not isinstance(err, RuntimeError) or "DataLoader worker" not in str(err):
         return None
+    iterator = getattr(iterator, "inner", iterator)  # through a wrapper such as train_state.ConsumedData's
     workers = list(getattr(iterator, "_workers", None) or [])
     dead = []
     for i, w in enumerate(workers):

@@ -172,9 +172,9 @@ class ConsumedData:
         self.failed = list(failed or [])
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for batch in self.loader:
-            self.record(batch)
-            yield batch
+        """The loader's iterator, started here (so a failure to fork its workers surfaces at
+        ``iter()``, where ``engine.loaders.start_loader`` retries it), recording each batch."""
+        return _Recording(self, iter(self.loader))
 
     def record(self, batch: dict[str, Any]) -> None:
         for names in batch.get("failed_path") or []:
@@ -185,3 +185,19 @@ class ConsumedData:
 
     def state(self) -> dict[str, Any]:
         return {"positions": self.positions, "failed": list(self.failed)}
+
+
+class _Recording:
+    """Iterator of :class:`ConsumedData`: the batches of ``inner`` (the loader's own iterator, whose
+    workers ``engine.loaders.worker_death`` inspects), each recorded in ``consumed``."""
+
+    def __init__(self, consumed: ConsumedData, inner: Iterator[dict[str, Any]]):
+        self.consumed, self.inner = consumed, inner
+
+    def __iter__(self) -> "_Recording":
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        batch = next(self.inner)
+        self.consumed.record(batch)
+        return batch
