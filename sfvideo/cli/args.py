@@ -83,3 +83,40 @@ def config_for_weights(parser: argparse.ArgumentParser, args: argparse.Namespace
     from ..checkpoint import config_from_checkpoint  # imports torch: only when it runs
 
     return config_from_checkpoint(ckpt, args.opts)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--checkpoint``, ``--runtime``, ``--onnx`` and ``--threads``: the model a command runs (``runner_from_args``)."""
+    parser.add_argument("--checkpoint", help="weights to run (default TEST.CHECKPOINT); enough on its own "
+                                             "for checkpoints written by sfvideo")
+    parser.add_argument("--runtime", default="auto", choices=["auto", "eager", "onnxruntime"],
+                        help="auto (default): the fastest measured: onnxruntime for --onnx files and, on CPU, for "
+                             "video_tiny/small/base checkpoints (exported once into ~/.cache/sfvideo/onnx), "
+                             "else PyTorch eager")
+    parser.add_argument("--onnx", help="an .onnx file from `sfvideo export` (--runtime onnxruntime)")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: the runtime's own)")
+
+
+def runner_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """The ``deploy.run.Runner`` of ``add_model_arguments``' options (and ``--cfg``/overrides)."""
+    from ..deploy.run import auto_runtime, cached_onnx_export, onnx_runner, torch_runner
+
+    if args.onnx:
+        if args.runtime == "eager":
+            parser.error("--onnx runs in onnxruntime; drop --runtime eager or --onnx")
+        return onnx_runner(args.onnx, args.threads)
+    cfg, names = config_for_weights(parser, args, other=", or --onnx")
+    runtime = auto_runtime(cfg) if args.runtime == "auto" else args.runtime
+    if runtime == "onnxruntime":  # the checkpoint exported once into a cache, then run from the .onnx
+        return onnx_runner(str(cached_onnx_export(cfg, names or _names(cfg))), args.threads)
+    return torch_runner(cfg, names, args.threads)
+
+
+def _names(cfg) -> list[str] | None:
+    from ..data.build import class_names_from_cfg
+
+    try:
+        names = class_names_from_cfg(cfg)
+    except FileNotFoundError:
+        return None
+    return names if names and len(names) == cfg.MODEL.NUM_CLASSES else None

@@ -21,50 +21,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .args import config_for_weights, config_parser, fail
+from .args import add_model_arguments, config_parser, fail, runner_from_args
 
 
 def _parser():
     parser = config_parser(__doc__, cfg_required=False, positionals=[("video", "video file")])
     parser.add_argument("--topk", type=int, default=5, help="how many classes to print (default 5)")
-    parser.add_argument("--checkpoint", help="weights to run (default TEST.CHECKPOINT); enough on its own "
-                                             "for checkpoints written by sfvideo")
+    add_model_arguments(parser)
     parser.add_argument("--window", type=float, help="timeline: window length in seconds (default: clip span)")
     parser.add_argument("--stride", type=float, help="timeline: seconds between windows (default: half a window)")
     parser.add_argument("--out", default="timeline", help="timeline: output folder (default ./timeline)")
     parser.add_argument("--timeline", action="store_true", help="timeline with the default window and stride")
-    parser.add_argument("--runtime", default="auto", choices=["auto", "eager", "onnxruntime"],
-                        help="auto (default): the fastest measured: onnxruntime for --onnx files and, on CPU, for "
-                             "video_tiny/small/base checkpoints (exported once into ~/.cache/sfvideo/onnx), "
-                             "else PyTorch eager")
-    parser.add_argument("--onnx", help="an .onnx file from `sfvideo export` (--runtime onnxruntime)")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: the runtime's own)")
     parser.add_argument("--batch", type=int, default=8, help="timeline: windows per forward pass (default 8)")
     return parser
-
-
-def _runner(parser, args):
-    from sfvideo.deploy.run import auto_runtime, cached_onnx_export, onnx_runner, torch_runner
-
-    if args.onnx:
-        if args.runtime == "eager":
-            parser.error("--onnx runs in onnxruntime; drop --runtime eager or --onnx")
-        return onnx_runner(args.onnx, args.threads)
-    cfg, names = config_for_weights(parser, args, other=", or --onnx")
-    runtime = auto_runtime(cfg) if args.runtime == "auto" else args.runtime
-    if runtime == "onnxruntime":  # the checkpoint exported once into a cache, then run from the .onnx
-        return onnx_runner(str(cached_onnx_export(cfg, names or _names(cfg))), args.threads)
-    return torch_runner(cfg, names, args.threads)
-
-
-def _names(cfg) -> list[str] | None:
-    from sfvideo.data.build import class_names_from_cfg
-
-    try:
-        names = class_names_from_cfg(cfg)
-    except FileNotFoundError:
-        return None
-    return names if names and len(names) == cfg.MODEL.NUM_CLASSES else None
 
 
 def main(argv=None) -> None:
@@ -78,7 +47,7 @@ def main(argv=None) -> None:
     from sfvideo.deploy.run import timeline, top_classes
 
     try:
-        runner = _runner(parser, args)
+        runner = runner_from_args(parser, args)
         if args.window or args.stride or args.timeline:
             result = timeline(runner, args.video, args.out, window_s=args.window, stride_s=args.stride,
                               topk=args.topk, batch=args.batch, progress=sys.stderr.isatty())
