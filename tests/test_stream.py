@@ -369,6 +369,36 @@ def test_a_corrupt_packet_is_skipped_and_counted(tmp_path, video):
     assert summary["stream_s"] > 5.5  # read on to the end
 
 
+@needs_ffmpeg
+def test_a_source_that_stalls_is_lost_after_the_read_time_out(tmp_path, video):
+    """A TCP server that sends half the stream, then nothing (the connection stays open)."""
+    import socket
+
+    ts = tmp_path / "v.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-c", "copy", "-f", "mpegts", str(ts)], check=True)
+    data, done = ts.read_bytes(), threading.Event()
+
+    def serve(listener: socket.socket) -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(data[:len(data) // 2 // 188 * 188])
+            done.wait(60)
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        server = threading.Thread(target=serve, args=(listener,))
+        server.start()
+        opts = options(tmp_path, source=SourceOptions(open_timeout=10, read_timeout=1.0, reconnect=0))
+        try:
+            summary = run_stream(f"tcp://127.0.0.1:{listener.getsockname()[1]}", colour_runner(), opts)
+        finally:
+            done.set()
+            server.join()
+    assert summary["ended"] == "lost" and "no data within the 1 s read time-out" in summary["error"]
+    assert 60 < summary["frames_read"] < 120  # about half the frames, every one handed on before the stall
+
+
 def test_a_source_that_never_opens_fails_within_the_time_out_naming_it(tmp_path):
     refused = f"http://127.0.0.1:{free_port()}/live.ts"
     with pytest.raises(DecodeError, match=f"{refused}: .*Connection refused"):
@@ -493,3 +523,25 @@ def _wait_for(condition, timeout: float = 120.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+# ----------------------------------------------------------------------------- the benchmark's arithmetic
+def test_benchmark_figures_and_bars_read_the_run():
+    from sfvideo.bench.results import render_table
+    from sfvideo.bench.stream import check_speed, speed_figures
+
+    lines = [{"wall_time": 1000.0 + t, "latency_s": 0.1 if t < 200 else 0.7} for t in range(300)]
+    rss = [(1000.0 + t, 500.0 if t < 100 else 580.0) for t in range(300)]
+    summary = {"stream_s": 300.0, "input_fps": 30.0, "windows_run": 300, "wall_s": 300.0, "dropped_windows": 2,
+               "latency_p50_s": 0.1, "latency_p95_s": 0.7, "latency_max_s": 0.7, "real_time_factor": 0.8}
+    r = speed_figures({"summary": summary, "lines": lines, "rss": rss, "log": "x.log"})
+    assert (r["rss_start_mb"], r["rss_min1_mb"], r["rss_end_mb"], r["rss_growth_mb"]) == (500, 500, 580, 80)
+    assert r["latency_p95_first_min_s"] == pytest.approx(0.1) and r["latency_p95_last_min_s"] == pytest.approx(0.7)
+    record = {**r, "setting": "video_tiny, 0.5 s", "weights": "random", "minutes": 5, "model": "video_tiny",
+              "stride_s": 0.5}
+    assert check_speed(record) == ["stride 0.5 s: latency p95 <= 1.0 s and not growing",
+                                   "RSS growth <= 50 MB from minute 1 to the end"]
+    assert check_speed({**record, "stride_s": 1.0, "rss_growth_mb": 3}) == [
+        "stride 1.0 s: 0 dropped windows and latency p95 <= 0.6 s"]
+    table = render_table([record], "stream")
+    assert "| video_tiny, 0.5 s | random | 5 |" in table and "0.100 / 0.700" in table and "+80" in table

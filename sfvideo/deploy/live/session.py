@@ -216,7 +216,8 @@ def summary(source: str, loop: _Loop, reader: Reader, clock: WindowClock, wall_s
     stream_s = reader.last_t + (1.0 / src.fps if reader.frames_read else 0.0)
     nan_none = lambda v: None if math.isnan(v) else round(v, 4)  # noqa: E731
     return {
-        "source": source, "window_s": clock.window_s, "stride_s": clock.stride_s, "frames_read": reader.frames_read,
+        "source": source, "window_s": clock.window_s, "stride_s": clock.stride_s, "smooth_s": loop.opts.smooth_s,
+        "frames_read": reader.frames_read,
         "stream_s": round(stream_s, 3), "wall_s": round(wall_s, 3), "windows_run": loop.latency.count,
         "dropped_windows": ring.skipped_behind, "outage_windows": ring.skipped_gaps,
         "most_frames_held": ring.most_frames, "most_lag_s": round(ring.most_lag, 4),

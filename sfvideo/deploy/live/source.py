@@ -158,6 +158,8 @@ class LiveSource:
         except (av.FFmpegError, OSError) as err:
             if not self.live:
                 raise DecodeError(f"{self.source}: PyAV failed to read: {err}") from None
+            if isinstance(err, av.ExitError):  # FFmpeg's interrupt: the read time-out ran out
+                return f"no data within the {self.opts.read_timeout:g} s read time-out"
             return f"read failed: {err}"
         return "end of stream"
 
