@@ -285,9 +285,11 @@ def rtsp_server():
         proc.wait()
 
 
-def test_rtsp_stream_from_a_real_server(tmp_path, rtsp_server):
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_rtsp_stream_from_a_real_server(tmp_path, rtsp_server, transport):
     rtsp_server()
-    summary = run_stream(rtsp_server.url, colour_runner(), options(tmp_path, duration_s=2.0))
+    src = SourceOptions(rtsp_transport=transport, reconnect=0, open_timeout=20, read_timeout=20)
+    summary = run_stream(rtsp_server.url, colour_runner(), options(tmp_path, duration_s=2.0, source=src))
     lines, _ = read_lines(tmp_path / "out.jsonl")
     assert summary["ended"] == "duration" and summary["frames_read"] >= 30 and lines
     assert lines[-1]["stream_end_s"] <= 2.0 + EPS and summary["reconnects"] == 0
@@ -467,6 +469,21 @@ def checkpoint(tmp_path_factory) -> Path:
     path = tmp / "tiny.pth"
     atomic_save({"model": build_model(cfg).state_dict(), "meta": checkpoint_meta(cfg, CLASS_NAMES)}, path)
     return path
+
+
+def test_command_line_mistakes_are_refused_before_anything_runs(tmp_path, capsys):
+    from sfvideo.cli import stream
+
+    cases = [(["--onnx", "m.onnx", "rtsp://h/s", "--duration", "5"], 2, "comes after the positional arguments"),
+             (["--onnx", "m.onnx", "--threshold", "1.5", "rtsp://h/s"], 2, "threshold 1.5 must be in (0, 1]"),
+             (["--onnx", "m.onnx", "--stride", "0", "rtsp://h/s"], 2, "must be a positive number of seconds"),
+             (["--onnx", "m.onnx", "--reconnect", "-1", "rtsp://h/s"], 2, "reconnect -1: must be 0 or more"),
+             (["--onnx", "m.onnx", "rtsp://h/s", "MODEL.ARCH", "x"], 2, "an .onnx file has none"),
+             (["--onnx", str(tmp_path / "none.onnx"), "rtsp://h/s"], 1, "none.onnx does not exist")]
+    for argv, code, message in cases:
+        with pytest.raises(SystemExit) as exit_:
+            stream.main(argv)
+        assert exit_.value.code == code and message in capsys.readouterr().err, argv
 
 
 def decoded_frames(path: Path) -> list[np.ndarray]:

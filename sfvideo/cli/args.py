@@ -35,12 +35,18 @@ def add_toy_size_arguments(parser: argparse.ArgumentParser, held_out: str = "val
     parser.add_argument("--val-per-class", type=int, help=f"{held_out} videos per class (default 25)")
 
 
-def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> CfgNode:
-    """``load_config(args.cfg, args.opts)``; a config problem exits with the message, not a traceback."""
+def reject_late_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error for an option given after the positional arguments (argparse hands
+    everything after them to the ``KEY VALUE`` overrides)."""
     late = [t for t in args.opts if t.startswith("--")]
-    if late:  # argparse hands everything after the positionals to the overrides
+    if late:
         parser.error(f"option {late[0]} comes after the positional arguments, where everything is read as "
                      "KEY VALUE overrides: put options before them")
+
+
+def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> CfgNode:
+    """``load_config(args.cfg, args.opts)``; a config problem exits with the message, not a traceback."""
+    reject_late_options(parser, args)
     try:
         return load_config(args.cfg, args.opts)
     except ConfigError as err:

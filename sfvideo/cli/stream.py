@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 
-from .args import add_model_arguments, config_parser, fail, runner_from_args
+from .args import add_model_arguments, config_parser, fail, reject_late_options, runner_from_args
 
 
 def _positive(value: str) -> float:
@@ -77,8 +78,6 @@ def _parser() -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace):
     from sfvideo.deploy.live import SourceOptions, StreamOptions
 
-    if args.reconnect < 0:
-        raise ValueError(f"--reconnect {args.reconnect}: must be 0 or more")
     source = SourceOptions(rtsp_transport=args.rtsp_transport, open_timeout=args.open_timeout,
                            read_timeout=args.read_timeout, reconnect=args.reconnect,
                            ffmpeg_options=dict(args.input_option))
@@ -120,20 +119,26 @@ def _report(result: dict) -> str:
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    handler = _LineHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    logger = logging.getLogger("sfvideo.stream")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    reject_late_options(parser, args)
+    if args.onnx and args.opts:
+        parser.error(f"KEY VALUE overrides ({' '.join(args.opts)}) change a config; an .onnx file has none")
+    try:
+        options = _options(args)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.onnx and not os.path.isfile(args.onnx):
+        fail(f"{args.onnx} does not exist")
 
     from sfvideo.data.pyav_reader import DecodeError
     from sfvideo.deploy.live import run_stream
 
-    stop = threading.Event()
-    previous: dict = {}
+    logger, handler = logging.getLogger("sfvideo.stream"), _LineHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    stop, previous = threading.Event(), {}
     try:
         runner = runner_from_args(parser, args)
-        options = _options(args)
         previous = _stop_on_signals(stop)
         result = run_stream(args.source, runner, options, stop)
     except (DecodeError, RuntimeError, ValueError, FileNotFoundError) as err:  # CheckpointError is a RuntimeError
@@ -142,13 +147,18 @@ def main(argv=None) -> int:
         for sig, old in previous.items():
             signal.signal(sig, old)
         logger.removeHandler(handler)
+    return _finish(result, args.summary)
+
+
+def _finish(result: dict, summary: str | None) -> int:
+    """The summary on standard error (and in ``summary``); the exit status."""
     print(_report(result), file=sys.stderr)
-    if args.summary:
+    if summary:
         import json
 
         from sfvideo.utils.io import atomic_write_text
 
-        atomic_write_text(args.summary, json.dumps(result, indent=1) + "\n")
+        atomic_write_text(summary, json.dumps(result, indent=1) + "\n")
     if result["ended"] == "lost":
         print(f"error: {result['error']}", file=sys.stderr)
         return 1

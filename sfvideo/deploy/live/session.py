@@ -59,6 +59,16 @@ class StreamOptions:
     status: bool = True
     source: SourceOptions = field(default_factory=SourceOptions)
 
+    def __post_init__(self):
+        for name in ("window_s", "stride_s", "duration_s"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} {value}: must be a positive number of seconds")
+        Ema(self.smooth_s)
+        EventTracker([], self.threshold, self.min_duration_s, self.hysteresis)  # raises on values out of range
+        if self.source.reconnect < 0:
+            raise ValueError(f"reconnect {self.source.reconnect}: must be 0 or more")
+
 
 def predictor(runner) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]], bool]:
     """``clips uint8 (1, 3, T, S, S) -> (probabilities (K,), last layer's RoIs (N, 6) or None)``
