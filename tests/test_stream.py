@@ -259,6 +259,31 @@ def test_multipart_jpeg_over_http_and_mpegts_over_udp(tmp_path, video, kind):
     assert all(set(r) == PREDICTION_KEYS for r in lines) and lines[-1]["stream_end_s"] <= 2.0 + EPS
 
 
+@needs_ffmpeg
+def test_hls_playlist_over_http(tmp_path, video):
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    hls = tmp_path / "hls"
+    hls.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-c", "copy", "-f", "hls", "-hls_time", "1",
+                    "-hls_list_size", "0", str(hls / "live.m3u8")], check=True)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(hls))
+    handler.log_message = lambda *a: None
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        server = threading.Thread(target=httpd.serve_forever)
+        server.start()
+        try:
+            summary = run_stream(f"http://127.0.0.1:{httpd.server_address[1]}/live.m3u8", colour_runner(),
+                                 options(tmp_path))
+        finally:
+            httpd.shutdown()
+            server.join()
+    lines, events = read_lines(tmp_path / "out.jsonl")
+    assert summary["frames_read"] == 180 and len(lines) + summary["dropped_windows"] == _expected_windows(180)
+    assert [e["class"] for e in events if e["event"] == "start"] == ["red", "blue"]
+
+
 @pytest.fixture
 def rtsp_server():
     """Start the loopback RTSP server (``_rtsp_server.py`` under the system python3) on a port;
