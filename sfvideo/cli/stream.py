@@ -139,6 +139,8 @@ def main(argv=None) -> int:
     stop, previous = threading.Event(), {}
     try:
         runner = runner_from_args(parser, args)
+        if runner.runtime == "onnxruntime":
+            _one_torch_thread()
         previous = _stop_on_signals(stop)
         result = run_stream(args.source, runner, options, stop)
     except (DecodeError, RuntimeError, ValueError, FileNotFoundError) as err:  # CheckpointError is a RuntimeError
@@ -148,6 +150,17 @@ def main(argv=None) -> int:
             signal.signal(sig, old)
         logger.removeHandler(handler)
     return _finish(result, args.summary)
+
+
+def _one_torch_thread() -> None:
+    """With onnxruntime running the model, torch only resizes frames in the reader thread: one
+    thread is enough there, and its pool would otherwise compete with onnxruntime's for the cores."""
+    from sfvideo.deploy.preprocess import torch_available
+
+    if torch_available():
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def _finish(result: dict, summary: str | None) -> int:
