@@ -534,6 +534,30 @@ def test_out_video_has_every_frame_read_with_the_label_drawn(tmp_path, video, ch
 
 
 @needs_ffmpeg
+@pytest.mark.slow
+def test_onnx_file_streams_without_torch_and_its_rois_are_drawn(tmp_path, video, checkpoint):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from sfvideo.cli import export
+
+    onnx = tmp_path / "m.onnx"
+    export.main(["--checkpoint", str(checkpoint), "--out", str(onnx)])
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from sfvideo.cli import stream\n"
+            f"code = stream.main(['--onnx', {str(onnx)!r}, '--jsonl', {str(tmp_path / 'p.jsonl')!r}, '--out-video', "
+            f"{str(tmp_path / 'o.mp4')!r}, '--summary', {str(tmp_path / 's.json')!r}, {str(video)!r}])\n"
+            "assert not any(m.startswith('sfvideo.models') for m in sys.modules)\n"
+            "sys.exit(code)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "gives no token RoIs" not in run.stderr  # the export's second output
+    result = json.loads((tmp_path / "s.json").read_text())
+    lines, _ = read_lines(tmp_path / "p.jsonl")
+    assert len(lines) == result["windows_run"] > 0 and {r["top"][0][0] for r in lines} <= set(CLASS_NAMES)
+    assert len(decoded_frames(tmp_path / "o.mp4")) == result["frames_read"] == 180
+
+
+@needs_ffmpeg
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_cleanly_with_every_line_and_a_playable_video(tmp_path, video, checkpoint, sig):
     jsonl, out, summary = tmp_path / "p.jsonl", tmp_path / "annotated.mp4", tmp_path / "summary.json"
