@@ -31,7 +31,8 @@ $(STAMP): setup.cfg pyproject.toml
 # The RTSP server of tests/test_stream.py: gst-rtsp-server under the system python3 (python3-gi),
 # a live H.264 test pattern (videotestsrc: base, x264enc: ugly, rtph264pay: good).
 GST_RTSP = python3-gi,gir1.2-gst-rtsp-server-1.0,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-plugins-ugly
-SYSTEM_PACKAGES ?= /usr/share/doc/gir1.2-gst-rtsp-server-1.0/copyright:$(GST_RTSP) \
+# The ffmpeg command serves HTTP/TCP/UDP streams in the stream tests and benchmark.
+SYSTEM_PACKAGES ?= ffmpeg:ffmpeg /usr/share/doc/gir1.2-gst-rtsp-server-1.0/copyright:$(GST_RTSP) \
 	/usr/share/doc/gstreamer1.0-plugins-ugly/copyright:$(GST_RTSP)
 
 install: $(STAMP) ffmpeg system-packages
