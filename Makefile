@@ -28,7 +28,13 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the tests start on loopback: COMMAND_OR_FILE:PACKAGES (tools/ensure_system_packages.sh).
-SYSTEM_PACKAGES ?= /usr/bin/chromium:chromium /usr/sbin/nginx:nginx
+# The RTSP server of tests/test_stream.py: gst-rtsp-server under the system python3 (python3-gi),
+# a live H.264 test pattern (videotestsrc: base, x264enc: ugly, rtph264pay: good).
+GST_RTSP = python3-gi,gir1.2-gst-rtsp-server-1.0,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-plugins-ugly
+# chromium: the app's browser test; nginx: the shards' HTTP server; ffmpeg: serves the stream tests' sources.
+SYSTEM_PACKAGES ?= /usr/bin/chromium:chromium /usr/sbin/nginx:nginx ffmpeg:ffmpeg \
+	/usr/share/doc/gir1.2-gst-rtsp-server-1.0/copyright:$(GST_RTSP) \
+	/usr/share/doc/gstreamer1.0-plugins-ugly/copyright:$(GST_RTSP)
 
 install: $(STAMP) ffmpeg system-packages
 

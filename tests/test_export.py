@@ -115,6 +115,32 @@ def test_uint8_clips_are_normalised_with_the_protocol(tmp_path):
     assert torch.allclose(model_input(torch.from_numpy(clip), mean, std), torch.from_numpy(got))
 
 
+def test_onnx_export_gives_the_last_layers_token_rois(tmp_path):
+    """The second output (what `stream --out-video` draws) is the RoIs the last layer left, as
+    ``forward_details`` gives them, with the same logits as the first output alone."""
+    from sfvideo.deploy.timeline import TorchClassifier
+
+    model = _random_weights(create_model("video_test", num_classes=5))
+    path = ex.export_onnx(model, tmp_path / "m.onnx", ex.export_metadata(model.protocol, None, {}), opset=20)
+    runtime = OnnxVideoModel(path)
+    clip = np.random.default_rng(0).integers(0, 256, (3, 3, model.protocol.num_frames, model.protocol.crop_size,
+                                                      model.protocol.crop_size), dtype=np.uint8)
+    logits, rois = runtime.logits_and_rois(clip)
+    eager_logits, eager_rois = TorchClassifier(model, model.protocol.mean, model.protocol.std).logits_and_rois(clip)
+    with torch.no_grad():
+        details = model.forward_details(torch.from_numpy(runtime_input(clip, model.protocol)))
+    assert rois.shape == (3, model.num_tokens, 6)
+    assert np.abs(rois - details["rois"][-1].numpy()).max() < 1e-5
+    assert np.abs(rois - eager_rois).max() < 1e-5 and np.abs(logits - eager_logits).max() < 1e-4
+    assert np.array_equal(runtime(clip), logits)
+
+
+def runtime_input(clip, protocol):
+    from sfvideo.deploy.preprocess import model_input
+
+    return model_input(clip, protocol.mean, protocol.std)
+
+
 @pytest.mark.slow
 def test_torch_export_program_saves_runs_and_keeps_metadata(tmp_path):
     model = _random_weights(create_model("video_test", num_classes=5))

@@ -325,6 +325,28 @@ TABLES: dict[str, TableSpec] = {
         Column("check", text("description")), Column("max abs difference of the logits", scientific("max_abs_diff")),
         Column("same argmax", yes_no("argmax_agrees")))),
     "demo": TableSpec(_demo_columns),
+    "stream": TableSpec((
+        Column("setting", text("setting")), Column("weights", text("weights")), Column("minutes", text("minutes")),
+        Column("input fps", fixed("input_fps", 1)), Column("windows/s", fixed("inference_per_s", 2)),
+        Column("dropped windows", text("dropped_windows")), Column("latency p50 (s)", fixed("latency_p50_s", 3)),
+        Column("p95 (s)", fixed("latency_p95_s", 3)), Column("max (s)", fixed("latency_max_s", 3)),
+        Column("p95 first / last minute (s)",
+               lambda r: f"{float(r['latency_p95_first_min_s']):.3f} / {float(r['latency_p95_last_min_s']):.3f}"),
+        Column("RSS start / minute 1 / last minute / end (MB)",
+               lambda r: " / ".join(f"{float(r[k]):.0f}" for k in ("rss_start_mb", "rss_min1_mb", "rss_last_min_mb",
+                                                                      "rss_end_mb"))),
+        Column("RSS growth from minute 1 (MB)", fixed("rss_growth_mb", 0, sign=True)),
+        Column("real-time factor", fixed("real_time_factor", 2))),
+        outro=lambda records: ["", "(Real-time factor: mean inference time per window / stride; above 1, windows "
+                                   "are dropped.)"]),
+    "stream_accuracy": TableSpec((
+        Column("video (s)", fixed("video_s", 0)), Column("segments", text("segments")),
+        Column("windows", text("windows")), Column("dropped", text("dropped_windows")),
+        Column("window / stride / smoothing (s)",
+               lambda r: f"{float(r['window_s']):.2f} / {float(r['stride_s']):.2f} / {float(r['smooth_s']):g}"),
+        Column("windows inside one segment", text("inside_windows")),
+        Column("smoothed label = segment", percent("smoothed_inside")),
+        Column("own top-1 = segment", percent("raw_inside")))),
     "train_step": TableSpec((
         Column("model", text("arch")), Column("batch", text("batch_size")),
         Column("input (T x H x W)", lambda r: f"{r['frames']} x {r['crop']}^2"), Column("steps", text("steps")),

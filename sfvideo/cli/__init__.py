@@ -27,6 +27,8 @@ COMMANDS: dict[str, Command] = {
     "train": Command("train", "train a model (resumable; single process or torchrun)", "train_video.py"),
     "test": Command("test", "multi-view test -> test_results.json, predictions.csv", "test_video.py"),
     "predict": Command("predict", "top-k classes of one video, or a timeline over it (--window)", "predict.py"),
+    "stream": Command("stream", "actions on a live stream (camera, RTSP, HTTP, TCP/UDP, file) as it plays",
+                      "stream.py"),
     "inflate": Command("inflate", "image checkpoint -> video checkpoint, with a key report", "inflate_checkpoint.py"),
     "export": Command("export", "ONNX / torch.export of a model, checked against PyTorch (metadata inside)",
                       "export.py"),

@@ -65,12 +65,18 @@ def add_toy_size_arguments(parser: argparse.ArgumentParser, held_out: str = "val
     parser.add_argument("--val-per-class", type=int, help=f"{held_out} videos per class (default 25)")
 
 
-def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> CfgNode:
-    """``load_config(args.cfg, args.opts)``; a config problem exits with the message, not a traceback."""
+def reject_late_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error for an option given after the positional arguments (argparse hands
+    everything after them to the ``KEY VALUE`` overrides)."""
     late = [t for t in args.opts if t.startswith("--")]
-    if late:  # argparse hands everything after the positionals to the overrides
+    if late:
         parser.error(f"option {late[0]} comes after the positional arguments, where everything is read as "
                      "KEY VALUE overrides: put options before them")
+
+
+def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> CfgNode:
+    """``load_config(args.cfg, args.opts)``; a config problem exits with the message, not a traceback."""
+    reject_late_options(parser, args)
     try:
         return load_config(args.cfg, args.opts)
     except ConfigError as err:
@@ -125,3 +131,27 @@ def config_for_weights(parser: argparse.ArgumentParser, args: argparse.Namespace
     from ..checkpoint import config_from_checkpoint  # imports torch: only when it runs
 
     return config_from_checkpoint(ckpt, args.opts)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--checkpoint``, ``--runtime``, ``--onnx`` and ``--threads``: the model a command runs (``runner_from_args``)."""
+    parser.add_argument("--checkpoint", help="weights to run (default TEST.CHECKPOINT); enough on its own "
+                                             "for checkpoints written by sfvideo")
+    parser.add_argument("--runtime", default="auto", choices=["auto", "eager", "onnxruntime"],
+                        help="auto (default): the fastest measured: onnxruntime for --onnx files and, on CPU, for "
+                             "video_tiny/small/base checkpoints (exported once into ~/.cache/sfvideo/onnx), "
+                             "else PyTorch eager")
+    parser.add_argument("--onnx", help="an .onnx file from `sfvideo export` (--runtime onnxruntime)")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads (default: the runtime's own)")
+
+
+def runner_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """The ``deploy.run.Runner`` of ``add_model_arguments``' options (and ``--cfg``/overrides)."""
+    from ..deploy.run import checkpoint_runner, onnx_runner
+
+    if args.onnx:
+        if args.runtime == "eager":
+            parser.error("--onnx runs in onnxruntime; drop --runtime eager or --onnx")
+        return onnx_runner(args.onnx, args.threads)
+    cfg, names = config_for_weights(parser, args, other=", or --onnx")
+    return checkpoint_runner(cfg, names, args.runtime, args.threads)

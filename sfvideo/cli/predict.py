@@ -21,38 +21,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .args import config_for_weights, config_parser, fail, positive_float, positive_int, require_writable_folder
+from .args import (
+    add_model_arguments,
+    config_parser,
+    fail,
+    positive_float,
+    positive_int,
+    require_writable_folder,
+    runner_from_args,
+)
 
 
 def _parser():
     parser = config_parser(__doc__, cfg_required=False, positionals=[("video", "video file")])
     parser.add_argument("--topk", type=positive_int, default=5, help="how many classes to print (default 5)")
-    parser.add_argument("--checkpoint", help="weights to run (default TEST.CHECKPOINT); enough on its own "
-                                             "for checkpoints written by sfvideo")
+    add_model_arguments(parser)
     parser.add_argument("--window", type=positive_float, help="timeline: window length in seconds (default: clip span)")
     parser.add_argument("--stride", type=positive_float, help="timeline: seconds between windows (default: half a "
                                                                 "window)")
     parser.add_argument("--out", default="timeline", help="timeline: output folder (default ./timeline)")
     parser.add_argument("--timeline", action="store_true", help="timeline with the default window and stride")
-    parser.add_argument("--runtime", default="auto", choices=["auto", "eager", "onnxruntime"],
-                        help="auto (default): the fastest measured: onnxruntime for --onnx files and, on CPU, for "
-                             "video_tiny/small/base checkpoints (exported once into ~/.cache/sfvideo/onnx), "
-                             "else PyTorch eager")
-    parser.add_argument("--onnx", help="an .onnx file from `sfvideo export` (--runtime onnxruntime)")
-    parser.add_argument("--threads", type=positive_int, help="CPU threads (default: the runtime's own)")
     parser.add_argument("--batch", type=positive_int, default=8, help="timeline: windows per forward pass (default 8)")
     return parser
-
-
-def _runner(parser, args):
-    from sfvideo.deploy.run import checkpoint_runner, onnx_runner
-
-    if args.onnx:
-        if args.runtime == "eager":
-            parser.error("--onnx runs in onnxruntime; drop --runtime eager or --onnx")
-        return onnx_runner(args.onnx, args.threads)
-    cfg, names = config_for_weights(parser, args, other=", or --onnx")
-    return checkpoint_runner(cfg, names, args.runtime, args.threads)
 
 
 def main(argv=None) -> None:
@@ -69,7 +59,7 @@ def main(argv=None) -> None:
     from sfvideo.deploy.run import timeline, top_classes
 
     try:
-        runner = _runner(parser, args)
+        runner = runner_from_args(parser, args)
         if wants_timeline:
             result = timeline(runner, args.video, args.out, window_s=args.window, stride_s=args.stride,
                               topk=args.topk, batch=args.batch, progress=sys.stderr.isatty())

@@ -4,7 +4,8 @@ Used by ``decoding``'s PyAV backend (and its decord corrections) and by ``sfvide
 (predict, timelines, features). numpy and PyAV only, no torch, so the onnxruntime deployment
 path can use it.
 
-* ``open_video``: the container and its first video stream (threaded decoding).
+* ``open_video``: the container and its first video stream (threaded decoding) of a file, a
+  network stream or a device, with FFmpeg's input options and open/read time-outs.
 * ``index_frames``: one demuxing pass (no decoding) giving every frame's timestamp in
   presentation order and the rate; a frame's index is its position in that order, counted from
   the first displayed frame, as every decoding backend counts it. The count is exact where the
@@ -61,17 +62,36 @@ def check_source(path: str, data: bytes | None = None) -> None:
         raise DecodeError(f"{path}: file is empty (0 bytes)")
 
 
-def open_video(path: str, num_threads: int = 0, data: bytes | None = None):
+def is_stream_url(path: str) -> bool:
+    """Whether ``path`` names a network stream (``scheme://...``) rather than a file."""
+    return "://" in path and not path.startswith("file://")
+
+
+def open_video(path: str, num_threads: int = 0, data: bytes | None = None, *, fmt: str | None = None,
+               options: dict[str, str] | None = None, timeout: tuple[float, float] | None = None):
     """``(container, stream)``: ``path`` opened with PyAV and its first video stream, decoded with
     FFmpeg's automatic threading (``num_threads`` > 0: that many threads). Close the container.
-    With ``data`` the video is read from those bytes in memory and ``path`` only names it."""
+
+    ``path`` is a file, a network URL (``rtsp://``, ``http://``, ...) or, with ``fmt`` (an FFmpeg
+    input format such as ``v4l2``), a device. With ``data`` the video is read from those bytes in
+    memory and ``path`` only names it. ``options`` are FFmpeg's options for the input
+    (``rtsp_transport``, ...); ``timeout`` (open, read) in seconds makes FFmpeg give up on an open
+    or a read that waits longer.
+    """
     import av
 
-    check_source(path, data)
+    live = data is None and (fmt is not None or is_stream_url(path))
+    if not live:
+        check_source(path, data)
+    what = "the source" if live else "the file"
     try:
-        container = av.open(path if data is None else io.BytesIO(data))
+        container = av.open(path if data is None else io.BytesIO(data), format=fmt, options=dict(options or {}),
+                            timeout=timeout)
+    except av.ExitError as err:  # FFmpeg's interrupt: the open time-out ran out
+        waited = f"no answer within the {timeout[0]:g} s open time-out" if timeout else "interrupted"
+        raise DecodeError(f"{path}: PyAV cannot open {what}: {waited} (FFmpeg: {err})") from None
     except Exception as err:  # PyAV raises FFmpeg's errors as several exception types
-        raise DecodeError(f"{path}: PyAV cannot open the file: {err}") from None
+        raise DecodeError(f"{path}: PyAV cannot open {what}: {err}") from None
     if not container.streams.video:
         container.close()
         raise DecodeError(f"{path}: no video stream")

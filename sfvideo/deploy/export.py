@@ -33,7 +33,9 @@ MIN_VOLUME_OPSET = 20  # GridSample on 5-D input (ONNX opset 20)
 MIN_OPSET = 16  # GridSample itself (4-D)
 ATTENTION_OPSET = 23  # ONNX Attention; onnxruntime has a CPU kernel for it from 1.23
 DYNAMO_MIN_OPSET = 18  # the opset torch's dynamo exporter writes natively
-INPUT_NAME, OUTPUT_NAME = "clip", "logits"
+INPUT_NAME, OUTPUT_NAME, ROIS_NAME = "clip", "logits", "rois"
+# What an exported file's second output is, appended to the model's input contract in its metadata.
+ROIS_CONTRACT = "rois (ONNX): (B, N, 6), the last layer's token RoIs (x0, y0, t0, x1, y1, t1) in [0, 1] of the clip"
 
 
 def export_metadata(protocol, class_names: Sequence[str] | None, model_keys: dict[str, Any]) -> dict[str, str]:
@@ -42,7 +44,7 @@ def export_metadata(protocol, class_names: Sequence[str] | None, model_keys: dic
         "sfvideo.protocol": json.dumps(protocol.to_dict()),
         "sfvideo.class_names": json.dumps(list(class_names) if class_names else None),
         "sfvideo.model": json.dumps(model_keys),
-        "sfvideo.input": INPUT_CONTRACT,
+        "sfvideo.input": f"{INPUT_CONTRACT}; {ROIS_CONTRACT}",
     }
 
 
@@ -79,13 +81,27 @@ def example_clip(protocol, batch: int = 2, seed: int = 0) -> torch.Tensor:
     return torch.randn(batch, 3, t, s, s, generator=g)  # (B, C, T, H, W)
 
 
+class LogitsAndRois(nn.Module):
+    """A model as its ONNX export runs it: the logits, and the last layer's token RoIs that
+    ``sfvideo stream --out-video`` draws (a second output; consumers of the first need not read it)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, rois = self.model.forward_tokens(x)  # (B, N, D), (B, N, 2S)
+        return self.model.forward_head(tokens), rois
+
+
 def _batch_dim():
     return {0: torch.export.Dim("batch", min=1, max=4096)}
 
 
 def export_onnx(model: nn.Module, out: str | os.PathLike, metadata: dict[str, str], opset: int = 20,
                 sampling: str | None = None) -> Path:
-    """Write ``model`` (eval mode, fp32) as ONNX with a dynamic batch axis and ``metadata``.
+    """Write ``model`` (eval mode, fp32) as ONNX with a dynamic batch axis and ``metadata``; its
+    outputs are the logits and the last layer's token RoIs (``LogitsAndRois``).
 
     ``sampling``: how the feature volume is read (``sfvideo.models.ops.VOLUME_SAMPLING``); default
     ``volume_sampling_for(opset)``."""
@@ -103,16 +119,16 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, metadata: dict[str, st
     mode = volume_sampling_for(opset) if sampling is None else sampling
     if mode == "trilinear" and opset < MIN_VOLUME_OPSET:
         raise ValueError(f"trilinear (5-D) sampling needs opset {MIN_VOLUME_OPSET}+, not {opset}")
+    net, outputs = LogitsAndRois(model).eval(), [OUTPUT_NAME, ROIS_NAME]
     with ops.volume_sampling(mode), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if opset >= DYNAMO_MIN_OPSET:
-            torch.onnx.export(model, (clip,), str(out), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
-                              output_names=[OUTPUT_NAME], dynamic_shapes=(_batch_dim(),), external_data=False,
+            torch.onnx.export(net, (clip,), str(out), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
+                              output_names=outputs, dynamic_shapes=(_batch_dim(),), external_data=False,
                               verbose=False)
         else:  # the dynamo exporter writes opset 18 and its down-conversion fails on Reduce* axes inputs
-            torch.onnx.export(model, (clip,), str(out), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                              output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: {0: "batch"},
-                                                                        OUTPUT_NAME: {0: "batch"}})
+            torch.onnx.export(net, (clip,), str(out), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                              output_names=outputs, dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *outputs]})
     proto = onnx.load(str(out))
     written = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=opset)
     if written != opset:  # the exporter converts down from its own opset and only warns when it cannot

@@ -137,14 +137,25 @@ class OnnxVideoModel:
         self.class_names: list[str] | None = meta["class_names"]
         self.model_keys: dict[str, Any] = meta["model"]
         self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
         self.max_batch = max_batch
 
     def __call__(self, clips: np.ndarray) -> np.ndarray:
         """Logits (V, K) of clips (V, 3, T, S, S): uint8 (normalised here) or normalised float."""
+        return self._run(clips, self.output_names[:1])[0]
+
+    def logits_and_rois(self, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits (V, K) and the last layer's token RoIs (V, N, 6) (None: a file exported without them)."""
+        if "rois" not in self.output_names:
+            return self(clips), None
+        logits, rois = self._run(clips, [self.output_names[0], "rois"])
+        return logits, rois
+
+    def _run(self, clips: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
         x = np.ascontiguousarray(model_input(clips, self.protocol["mean"], self.protocol["std"]))
         step = self.max_batch or x.shape[0]
-        outs = [self.session.run(None, {self.input_name: x[i:i + step]})[0] for i in range(0, x.shape[0], step)]
-        return np.concatenate(outs, 0)
+        runs = [self.session.run(outputs, {self.input_name: x[i:i + step]}) for i in range(0, x.shape[0], step)]
+        return [np.concatenate([r[j] for r in runs], 0) for j in range(len(outputs))]
 
     def topk(self, views: np.ndarray, k: int = 5) -> list[tuple[int, str, float]]:
         """Top-``k`` (index, name, probability) of one video's views, ensembled per the protocol."""

@@ -38,8 +38,20 @@ class TorchClassifier:
         import torch
 
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(model_input(clips, self.mean, self.std)))
-            return self.model(x.to(self.device)).float().cpu().numpy()
+            return self.model(self._input(clips)).float().cpu().numpy()
+
+    def logits_and_rois(self, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (B, K) and the last layer's token RoIs (B, N, 2S), as numpy."""
+        import torch
+
+        with torch.inference_mode():
+            tokens, rois = self.model.forward_tokens(self._input(clips))
+            return self.model.forward_head(tokens).float().cpu().numpy(), rois.float().cpu().numpy()
+
+    def _input(self, clips: np.ndarray):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(model_input(clips, self.mean, self.std))).to(self.device)
 
 
 def default_window(protocol: dict[str, Any]) -> float:
