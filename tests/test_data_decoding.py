@@ -95,3 +95,21 @@ def test_each_decode_closes_its_reader(video, tmp_path, backend):
     with pytest.raises(DecodeError):
         decode_video(bad, lambda m: idx, backend, fallback=False)
     assert open_descriptors(bad) == []
+
+
+def test_loading_decord_leaves_pyavs_vp9_encoder_working(tmp_path):
+    """decord's wheel brings its own libvpx; loaded first, PyAV's VP8/VP9 encoders bind to it and fail."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from sfvideo.data.decoding import backend_status\n"
+        "assert backend_status('decord') == '', backend_status('decord')\n"
+        "from sfvideo.data.encode import write_video\n"
+        "frames = np.zeros((4, 48, 64, 3), np.uint8)\n"
+        f"write_video({str(tmp_path / 'v.webm')!r}, frames, codec='libvpx-vp9')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "v.webm").stat().st_size > 0

@@ -242,7 +242,9 @@ def _decode_pyav(path: Path) -> np.ndarray:
 
 
 def _decode_decord(path: Path) -> np.ndarray:
-    import decord
+    from sfvideo.data.decoding import import_decord
+
+    decord = import_decord()
 
     vr = decord.VideoReader(str(path))
     return vr.get_batch(list(range(len(vr)))).asnumpy()

@@ -72,13 +72,29 @@ IndexFn = Callable[[VideoMeta], Sequence[int]]
 
 
 # ----------------------------------------------------------------------------- availability
+def import_decord():
+    """Import decord after PyAV's native libraries, and return the module.
+
+    decord's wheel bundles its own FFmpeg 4 and libvpx 1.6 and loads them into the process's global
+    symbol scope. PyAV's own libvpx, loaded after that, binds to decord's copy and every VP8/VP9
+    encoder open fails with EINVAL; loaded before, each keeps its own. So PyAV goes first.
+    """
+    try:
+        import av  # noqa: F401  (for its libraries' load order only)
+    except ImportError:
+        pass
+    import decord
+
+    return decord
+
+
 def _import_backend(name: str) -> None:
     """Import ``name`` with its native libraries; raises ImportError/OSError/RuntimeError if it cannot."""
     if name == "torchcodec":
         # importing the decoders loads libtorchcodec and FFmpeg's shared libraries (4 to 8)
         from torchcodec.decoders import VideoDecoder  # noqa: F401
     elif name == "decord":
-        import decord  # noqa: F401
+        import_decord()
     elif name == "pyav":
         import av  # noqa: F401
     else:
@@ -293,7 +309,7 @@ def _decord_get(vr, indices: list[int]) -> np.ndarray:
 
 def _decode_decord(path: str, index_fn: IndexFn, num_threads: int,
                    data: bytes | None = None) -> tuple[torch.Tensor, VideoMeta]:
-    import decord
+    decord = import_decord()
 
     try:
         vr = decord.VideoReader(path if data is None else io.BytesIO(data), ctx=decord.cpu(0), num_threads=num_threads)
