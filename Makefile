@@ -50,11 +50,16 @@ lint: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
+# Two pytest-xdist workers, one test file each at a time (module fixtures built once): many tests
+# wait on subprocesses, servers and sockets, so two files share two cores well.
+TEST_WORKERS ?= 2
+PYTEST = $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP) ffmpeg system-packages
-	$(PY) -m pytest -q tests
+	$(PYTEST) tests
 
 test-fast: $(STAMP) ffmpeg system-packages
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 demo: $(STAMP) ffmpeg
 	$(PY) tools/demo.py --out demo_output

@@ -84,6 +84,7 @@ def test_sigterm_mid_epoch_exits_128_plus_the_signal_with_a_resumable_checkpoint
     assert_same_weights(final_state(tmp_path)["model"], final_state(reference)["model"])
 
 
+@pytest.mark.slow
 def test_sigkill_after_a_periodic_checkpoint_resumes_exactly(data_dir, reference, tmp_path):
     opts = tiny_opts(data_dir, tmp_path, **{"TRAIN.CHECKPOINT_MINUTES": 1e-6})  # due at every step boundary
     status, log = train_until_signal(opts, "periodic checkpoint at epoch 2, step 2/4", signal.SIGKILL)

@@ -115,13 +115,13 @@ def test_uint8_clips_are_normalised_with_the_protocol(tmp_path):
     assert torch.allclose(model_input(torch.from_numpy(clip), mean, std), torch.from_numpy(got))
 
 
-def test_onnx_export_gives_the_last_layers_token_rois(tmp_path):
+@pytest.mark.parametrize("opset", [17, pytest.param(20, marks=pytest.mark.slow)])  # 20: the default, cached above
+def test_onnx_export_gives_the_last_layers_token_rois(exported, opset):
     """The second output (what `stream --out-video` draws) is the RoIs the last layer left, as
     ``forward_details`` gives them, with the same logits as the first output alone."""
     from sfvideo.deploy.timeline import TorchClassifier
 
-    model = _random_weights(create_model("video_test", num_classes=5))
-    path = ex.export_onnx(model, tmp_path / "m.onnx", ex.export_metadata(model.protocol, None, {}), opset=20)
+    model, path = exported("video_test", opset)
     runtime = OnnxVideoModel(path)
     clip = np.random.default_rng(0).integers(0, 256, (3, 3, model.protocol.num_frames, model.protocol.crop_size,
                                                       model.protocol.crop_size), dtype=np.uint8)

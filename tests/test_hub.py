@@ -299,6 +299,7 @@ def test_hub_name_loads_from_the_cache_offline(run, model_dir, tmp_path, monkeyp
     hub_snapshot.cache_clear()
 
 
+@pytest.mark.slow
 def test_predict_by_hub_name_offline_in_a_fresh_process(run, model_dir, tmp_path):
     """The user's path: HF_HUB_OFFLINE=1 and HF_HOME in the environment, `sfvideo predict
     --checkpoint hf-hub:ORG/NAME`; the same top-5 as the .pth, and one line when it is not cached."""

@@ -40,6 +40,7 @@ class _KillsItsWorker(Dataset):
         return self.inner[index]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_stops_training_naming_it_and_the_run_resumes(tmp_path):
     data = make_video_dataset(tmp_path / "videos", num_train=4, num_val=2)
     out = tmp_path / "run"

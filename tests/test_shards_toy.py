@@ -17,7 +17,7 @@ def test_toy_lists_vs_shards_over_http(tmp_path):
     toy.make_toy_dataset(tmp_path / "toy", train_per_class=2, val_per_class=1, size=32, workers=1)
     opts = ["MODEL.ARCH", "video_test", "DATA.NUM_FRAMES", "4", "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE",
             "32", "DATA.TRAIN_JITTER_SCALES", "[32, 36]", "DATA.NUM_WORKERS", "0", "TRAIN.EVAL_PERIOD", "0",
-            "SOLVER.MAX_EPOCH", "1", "NUM_THREADS", "1"]
+            "SOLVER.MAX_EPOCH", "1", "SOLVER.MIN_STEPS", "0", "NUM_THREADS", "1"]
     status = main(["--data", str(tmp_path / "toy"), "--out", str(tmp_path / "check"), "--max-count", "4",
                    "--tolerance", "100", *opts])
     summary = json.loads((tmp_path / "check" / "comparison.json").read_text())
