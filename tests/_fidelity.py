@@ -93,8 +93,10 @@ def write_kind(kind: Kind, out_dir: Path) -> Path:
     """Encode ``kind`` with PyAV into ``out_dir / kind.name``."""
     import av
 
+    from sfvideo.data.encode import same_thread_scheduling
+
     path = Path(out_dir) / kind.name
-    with av.open(str(path), mode="w") as container:
+    with same_thread_scheduling(), av.open(str(path), mode="w") as container:
         rate = Fraction(kind.fps).limit_denominator(1001)
         stream = container.add_stream(kind.codec, rate=rate)
         stream.width, stream.height = kind.width, kind.height

@@ -113,3 +113,24 @@ def test_loading_decord_leaves_pyavs_vp9_encoder_working(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "v.webm").stat().st_size > 0
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="thread scheduling classes are Linux's")
+def test_encoding_av1_leaves_the_callers_scheduling_class_alone(tmp_path):
+    """SVT-AV1, run as root, raises the thread that opens it to SCHED_FIFO 99 and leaves it there:
+    every later thread of the process inherits it and starves the machine. write_video restores it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os\n"
+        "import numpy as np\n"
+        "from sfvideo.data.encode import write_video\n"
+        "before = (os.sched_getscheduler(0), os.sched_getparam(0))\n"
+        "frames = np.zeros((4, 48, 64, 3), np.uint8)\n"
+        f"write_video({str(tmp_path / 'v.mp4')!r}, frames, codec='libsvtav1', options={{'preset': '12'}})\n"
+        "after = (os.sched_getscheduler(0), os.sched_getparam(0))\n"
+        "assert after == before, (before, after)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -17,6 +18,25 @@ from ..utils.io import atomic_path
 # frames and the toy dataset, with every number trained on it, would change from one generation
 # to the next. Without them, and on one thread, the output is the same every time.
 X264_DETERMINISTIC = "threads=1:rc-lookahead=0:mbtree=0"
+
+
+@contextlib.contextmanager
+def same_thread_scheduling() -> Iterator[None]:
+    """Restore the calling thread's scheduling class and priority when the block ends.
+
+    SVT-AV1 (PyAV's ``libsvtav1``), run as root, moves the thread that opens it to SCHED_FIFO at
+    priority 99 and leaves it there; every thread the process starts afterwards inherits that
+    class and can keep all cores from everything else. Encoders run inside this block.
+    """
+    if not hasattr(os, "sched_getscheduler"):  # not Linux: nothing to keep
+        yield
+        return
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        if (os.sched_getscheduler(0), os.sched_getparam(0)) != (policy, param):
+            os.sched_setscheduler(0, policy, param)
 
 
 def write_video(
@@ -49,7 +69,7 @@ def write_video(
     if h % 2 or w % 2:
         raise ValueError(f"frame size must be even for yuv420p, got {h}x{w}")
     path = Path(path)
-    with atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:
+    with same_thread_scheduling(), atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = w, h
         stream.pix_fmt = "yuv420p"
