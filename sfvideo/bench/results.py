@@ -332,6 +332,7 @@ TABLES: dict[str, TableSpec] = {
         Column("p95 (s)", fixed("latency_p95_s", 3)), Column("max (s)", fixed("latency_max_s", 3)),
         Column("p95 first / last minute (s)",
                lambda r: f"{float(r['latency_p95_first_min_s']):.3f} / {float(r['latency_p95_last_min_s']):.3f}"),
+        Column("p95 each minute (s)", lambda r: r.get("latency_p95_by_min_s") or "-"),
         Column("RSS start / minute 1 / last minute / end (MB)",
                lambda r: " / ".join(f"{float(r[k]):.0f}" for k in ("rss_start_mb", "rss_min1_mb", "rss_last_min_mb",
                                                                       "rss_end_mb"))),

@@ -150,9 +150,20 @@ def _p95(lines: list[dict[str, Any]]) -> float:
     return float(np.quantile([r["latency_s"] for r in lines], 0.95)) if lines else float("nan")
 
 
+def _by_minute(lines: list[dict[str, Any]], minute_s: float) -> list[list[dict[str, Any]]]:
+    """The lines of each ``minute_s`` of wall time from the first (a last part shorter than half
+    of one joins the minute before)."""
+    first = lines[0]["wall_time"]
+    count = max(1, round((lines[-1]["wall_time"] - first) / minute_s))
+    minutes: list[list[dict[str, Any]]] = [[] for _ in range(count)]
+    for r in lines:
+        minutes[min(int((r["wall_time"] - first) / minute_s), count - 1)].append(r)
+    return minutes
+
+
 def speed_figures(run: dict[str, Any], minute_s: float = 60.0) -> dict[str, Any]:
     """The speed table's figures of one ``stream_process`` run: rates, dropped windows, latency
-    (whole run; first and last minute), RSS at the first prediction, after a minute, a minute
+    (whole run; first and last minute; p95 of each minute), RSS at the first prediction, after a minute, a minute
     before the end and at the end, the real-time factor."""
     s, lines, rss = run["summary"], run["lines"], run["rss"]
     if not lines:
@@ -165,6 +176,7 @@ def speed_figures(run: dict[str, Any], minute_s: float = 60.0) -> dict[str, Any]
             "latency_p95_s": s["latency_p95_s"], "latency_max_s": s["latency_max_s"],
             "latency_p95_first_min_s": _p95([r for r in lines if r["wall_time"] <= first + minute_s]),
             "latency_p95_last_min_s": _p95([r for r in lines if r["wall_time"] >= last - minute_s]),
+            "latency_p95_by_min_s": " ".join(f"{_p95(m):.3f}" for m in _by_minute(lines, minute_s)),
             "rss_start_mb": _rss_at(rss, first), "rss_min1_mb": rss_min1, "rss_last_min_mb": rss_last_min,
             "rss_end_mb": _rss_at(rss, last), "rss_growth_mb": _rss_at(rss, last) - rss_min1,
             "real_time_factor": s["real_time_factor"]}

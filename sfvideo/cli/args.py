@@ -145,13 +145,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, help="CPU threads (default: the runtime's own)")
 
 
-def runner_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace):
-    """The ``deploy.run.Runner`` of ``add_model_arguments``' options (and ``--cfg``/overrides)."""
+def runner_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace, spin_wait: bool = True):
+    """The ``deploy.run.Runner`` of ``add_model_arguments``' options (and ``--cfg``/overrides);
+    ``spin_wait`` False when other threads share the cores (see ``OnnxVideoModel``)."""
     from ..deploy.run import checkpoint_runner, onnx_runner
 
     if args.onnx:
         if args.runtime == "eager":
             parser.error("--onnx runs in onnxruntime; drop --runtime eager or --onnx")
-        return onnx_runner(args.onnx, args.threads)
+        return onnx_runner(args.onnx, args.threads, spin_wait=spin_wait)
     cfg, names = config_for_weights(parser, args, other=", or --onnx")
-    return checkpoint_runner(cfg, names, args.runtime, args.threads)
+    return checkpoint_runner(cfg, names, args.runtime, args.threads, spin_wait=spin_wait)

@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     logger.setLevel(logging.INFO)
     stop, previous = threading.Event(), {}
     try:
-        runner = runner_from_args(parser, args)
+        runner = runner_from_args(parser, args, spin_wait=False)  # the reader thread shares the cores
         if runner.runtime == "onnxruntime":
             _one_torch_thread()
         previous = _stop_on_signals(stop)

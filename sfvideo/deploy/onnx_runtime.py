@@ -114,6 +114,9 @@ class OnnxVideoModel:
         threads: intra-op threads (None: onnxruntime's default).
         providers: execution providers (default CPU; e.g. ``["CUDAExecutionProvider", ...]``).
         max_batch: clips per session run (0: all at once).
+        spin_wait: whether onnxruntime's threads spin between tasks (its default: fastest when the
+            model has the cores to itself). False when other threads share the cores, as a live
+            stream's reader does: spinning threads take the cores from it, and it from them.
 
     Raises:
         ValueError: a file that is missing, empty, unreadable, without sfvideo metadata, or whose
@@ -121,10 +124,13 @@ class OnnxVideoModel:
     """
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None,
-                 providers: Sequence[str] | None = None, max_batch: int = 0):
+                 providers: Sequence[str] | None = None, max_batch: int = 0, spin_wait: bool = True):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
+        if not spin_wait:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             opts.intra_op_num_threads = threads

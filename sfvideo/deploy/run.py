@@ -35,10 +35,11 @@ class Runner:
     model: Any = None  # the nn.Module (PyTorch runtime)
 
 
-def onnx_runner(path: str, threads: int | None = None, providers=None) -> Runner:
+def onnx_runner(path: str, threads: int | None = None, providers=None, spin_wait: bool = True) -> Runner:
+    """``path`` in onnxruntime (``spin_wait``: see ``OnnxVideoModel``)."""
     from .onnx_runtime import OnnxVideoModel
 
-    model = OnnxVideoModel(path, threads=threads, providers=providers)
+    model = OnnxVideoModel(path, threads=threads, providers=providers, spin_wait=spin_wait)
     return Runner(model, model.protocol, model.class_names, "onnxruntime")
 
 
@@ -130,15 +131,16 @@ def cached_onnx_export(cfg, class_names: list[str] | None = None, log=print) -> 
 
 
 def checkpoint_runner(cfg, class_names: list[str] | None = None, runtime: str = "auto",
-                      threads: int | None = None, log=print) -> Runner:
+                      threads: int | None = None, log=print, spin_wait: bool = True) -> Runner:
     """The runner of the config's checkpoint in ``runtime`` (``auto``: :func:`auto_runtime`); for
-    onnxruntime the checkpoint is exported once into a cache (:func:`cached_onnx_export`)."""
+    onnxruntime the checkpoint is exported once into a cache (:func:`cached_onnx_export`) and run
+    with ``spin_wait`` (see ``OnnxVideoModel``)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime {runtime!r}; expected one of {RUNTIMES}")
     runtime = auto_runtime(cfg) if runtime == "auto" else runtime
     if runtime == "onnxruntime":
         path = cached_onnx_export(cfg, class_names or class_names_of(cfg), log=log)
-        return onnx_runner(str(path), threads)
+        return onnx_runner(str(path), threads, spin_wait=spin_wait)
     return torch_runner(cfg, class_names, threads)
 
 

@@ -3,7 +3,10 @@ images with their stream times (``FrameRing.push``), and hands every frame to ``
 
 Whether a frame is a window's sample is known once the next frame's time is: it is the latest
 frame at or before a sample time. So the reader holds one decoded frame back and prepares it
-(colour conversion, resize, crop) only when some window samples it.
+(colour conversion, resize, crop) only when some window samples it. On a live source (timestamps
+from the stream, windows run as they complete) a frame that ends a window if the next one comes a
+nominal frame interval later is released as soon as it is decoded, so that window runs a frame
+sooner; a frame that then comes earlier than that interval does not replace it in that window.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Reader(threading.Thread):
         self.error: BaseException | None = None
         self.ended_by = "end"  # or "duration", "stop"
         self._held: tuple[SourceFrame, float, np.ndarray | None] | None = None  # (frame, wall, rgb)
+        self._released_early = False  # the last frame was released before the next one came
         self._start_wall: float | None = None
 
     def run(self) -> None:
@@ -63,6 +67,7 @@ class Reader(threading.Thread):
                 self._release(item.t)
                 break
             if item.restarted:  # after an outage: what was held is the last frame before it
+                self._released_early = False  # (one released early went with its nominal interval)
                 self._release(self._held[0].t + 1.0 / self.source.fps if self._held else item.t)
                 self.ring.restart_at(item.t)
             wall = self._pace(item.t)
@@ -71,6 +76,11 @@ class Reader(threading.Thread):
                 self.video.put(rgb)
             self._release(item.t)
             self._held = (item, wall, rgb)
+            if self._may_release_early():
+                next_t = item.t + 1.0 / self.source.fps  # where the next frame is due
+                if self.ring.ends_window(item.t, next_t):
+                    self._release(next_t)
+                    self._released_early = True
             self.frames_read += 1
             self.last_t = item.t
             self.input_rate.tick(wall)
@@ -88,9 +98,16 @@ class Reader(threading.Thread):
             now = time.monotonic()
         return now
 
+    def _may_release_early(self) -> bool:
+        """A live ring (the newest complete window runs) and stream timestamps (not arrival times)."""
+        return not self.ring.lossless and not self.source.arrival_times
+
     def _release(self, next_t: float) -> None:
         """Give the held frame to the ring if a window samples it, now that the next frame is at ``next_t``."""
         if self._held is None:
+            if self._released_early:  # it went early: the windows that end before this frame are complete
+                self._released_early = False
+                self.ring.push(None, next_t)
             return
         item, wall, rgb = self._held
         self._held = None

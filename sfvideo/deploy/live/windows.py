@@ -65,6 +65,16 @@ class WindowClock:
             k += 1
         return max(k, -1)
 
+    def ends_in(self, lo: float, hi: float, first: int = 0) -> bool:
+        """Whether the last sample of a window ``>= first`` lies in ``[lo, hi)``."""
+        last = (self.frames - 0.5) * self.window_s / self.frames
+        k = max(first, math.ceil((lo - last) / self.stride_s))
+        while k > first and self.start(k - 1) + last >= lo:
+            k -= 1
+        while self.start(k) + last < lo:
+            k += 1
+        return self.start(k) + last < hi
+
     def first_starting_at(self, t: float) -> int:
         """The first window starting at or after ``t``."""
         k = max(0, math.floor(t / self.stride_s))
@@ -119,6 +129,10 @@ class FrameRing:
     def needs(self, t: float, next_t: float) -> bool:
         """Whether a frame at ``t``, followed by one at ``next_t``, is a sample of a window to come."""
         return self.clock.has_sample_in(t - EPS, next_t - EPS, self._next)
+
+    def ends_window(self, t: float, next_t: float) -> bool:
+        """Whether a frame at ``t``, followed by one at ``next_t``, is the last sample of a window to come."""
+        return self.clock.ends_in(t - EPS, next_t - EPS, self._next)
 
     def push(self, frame: tuple[float, float, np.ndarray] | None, newest_t: float) -> None:
         """Add a needed ``(t, wall, image)`` (or none), note that a frame at ``newest_t`` has
@@ -175,6 +189,11 @@ class FrameRing:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def newest_complete(self) -> int:
+        """The newest complete window (-1: none yet)."""
+        return self._complete
 
     def __len__(self) -> int:
         return len(self._frames)
