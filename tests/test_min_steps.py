@@ -38,11 +38,11 @@ def test_the_toy_recipe_on_its_full_set_is_unchanged():
     assert "raised" not in steps_line(cfg, steps)
 
 
-def test_the_toy_recipe_on_20_videos_a_class_trains_four_times_its_epochs():
+def test_the_toy_recipe_on_20_videos_a_class_trains_as_many_steps_as_on_its_full_set():
     cfg = load_config("toy_tiny.yaml")
     line = steps_line(cfg, epoch_steps(cfg, 160))
-    assert line == ("28 epochs x 20 optimiser steps = 560 steps (SOLVER.MAX_EPOCH 7 raised to reach "
-                    "SOLVER.MIN_STEPS 560)")
+    assert line == ("84 epochs x 20 optimiser steps = 1680 steps (SOLVER.MAX_EPOCH 7 raised to reach "
+                    "SOLVER.MIN_STEPS 1680)")
 
 
 def test_training_raises_the_epochs_says_so_once_and_states_the_steps(tmp_path):

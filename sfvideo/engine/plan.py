@@ -31,8 +31,8 @@ def planned_epochs(cfg, steps_per_epoch: int) -> int:
 
 
 def steps_line(cfg, steps_per_epoch: int) -> str:
-    """``"28 epochs x 20 optimiser steps = 560 steps (SOLVER.MAX_EPOCH 7 raised to reach
-    SOLVER.MIN_STEPS 560)"``: what a run of ``steps_per_epoch`` steps an epoch takes."""
+    """``"84 epochs x 20 optimiser steps = 1680 steps (SOLVER.MAX_EPOCH 7 raised to reach
+    SOLVER.MIN_STEPS 1680)"``: what a run of ``steps_per_epoch`` steps an epoch takes."""
     epochs = planned_epochs(cfg, steps_per_epoch)
     line = f"{epochs} epochs x {steps_per_epoch} optimiser steps = {epochs * steps_per_epoch} steps"
     if epochs != cfg.SOLVER.MAX_EPOCH:
