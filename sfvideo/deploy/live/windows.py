@@ -65,16 +65,6 @@ class WindowClock:
             k += 1
         return max(k, -1)
 
-    def ends_in(self, lo: float, hi: float, first: int = 0) -> bool:
-        """Whether the last sample of a window ``>= first`` lies in ``[lo, hi)``."""
-        last = (self.frames - 0.5) * self.window_s / self.frames
-        k = max(first, math.ceil((lo - last) / self.stride_s))
-        while k > first and self.start(k - 1) + last >= lo:
-            k -= 1
-        while self.start(k) + last < lo:
-            k += 1
-        return self.start(k) + last < hi
-
     def first_starting_at(self, t: float) -> int:
         """The first window starting at or after ``t``."""
         k = max(0, math.floor(t / self.stride_s))
@@ -86,13 +76,18 @@ class WindowClock:
 
     def has_sample_in(self, lo: float, hi: float, first: int = 0) -> bool:
         """Whether a sample of a window ``>= first`` lies in ``[lo, hi)``."""
-        for c in self.offsets():
-            k = max(first, math.floor((lo - c) / self.stride_s))
-            while self.start(k) + c < lo:
-                k += 1
-            if self.start(k) + c < hi:
-                return True
-        return False
+        return any(self._offset_in(c, lo, hi, first) for c in self.offsets())
+
+    def ends_in(self, lo: float, hi: float, first: int = 0) -> bool:
+        """Whether the last sample of a window ``>= first`` lies in ``[lo, hi)``."""
+        return self._offset_in(self.offsets()[-1], lo, hi, first)
+
+    def _offset_in(self, c: float, lo: float, hi: float, first: int) -> bool:
+        """Whether the sample ``c`` seconds into a window ``>= first`` lies in ``[lo, hi)`` for some window."""
+        k = max(first, math.floor((lo - c) / self.stride_s))
+        while self.start(k) + c < lo:
+            k += 1
+        return self.start(k) + c < hi
 
 
 @dataclass
