@@ -590,7 +590,7 @@ def spinning(runner) -> str:
 
 def test_stream_runs_onnxruntime_with_threads_that_sleep_between_tasks(tmp_path, checkpoint, monkeypatch):
     """The reader thread shares the cores with inference: onnxruntime's threads must not spin
-    between tasks there (measured: latency p95 0.86 -> 0.57 s), while predict keeps its default."""
+    between tasks there, while predict keeps onnxruntime's default."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from sfvideo.cli import export, stream
