@@ -4,9 +4,9 @@
 :func:`run_small_data` makes a toy-style data set (``sfvideo.data.toy``: the eight motion-order
 classes) with ``train_per_class`` training videos a class, trains the recipe as shipped (only
 the data and output folders set), then the same recipe ``longer`` times as long (``longer`` x the
-epochs the first run took, so ``longer`` x its optimiser steps), and tests each run's final weights
-on the held-out videos with the recipe's multi-view test. One record per run: epochs, steps,
-held-out top-1/top-5. The runs resume when the command is run again with the same folder.
+epochs the first run took, so ``longer`` x its optimiser steps, with its warm-up), and tests each
+run's final weights on the held-out videos with the recipe's multi-view test. One record per
+run: epochs, steps, held-out top-1/top-5. The runs resume when the command is run again with the same folder.
 """
 
 from __future__ import annotations
@@ -61,15 +61,19 @@ def _train_and_test(options: SmallDataOptions, data_dir: Path, name: str, folder
 
 def run_small_data(options: SmallDataOptions, log=print) -> list[dict[str, Any]]:
     """The recipe as shipped and ``longer`` times as long on the small set; one record per run."""
+    from ..config import load_config
     from ..data import toy
+    from ..engine.plan import planned_warmup_epochs
 
     ds = toy.make_toy_dataset(options.out / "data", seed=options.data_seed, train_per_class=options.train_per_class,
                               val_per_class=options.val_per_class, size=options.video_size)
     log(f"toy data set in {options.out / 'data'}: " + ", ".join(f"{k} {v}" for k, v in ds.num_videos.items()))
     recipe = _train_and_test(options, options.out / "data", "recipe", "recipe", [])
     log(f"recipe as shipped: {recipe['epochs']} epochs, {recipe['steps']} steps, top-1 {recipe['top1']:.2f}")
+    warmup = planned_warmup_epochs(load_config(options.cfg_file, list(options.opts)), recipe["epochs"])
     longer = _train_and_test(options, options.out / "data", f"{options.longer}x longer", "longer",
-                             ["SOLVER.MAX_EPOCH", str(options.longer * recipe["epochs"])])
+                             ["SOLVER.MAX_EPOCH", str(options.longer * recipe["epochs"]),
+                              "SOLVER.WARMUP_EPOCHS", repr(warmup)])
     records = [recipe, longer]
     for r in records:
         r["train_clips"] = ds.num_videos.get("train")
