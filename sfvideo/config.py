@@ -290,10 +290,6 @@ _C.SOLVER.MAX_EPOCH = 30
 # reach it, with the warm-up raised in proportion, and the log says so. Not applied when
 # TRAIN.MAX_STEPS_PER_EPOCH caps the epochs.
 _C.SOLVER.MIN_STEPS = 0
-# The training clips SOLVER.MIN_STEPS was set for (0: the same floor for every set). A smaller
-# set needs more steps, not only more epochs: its floor grows by SOLVER.MIN_STEPS for every ten
-# times fewer clips (x (1 + log10(MIN_STEPS_CLIPS / clips))).
-_C.SOLVER.MIN_STEPS_CLIPS = 0
 # AdamW: weight decay (not applied to norms, biases, RoIs and token embeddings) and betas.
 _C.SOLVER.WEIGHT_DECAY = 0.05
 _C.SOLVER.BETAS = [0.9, 0.999]
@@ -426,7 +422,6 @@ NUMERIC_RANGES: dict[str, Range] = {
     "SOLVER.MIN_LR": NON_NEGATIVE,
     "SOLVER.MAX_EPOCH": COUNT,
     "SOLVER.MIN_STEPS": COUNT_OR_OFF,
-    "SOLVER.MIN_STEPS_CLIPS": COUNT_OR_OFF,
     "SOLVER.WEIGHT_DECAY": NON_NEGATIVE,
     "SOLVER.BETAS": BELOW_ONE,
     "SOLVER.LAYER_DECAY": Range(0.0, 1.0, low_open=True, why="1: no decay"),

@@ -5,7 +5,7 @@
 Makes a toy data set with --train-per-class training videos a class (20: 160 clips), trains the
 recipe (--cfg, toy_tiny.yaml) as shipped and --longer times as long, tests both runs' final
 weights on the held-out videos, and prints a table and whether the recipe's top-1 is within
---max-gap points of the longer run's (exit 1 when not). About 90 minutes on two CPU cores; the
+--max-gap points of the longer run's (exit 1 when not). About an hour on two CPU cores; the
 runs resume when the command is run again with the same --out. Trailing KEY VALUE pairs override
 both runs' config (for a quick smoke test with a tiny model; the measurement itself has none).
 """

@@ -67,7 +67,7 @@ def _steps_summary(recipe_name: str, recipe, built) -> str:
     from sfvideo.engine.plan import epoch_steps, steps_line
 
     clips = len(built.splits.get("train", []))
-    return f"  training with {recipe_name}: {steps_line(recipe, epoch_steps(recipe, clips), clips)} on one process"
+    return f"  training with {recipe_name}: {steps_line(recipe, epoch_steps(recipe, clips))} on one process"
 
 
 def main(argv=None, fmt: str | None = None) -> int:

@@ -93,7 +93,7 @@ from sfvideo.engine.loaders import LoaderWorkerError
 from sfvideo.engine.loop import EpochOptions, EpochStats, NonFiniteLossError, train_one_epoch, unwrap
 from sfvideo.engine.losses import classification_loss
 from sfvideo.engine.optim import build_optimizer, build_schedule, scaled_lr, total_batch_size
-from sfvideo.engine.plan import planned_epochs, planned_warmup_epochs, raise_reason, steps_line
+from sfvideo.engine.plan import planned_epochs, planned_warmup_epochs, steps_line
 from sfvideo.engine.rundir import (
     RunDirError,
     append_metrics,
@@ -272,31 +272,29 @@ def _training_set(cfg, dataset, rank: int, world: int) -> tuple[Any, ResumableSa
                                        drop_last=False)
 
 
-def _build_optimization(cfg, model: nn.Module, steps_per_epoch: int, world: int, num_clips: int):
-    """AdamW with the LR scaled to the total batch, and its warmup/cosine schedule (``num_clips``:
-    the training set's clips, for the log's line on the run's length)."""
+def _build_optimization(cfg, model: nn.Module, steps_per_epoch: int, world: int):
+    """AdamW with the LR scaled to the total batch, and its warmup/cosine schedule."""
     bs, accum = cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.ACCUM_STEPS
     total_batch = total_batch_size(bs, world, accum)
     peak_lr = scaled_lr(cfg.SOLVER.BASE_LR, total_batch, cfg.SOLVER.LR_BASE_BATCH)
     optimizer = build_optimizer(model, peak_lr, cfg.SOLVER.WEIGHT_DECAY, cfg.SOLVER.BETAS, cfg.SOLVER.LAYER_DECAY)
     schedule = build_schedule(cfg, optimizer, steps_per_epoch, peak_lr, total_batch)
     logger.info("total batch %d (%d x %d processes x %d accumulation), peak LR %.3g, %s", total_batch, bs, world,
-                accum, peak_lr, steps_line(cfg, steps_per_epoch, num_clips))
+                accum, peak_lr, steps_line(cfg, steps_per_epoch))
     return optimizer, schedule
 
 
-def _with_planned_epochs(cfg, steps_per_epoch: int, num_clips: int):
-    """``cfg`` with ``SOLVER.MAX_EPOCH`` raised to the floor of a ``num_clips``-clip set, and
+def _with_planned_epochs(cfg, steps_per_epoch: int):
+    """``cfg`` with ``SOLVER.MAX_EPOCH`` raised as ``SOLVER.MIN_STEPS`` asks, and
     ``SOLVER.WARMUP_EPOCHS`` with it (the log says so)."""
-    epochs = planned_epochs(cfg, steps_per_epoch, num_clips)
+    epochs = planned_epochs(cfg, steps_per_epoch)
     if epochs == cfg.SOLVER.MAX_EPOCH:
         return cfg
     warmup = planned_warmup_epochs(cfg, epochs)
     logger.warning("SOLVER.MAX_EPOCH %d raised to %d (and SOLVER.WARMUP_EPOCHS %g to %.3g): %d epochs of %d optimiser "
-                   "steps would be %d, fewer than the recipe's %s (set SOLVER.MIN_STEPS 0 to train %d epochs)",
-                   cfg.SOLVER.MAX_EPOCH, epochs, cfg.SOLVER.WARMUP_EPOCHS, warmup, cfg.SOLVER.MAX_EPOCH,
-                   steps_per_epoch, cfg.SOLVER.MAX_EPOCH * steps_per_epoch, raise_reason(cfg, num_clips),
-                   cfg.SOLVER.MAX_EPOCH)
+                   "steps would be %d, fewer than the recipe's SOLVER.MIN_STEPS %d (set SOLVER.MIN_STEPS 0 to train "
+                   "%d epochs)", cfg.SOLVER.MAX_EPOCH, epochs, cfg.SOLVER.WARMUP_EPOCHS, warmup, cfg.SOLVER.MAX_EPOCH,
+                   steps_per_epoch, cfg.SOLVER.MAX_EPOCH * steps_per_epoch, cfg.SOLVER.MIN_STEPS, cfg.SOLVER.MAX_EPOCH)
     raised = cfg.clone()
     raised.SOLVER.MAX_EPOCH = epochs
     raised.SOLVER.WARMUP_EPOCHS = warmup
@@ -418,8 +416,8 @@ def _build_run(cfg, device: torch.device, rank: int, world: int, out: Path, mode
     mixup = (mixup_fn or default_mixup_fn)(cfg)
     per_rank = sampler.num_samples if sampler is not None else train_set.samples_per_rank
     steps = _steps_per_epoch(cfg, per_rank, len(train_set), world)
-    cfg = _with_planned_epochs(cfg, steps, len(train_set))
-    optimizer, schedule = _build_optimization(cfg, model, steps, world, len(train_set))
+    cfg = _with_planned_epochs(cfg, steps)
+    optimizer, schedule = _build_optimization(cfg, model, steps, world)
     run = TrainingRun(
         cfg=cfg, device=device, rank=rank, world=world, out=out, model=model, train_set=train_set,
         val_loader=eval_loader(val_set, cfg.TEST.BATCH_SIZE, cfg.DATA.NUM_WORKERS) if val_set is not None else None,
