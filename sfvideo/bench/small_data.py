@@ -4,9 +4,10 @@
 :func:`run_small_data` makes a toy-style data set (``sfvideo.data.toy``: the eight motion-order
 classes) with ``train_per_class`` training videos a class, trains the recipe as shipped (only
 the data and output folders set), then the same recipe ``longer`` times as long (``longer`` x the
-epochs the first run took, so ``longer`` x its optimiser steps, with its warm-up steps), and tests each
-run's final weights on the held-out videos with the recipe's multi-view test. One record per
-run: epochs, steps, held-out top-1/top-5. The runs resume when the command is run again with the same folder.
+epochs the first run took, so ``longer`` x its optimiser steps, with its warm-up steps), and
+tests each run's final weights on the held-out videos with the recipe's multi-view test. One
+record per run: epochs, steps, held-out top-1/top-5. The runs resume when the command is run
+again with the same folder.
 """
 
 from __future__ import annotations

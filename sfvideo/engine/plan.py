@@ -4,8 +4,8 @@ asks for. Plain arithmetic on the config (no torch), so ``build-lists`` can say 
 A recipe's learning rate, warm-up and length are set for a number of optimiser steps; counted in
 epochs, a small data set gives it a fraction of them. ``SOLVER.MIN_STEPS`` is the recipe's floor:
 when ``SOLVER.MAX_EPOCH`` epochs of the data give fewer steps, the run takes the fewest whole
-epochs that reach it, and its warm-up the same share of them (the recipe's warm-up steps). An epoch capped by ``TRAIN.MAX_STEPS_PER_EPOCH`` (a smoke test) is left as
-asked.
+epochs that reach it, and its warm-up the same share of them (so the recipe's warm-up steps). An
+epoch capped by ``TRAIN.MAX_STEPS_PER_EPOCH`` (a smoke test) is left as asked.
 """
 
 from __future__ import annotations
