@@ -79,16 +79,19 @@ def run_tool(tool: str, args: list[str], nproc: int = 1, timeout: float = 240) -
     return proc
 
 
-def train_until_signal(opts: list[str], marker: str, sig: int, timeout: float = 120) -> tuple[int, str]:
+def train_until_signal(opts: list[str], marker: str, sig: int, timeout: float = 120,
+                       group: bool = False) -> tuple[int, str]:
     """Run ``tools/train_video.py --cfg k400_tiny.yaml opts``, send ``sig`` once a log line holds
-    ``marker``, and return its exit status and whole log."""
+    ``marker`` (to its whole process group, loader workers included, when ``group``: what a
+    terminal's Ctrl-C, systemd or a batch scheduler do), and return its exit status and whole log."""
     cmd = [sys.executable, str(ROOT / "tools" / "train_video.py"), "--cfg", "k400_tiny.yaml", *opts]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=group)
     lines = []
     for line in proc.stdout:
         lines.append(line)
         if marker in line:
-            proc.send_signal(sig)
+            os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
             break
     rest, _ = proc.communicate(timeout=timeout)
     return proc.returncode, "".join(lines) + rest

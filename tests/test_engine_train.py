@@ -85,6 +85,22 @@ def test_sigterm_mid_epoch_exits_128_plus_the_signal_with_a_resumable_checkpoint
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_whole_process_group_stops_cleanly_with_loader_workers(sig, data_dir, reference, tmp_path):
+    """The loader workers get the signal too: they must not die of it before the run has stopped
+    at a step boundary (it would end in a worker-death error instead of the resumable stop)."""
+    opts = tiny_opts(data_dir, tmp_path, **{"DATA.NUM_WORKERS": 2})
+    status, log = train_until_signal(opts, "epoch 2/2 step 1/4", sig, group=True)
+    name = signal.Signals(sig).name
+    assert status == 128 + sig and f"stopped by {name}" in log and "DataLoader worker" not in log, log
+    ckpt = final_state(tmp_path)
+    assert ckpt["epoch"] == 1 and 0 < ckpt["step_in_epoch"] < 4, (ckpt["epoch"], ckpt["step_in_epoch"])
+    result = train(load_config("k400_tiny.yaml", opts))
+    assert result.status == "finished" and result.step == 8
+    assert_same_weights(final_state(tmp_path)["model"], final_state(reference)["model"])
+
+
+@pytest.mark.slow
 def test_sigkill_after_a_periodic_checkpoint_resumes_exactly(data_dir, reference, tmp_path):
     opts = tiny_opts(data_dir, tmp_path, **{"TRAIN.CHECKPOINT_MINUTES": 1e-6})  # due at every step boundary
     status, log = train_until_signal(opts, "periodic checkpoint at epoch 2, step 2/4", signal.SIGKILL)

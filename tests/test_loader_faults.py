@@ -137,11 +137,16 @@ def test_other_start_errors_are_not_retried():
     assert waits == []
 
 
-def test_training_and_evaluation_start_their_loaders_through_the_retry(monkeypatch):
+def test_training_and_evaluation_start_their_loaders_through_the_retry(caplog):
     import sfvideo.engine.evaluate as evaluate
     import sfvideo.engine.loop as loop
+    from sfvideo.engine import loaders
 
-    assert loop.start_loader is start_loader and evaluate.start_loader is start_loader
+    assert loop.start_loader is start_loader and evaluate.read_loader is loaders.read_loader
+    loader = DataLoader(_Numbers(), batch_size=2, num_workers=1, multiprocessing_context=_Flaky(1))
+    with caplog.at_level("WARNING", logger="sfvideo.engine"):
+        assert [b.tolist() for b in loaders.read_loader(loader, "while testing")] == [[0, 1], [2, 3]]
+    assert sum("trying again" in r.getMessage() for r in caplog.records) == 1
     assert multiprocessing.get_start_method(allow_none=True) in (None, "fork")
 
 
@@ -155,3 +160,68 @@ def test_the_training_loops_loader_wrapper_starts_its_workers_inside_the_retry()
                         collate_fn=lambda items: {"n": [int(i) for i in items]})
     batches = list(start_loader(ConsumedData(loader), sleep=waits.append))
     assert [b["n"] for b in batches] == [[0, 1], [2, 3]] and len(waits) == 2
+
+
+# ------------------------------------------------------------------ deaths outside the training steps
+@pytest.mark.slow
+def test_a_worker_killed_during_validation_stops_training_naming_it_and_the_run_resumes(tmp_path):
+    """The validation after an epoch reads through its own loader: a worker killed there gets the
+    training loop's one-line message too, with the checkpoint kept and the resume working."""
+    data = make_video_dataset(tmp_path / "videos", num_train=4, num_val=2)
+    out = tmp_path / "run"
+    fast = {**FAST, "TRAIN.EVAL_PERIOD": 1}
+    one = load_config("k400_tiny.yaml", tiny_opts(data, out, **fast, **{"SOLVER.MAX_EPOCH": 1}))
+    two = load_config("k400_tiny.yaml", tiny_opts(data, out, **fast))
+    assert train(one).epoch == 1
+    kept = (out / "checkpoints" / "last.pth").read_bytes()
+
+    def killing(cfg, split):
+        ds = default_dataset_fn(cfg, split)
+        return ds if split == "train" else _KillsItsWorker(ds)
+
+    with pytest.raises(LoaderWorkerError) as err:
+        train(two, dataset_fn=killing)
+    message = str(err.value)
+    assert "\n" not in message and "SIGKILL" in message and "validation" in message and "epoch 2" in message
+    assert "of 2" in message and "resume" in message and "last.pth" in message
+    assert (out / "checkpoints" / "last.pth").read_bytes() == kept
+    result = train(two)
+    assert result.status == "finished" and result.epoch == 2
+
+
+def test_a_worker_killed_while_scoring_videos_is_named():
+    from sfvideo.engine.evaluate import score_videos
+
+    class Items(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    loader = DataLoader(Items(), batch_size=2, num_workers=2, collate_fn=list)
+    with pytest.raises(LoaderWorkerError) as err:
+        score_videos(torch.nn.Identity(), loader, torch.device("cpu"), desc="test")
+    message = str(err.value)
+    assert "\n" not in message and "SIGKILL" in message and "of 2" in message and "while scoring" in message
+
+
+def test_the_test_command_reports_a_killed_worker_in_one_line(tmp_path, monkeypatch, capsys):
+    from sfvideo.checkpoint import atomic_save
+    from sfvideo.cli import test as test_cli
+    from sfvideo.engine import evaluate
+    from sfvideo.models import build_model
+
+    def dies(*args, **kwargs):
+        raise LoaderWorkerError("DataLoader worker 0 of 2 (pid 123) was killed by SIGKILL while scoring (test)")
+
+    monkeypatch.setattr(evaluate, "score_videos", dies)
+    data = make_video_dataset(tmp_path / "videos", num_train=2, num_val=1)
+    opts = tiny_opts(data, tmp_path / "out")
+    ckpt = tmp_path / "video.pth"
+    atomic_save({"model": build_model(load_config("k400_tiny.yaml", opts)).state_dict()}, ckpt)
+    with pytest.raises(SystemExit) as exc:
+        test_cli.main(["--cfg", "k400_tiny.yaml", *opts, "TEST.CHECKPOINT", str(ckpt)])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 1 and len(err.splitlines()) == 1 and "SIGKILL" in err
+    assert not (tmp_path / "out" / "test_results.json").exists()

@@ -12,7 +12,8 @@ its EMA weights), a video checkpoint or an image checkpoint (inflated).
 
 Exit status: 0 when videos were scored (videos that fail to decode are listed in failed_videos,
 never substituted); 1 when the checkpoint does not fit the config (CheckpointError: no output
-written) or when every video failed (test_results.json is still written, naming them).
+written), when a loader worker died or could not be started (the message names it; nothing
+written), or when every video failed (test_results.json is still written, naming them).
 """
 
 import os
@@ -29,12 +30,13 @@ def main(argv=None) -> None:
     from sfvideo.data.shards import SHARD_ERRORS, error_line
     from sfvideo.engine import distributed as du
     from sfvideo.engine.evaluate import run_test
+    from sfvideo.engine.loaders import LoaderStartError, LoaderWorkerError
     from sfvideo.utils.logging import setup_logging
 
     setup_logging(cfg.OUTPUT_DIR, int(os.environ.get("RANK", 0)), filename="test.log")
     try:
         results = run_test(cfg, config_name=args.cfg)
-    except CheckpointError as err:
+    except (CheckpointError, LoaderWorkerError, LoaderStartError) as err:
         fail(str(err))
     except SHARD_ERRORS as err:
         fail(error_line(err))

@@ -254,6 +254,7 @@ def extract_shard_features(cfg, model: nn.Module, out_dir: str | os.PathLike, *,
     from ..data import build_dataset
     from ..engine import distributed as du
     from ..engine.evaluate import list_collate
+    from ..engine.loaders import read_loader
 
     out, parts = Path(out_dir), Path(out_dir) / "parts"
     record = parts_record(cfg, model, per_window=False)
@@ -265,7 +266,7 @@ def extract_shard_features(cfg, model: nn.Module, out_dir: str | os.PathLike, *,
     loader = DataLoader(build_dataset(cfg, "test"), batch_size=1, num_workers=cfg.DATA.NUM_WORKERS,
                         collate_fn=list_collate)
     model, mine = model.eval(), []
-    for item in (it for batch in loader for it in batch):
+    for item in (it for batch in read_loader(loader, "while embedding") for it in batch):
         if item["failed"]:
             logger.warning("skipping %s: %s", item["path"], item["error"])
             continue

@@ -148,12 +148,16 @@ class SeededDataset(Dataset):
 
 
 class WorkerInit:
-    """Picklable ``worker_init_fn`` seeding worker ``w`` from ``(seed, epoch, rank, w)``."""
+    """Picklable ``worker_init_fn`` seeding worker ``w`` from ``(seed, epoch, rank, w)`` (and
+    leaving a process group's stop signals to the main process: ``loaders.shield_worker``)."""
 
     def __init__(self, seed: int, epoch: int, rank: int):
         self.seed, self.epoch, self.rank = seed, epoch, rank
 
     def __call__(self, worker_id: int) -> None:
+        from sfvideo.engine.loaders import shield_worker
+
+        shield_worker(worker_id)
         seed_all(derive_seed(self.seed, self.epoch, self.rank, worker_id))
 
 

@@ -37,7 +37,7 @@ from sfvideo.data.transforms import batch_to_device
 from sfvideo.engine import distributed as du
 from sfvideo.engine.determinism import with_index
 from sfvideo.engine.factories import default_dataset_fn, default_model_fn
-from sfvideo.engine.loaders import start_loader
+from sfvideo.engine.loaders import read_loader, shield_worker
 from sfvideo.engine.loop import Norm
 from sfvideo.utils.amp import autocast_context
 from sfvideo.utils.io import atomic_write_text
@@ -138,10 +138,11 @@ class VideoScore:
 
 def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0) -> DataLoader:
     """A loader over this process's shard of ``dataset`` (items kept as lists, see :func:`shard`);
-    an iterable dataset (shards) splits itself over processes and workers, each sample once."""
+    an iterable dataset (shards) splits itself over processes and workers, each sample once.
+    Its workers leave a process group's stop signals to the main process (``loaders.shield_worker``)."""
     part = dataset if isinstance(dataset, IterableDataset) else shard(dataset)
     return DataLoader(part, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      collate_fn=list_collate, pin_memory=False)
+                      collate_fn=list_collate, pin_memory=False, worker_init_fn=shield_worker if num_workers else None)
 
 
 def _failed_score(item: dict) -> VideoScore:
@@ -169,7 +170,11 @@ def score_videos(model: nn.Module, loader: Iterable[list[dict]], device: torch.d
                  method: str = "softmax_mean", amp: str = "none", norm: Norm | None = None, progress: bool = False,
                  desc: str = "test") -> list[VideoScore]:
     """Score the videos ``loader`` yields (from :func:`eval_loader`); returns this process's scores.
-    ``norm`` = (mean, std) normalises uint8 views on the device (see :func:`forward_views`)."""
+    ``norm`` = (mean, std) normalises uint8 views on the device (see :func:`forward_views`).
+
+    Raises:
+        LoaderWorkerError: a loader worker died (the message names it and ``desc``).
+    """
     was_training = model.training
     model.eval()
     records: list[VideoScore] = []
@@ -178,7 +183,7 @@ def score_videos(model: nn.Module, loader: Iterable[list[dict]], device: torch.d
         from tqdm import tqdm
 
         bar = tqdm(total=len(loader), desc=desc, dynamic_ncols=True, leave=False)
-    for items in start_loader(loader):
+    for items in read_loader(loader, f"while scoring ({desc})"):
         good = [it for it in items if not is_failed_item(it)]
         records += [_failed_score(it) for it in items if is_failed_item(it)]
         if good:
@@ -202,7 +207,8 @@ def evaluate(model: nn.Module, loader: Iterable[list[dict]], device: torch.devic
         ``top1``, ``top5`` (percent), ``loss`` (mean cross entropy of the softmax-mean
         prediction), ``num_videos`` scored and ``failed_videos`` (count).
     """
-    records = score_videos(model, loader, device, max_views=max_views, method="softmax_mean", amp=amp, norm=norm)
+    records = score_videos(model, loader, device, max_views=max_views, method="softmax_mean", amp=amp, norm=norm,
+                           desc="validation")
     c1 = c5 = loss = n = failed = 0.0
     for r in records:
         if r.failed:

@@ -6,6 +6,12 @@
   refuse a fork for a moment and grant it a second later.
 * :func:`worker_death` - PyTorch's ``RuntimeError`` about a dead worker (from its SIGCHLD handler
   or its queue check) told as which worker of how many died, and how.
+* :func:`shield_worker` - in a worker: a SIGINT or SIGTERM sent to the whole process group (a
+  terminal's Ctrl-C, systemd, a batch scheduler) is left to the main process, which stops at a
+  step boundary and then shuts its workers down.
+* :func:`read_loader` - the batches of a loader started by :func:`start_loader`, a dead worker
+  raised as :class:`LoaderWorkerError` (for loops outside the training steps: validation, test,
+  features).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import errno
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -103,7 +110,7 @@ def _how(exitcode: int | None) -> str:
         return "stopped"
     if exitcode < 0:
         name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else f"signal {-exitcode}"
-        hint = " (often the kernel's out-of-memory killer: lower DATA.NUM_WORKERS or TRAIN.BATCH_SIZE)" \
+        hint = " (often the kernel's out-of-memory killer: lower DATA.NUM_WORKERS or the batch size)" \
             if -exitcode == signal.SIGKILL else ""
         return f"was killed by {name}{hint}"
     return f"exited with status {exitcode}"
@@ -123,3 +130,45 @@ def worker_death(err: BaseException, iterator: Any) -> str | None:
         w.join(timeout=5.0)  # reaped at once: it has exited; the exit code says how
         dead.append(f"worker {i} of {len(workers)} (pid {w.pid}) {_how(w.exitcode)}")
     return f"DataLoader {'; '.join(dead)}" if dead else str(err).strip().splitlines()[0]
+
+
+def read_loader(loader: Iterable, doing: str) -> Iterator:
+    """The batches of ``loader`` (started by :func:`start_loader`).
+
+    Raises:
+        LoaderWorkerError: a worker died; the message names it, how it died, and ``doing`` (e.g.
+            "while scoring (validation)").
+    """
+    batches = start_loader(loader)
+    try:
+        yield from batches
+    except RuntimeError as err:
+        died = worker_death(err, batches)
+        if died is None:
+            raise
+        raise LoaderWorkerError(f"{died} {doing}") from None
+
+
+def _parents_term_only(parent: int) -> None:
+    """Wait for SIGTERMs (blocked in every thread of the worker); exit on the parent's, drop others."""
+    while True:
+        info = signal.sigwaitinfo({signal.SIGTERM})
+        if info.si_pid == parent or os.getppid() != parent:
+            os._exit(0)  # as PyTorch's own worker handler does for its parent's terminate()
+
+
+def shield_worker(worker_id: int | None = None) -> None:
+    """Called in a loader worker (from its ``worker_init_fn``): ignore SIGINT, and SIGTERM unless
+    the parent sends it.
+
+    A signal sent to the process group reaches the workers as well as the main process. Dying of
+    it, a worker would end the run with a worker-death error before the main process had stopped
+    at a step boundary and written its resumable checkpoint. The parent still ends a worker with
+    SIGTERM (``DataLoader`` shutdown, interpreter exit), and a worker whose parent has died exits
+    by PyTorch's own watchdog. SIGKILL cannot be caught: a worker killed by it is reported by
+    :func:`worker_death`.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # threads started later inherit it
+    threading.Thread(target=_parents_term_only, args=(os.getppid(),), name="sfvideo-sigterm",
+                     daemon=True).start()
