@@ -110,11 +110,36 @@ def test_the_small_data_benchmark_runs_at_a_tiny_scale(tmp_path):
             "SOLVER.MAX_EPOCH", "1", "SOLVER.MIN_STEPS", "4", "TRAIN.BATCH_SIZE", "4", "TEST.BATCH_SIZE", "4",
             "TRAIN.EVAL_PERIOD", "0"]
     res = subprocess.run([sys.executable, str(ROOT / "tools/benchmark_small_data.py"), "--out", str(tmp_path / "b"),
-                          "--train-per-class", "2", "--val-per-class", "1", "--video-size", "32", "--longer", "2", "--max-gap", "100",
-                          "--results", str(results), *tiny], capture_output=True, text=True, timeout=600)
+                          "--train-per-class", "2", "--val-per-class", "1", "--video-size", "32", "--longer", "2",
+                          "--seeds", "2", "--max-gap", "100", "--results", str(results), *tiny],
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     rows = list(csv.DictReader(results.open()))
-    assert [r["run"] for r in rows] == ["recipe", "2x longer"]
-    assert [int(r["steps"]) for r in rows] == [4, 8] and all(0 <= float(r["top1"]) <= 100 for r in rows)
+    assert [(r["run"], r["seed"]) for r in rows] == [("recipe", "0"), ("2x longer", "0"), ("recipe", "1"),
+                                                     ("2x longer", "1"), ("recipe", "mean of 2"),
+                                                     ("2x longer", "mean of 2")]
+    assert [int(r["steps"]) for r in rows] == [4, 8] * 3 and all(0 <= float(r["top1"]) <= 100 for r in rows)
+    for i in (0, 1):
+        assert float(rows[4 + i]["top1"]) == pytest.approx((float(rows[i]["top1"]) + float(rows[2 + i]["top1"])) / 2,
+                                                           abs=0.01)
+    assert (tmp_path / "b" / "seed1" / "longer" / "checkpoints" / "last.pth").is_file()
+    assert load_config(str(tmp_path / "b" / "seed1" / "recipe" / "config.yaml")).RNG_SEED == 1
     assert rows[0]["benchmark"] == "small_data" and "benchmark_small_data" in rows[0]["command"]
-    assert "| recipe |" in res.stdout and "points" in res.stdout
+    assert "| recipe |" in res.stdout and "mean of seeds" in res.stdout
+
+
+def test_the_small_data_verdict_compares_the_means_over_the_seeds():
+    from sfvideo.bench.small_data import mean_records, verdict
+
+    def run(name, seed, top1):
+        return {"run": name, "seed": seed, "top1": top1, "top5": 100.0}
+
+    records = [run("recipe", 0, 68.5), run("4x longer", 0, 74.0), run("recipe", 1, 64.5), run("4x longer", 1, 70.0)]
+    ok, line = verdict(records + mean_records(records), 5.0)
+    assert not ok and "+5.50 points" in line and "mean of seeds 68.50, 64.50" in line
+    records[3]["top1"] = 68.0
+    ok, line = verdict(records, 5.0)
+    assert ok and "+4.50 points (within the 5 allowed)" in line
+    assert [r["top1"] for r in mean_records(records)] == [66.5, 71.0]
+    ok, line = verdict(records[:2], 5.0)  # one seed: the pair itself
+    assert not ok and "mean of" not in line and "+5.50" in line
