@@ -146,7 +146,17 @@ def read_loader(loader: Iterable, doing: str) -> Iterator:
         died = worker_death(err, batches)
         if died is None:
             raise
+        release_workers(batches)
         raise LoaderWorkerError(f"{died} {doing}") from None
+
+
+def release_workers(iterator: Any) -> None:
+    """Shut down the surviving workers and queues of a loader ``iterator`` whose worker died, now:
+    the exception's traceback keeps the iterator alive, and a shutdown left to the garbage
+    collector, long after, trips over the dead worker's closed pipes."""
+    shutdown = getattr(getattr(iterator, "inner", iterator), "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
 
 
 def _parents_term_only(parent: int) -> None:

@@ -27,7 +27,7 @@ from torch import nn
 from sfvideo.data.transforms import batch_to_device
 from sfvideo.engine import distributed as du
 from sfvideo.engine.ema import ModelEma
-from sfvideo.engine.loaders import LoaderWorkerError, start_loader, worker_death
+from sfvideo.engine.loaders import LoaderWorkerError, release_workers, start_loader, worker_death
 from sfvideo.engine.losses import LossFn
 from sfvideo.utils.amp import autocast_context
 
@@ -276,6 +276,7 @@ def train_one_epoch(model: nn.Module, criterion: LossFn, optimizer: torch.optim.
         died = worker_death(err, batches)
         if died is None:
             raise
+        release_workers(batches)
         raise LoaderWorkerError(f"{died} during epoch {epoch + 1}, step {step + 1} of {options.num_steps}") from None
     finally:
         bar.close()
