@@ -41,22 +41,26 @@ class _KillsItsWorker(Dataset):
 
 
 @pytest.mark.slow
-def test_a_killed_worker_stops_training_naming_it_and_the_run_resumes(tmp_path):
+@pytest.mark.parametrize("killed, where", [("train", "during epoch 2"), ("val", "(validation) after epoch 2")])
+def test_a_killed_worker_stops_training_naming_it_and_the_run_resumes(killed, where, tmp_path):
+    """In the training steps or in the validation after an epoch (which reads through its own
+    loader): one line naming the worker, the last checkpoint kept, and the resume working."""
     data = make_video_dataset(tmp_path / "videos", num_train=4, num_val=2)
     out = tmp_path / "run"
-    one = load_config("k400_tiny.yaml", tiny_opts(data, out, **FAST, **{"SOLVER.MAX_EPOCH": 1}))
-    two = load_config("k400_tiny.yaml", tiny_opts(data, out, **FAST))
+    fast = {**FAST, "TRAIN.EVAL_PERIOD": 1 if killed == "val" else 0}
+    one = load_config("k400_tiny.yaml", tiny_opts(data, out, **fast, **{"SOLVER.MAX_EPOCH": 1}))
+    two = load_config("k400_tiny.yaml", tiny_opts(data, out, **fast))
     assert train(one).epoch == 1
     kept = (out / "checkpoints" / "last.pth").read_bytes()
 
     def killing(cfg, split):
         ds = default_dataset_fn(cfg, split)
-        return _KillsItsWorker(ds) if split == "train" else ds
+        return _KillsItsWorker(ds) if split == killed else ds
 
     with pytest.raises(LoaderWorkerError) as err:
         train(two, dataset_fn=killing)
     message = str(err.value)
-    assert "\n" not in message and "SIGKILL" in message and "epoch 2" in message
+    assert "\n" not in message and "SIGKILL" in message and "epoch 2" in message and where in message
     assert "worker" in message and "of 2" in message and "resume" in message and "last.pth" in message
     assert (out / "checkpoints" / "last.pth").read_bytes() == kept  # the last checkpoint is kept
     result = train(two)
@@ -163,32 +167,6 @@ def test_the_training_loops_loader_wrapper_starts_its_workers_inside_the_retry()
 
 
 # ------------------------------------------------------------------ deaths outside the training steps
-@pytest.mark.slow
-def test_a_worker_killed_during_validation_stops_training_naming_it_and_the_run_resumes(tmp_path):
-    """The validation after an epoch reads through its own loader: a worker killed there gets the
-    training loop's one-line message too, with the checkpoint kept and the resume working."""
-    data = make_video_dataset(tmp_path / "videos", num_train=4, num_val=2)
-    out = tmp_path / "run"
-    fast = {**FAST, "TRAIN.EVAL_PERIOD": 1}
-    one = load_config("k400_tiny.yaml", tiny_opts(data, out, **fast, **{"SOLVER.MAX_EPOCH": 1}))
-    two = load_config("k400_tiny.yaml", tiny_opts(data, out, **fast))
-    assert train(one).epoch == 1
-    kept = (out / "checkpoints" / "last.pth").read_bytes()
-
-    def killing(cfg, split):
-        ds = default_dataset_fn(cfg, split)
-        return ds if split == "train" else _KillsItsWorker(ds)
-
-    with pytest.raises(LoaderWorkerError) as err:
-        train(two, dataset_fn=killing)
-    message = str(err.value)
-    assert "\n" not in message and "SIGKILL" in message and "validation" in message and "epoch 2" in message
-    assert "of 2" in message and "resume" in message and "last.pth" in message
-    assert (out / "checkpoints" / "last.pth").read_bytes() == kept
-    result = train(two)
-    assert result.status == "finished" and result.epoch == 2
-
-
 def test_a_worker_killed_while_scoring_videos_is_named():
     from sfvideo.engine.evaluate import score_videos
 

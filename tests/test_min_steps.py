@@ -114,7 +114,7 @@ def test_the_small_data_benchmark_runs_at_a_tiny_scale(tmp_path):
                           "--seeds", "2", "--max-gap", "100", "--results", str(results), *tiny],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    rows = list(csv.DictReader(results.open()))
+    rows = list(csv.DictReader(results.read_text().splitlines()))
     assert [(r["run"], r["seed"]) for r in rows] == [("recipe", "0"), ("2x longer", "0"), ("recipe", "1"),
                                                      ("2x longer", "1"), ("recipe", "mean of 2"),
                                                      ("2x longer", "mean of 2")]

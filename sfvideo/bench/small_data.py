@@ -46,21 +46,23 @@ class SmallDataOptions:
     opts: Sequence[str] = ()
 
 
-def _train_and_test(options: SmallDataOptions, data_dir: Path, name: str, folder: str,
+def _train_and_test(options: SmallDataOptions, seed: int, name: str, folder: str,
                     extra: Sequence[str]) -> dict[str, Any]:
-    """Train the recipe (resuming a run in ``out/folder``), then test its final weights."""
+    """Train the recipe with training seed ``seed`` (resuming a run in ``out/folder``), then test
+    its final weights."""
     from ..config import load_config
     from ..engine.evaluate import run_test
     from ..engine.train import train
 
     run_dir = options.out / folder
-    opts = ["DATA.PATH_TO_DATA_DIR", str(data_dir), "OUTPUT_DIR", str(run_dir), *options.opts, *extra]
+    opts = ["DATA.PATH_TO_DATA_DIR", str(options.out / "data"), "OUTPUT_DIR", str(run_dir), *options.opts, *extra,
+            "RNG_SEED", str(seed)]
     result = train(load_config(options.cfg_file, opts))
     if result.status != "finished":
         raise RuntimeError(f"{name}: training {result.status} after {result.epoch} epochs; run again to resume")
     test_cfg = load_config(options.cfg_file, opts + ["TEST.CHECKPOINT", str(run_dir / "checkpoints" / "last.pth")])
     metrics = run_test(test_cfg, config_name=options.cfg_file, progress=False)
-    return {"run": name, "seed": None, "recipe": options.cfg_file, "train_per_class": options.train_per_class,
+    return {"run": name, "seed": seed, "recipe": options.cfg_file, "train_per_class": options.train_per_class,
             "train_clips": None, "epochs": result.epoch, "steps": result.step, "top1": metrics["top1"],
             "top5": metrics["top5"], "test_videos": metrics["num_videos"]}
 
@@ -70,17 +72,15 @@ def _seed_pair(options: SmallDataOptions, seed: int, log) -> list[dict[str, Any]
     from ..config import load_config
     from ..engine.plan import planned_warmup_epochs
 
-    data, folder, seeded = options.out / "data", Path(f"seed{seed}"), ["RNG_SEED", str(seed)]
-    recipe = _train_and_test(options, data, "recipe", str(folder / "recipe"), seeded)
+    folder = Path(f"seed{seed}")
+    recipe = _train_and_test(options, seed, "recipe", str(folder / "recipe"), [])
     log(f"seed {seed}, recipe as shipped: {recipe['epochs']} epochs, {recipe['steps']} steps, "
         f"top-1 {recipe['top1']:.2f}")
     warmup = planned_warmup_epochs(load_config(options.cfg_file, list(options.opts)), recipe["epochs"])
-    longer = _train_and_test(options, data, f"{options.longer}x longer", str(folder / "longer"),
+    longer = _train_and_test(options, seed, f"{options.longer}x longer", str(folder / "longer"),
                              ["SOLVER.MAX_EPOCH", str(options.longer * recipe["epochs"]),
-                              "SOLVER.WARMUP_EPOCHS", repr(warmup), *seeded])
+                              "SOLVER.WARMUP_EPOCHS", repr(warmup)])
     log(f"seed {seed}, {options.longer}x longer: {longer['epochs']} epochs, top-1 {longer['top1']:.2f}")
-    for r in (recipe, longer):
-        r["seed"] = seed
     return [recipe, longer]
 
 
@@ -107,14 +107,14 @@ def _by_run(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
     return runs
 
 
+def _mean(runs: Sequence[dict[str, Any]], key: str) -> float:
+    return sum(r[key] for r in runs) / len(runs)
+
+
 def mean_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per run: its per-seed records' top-1/top-5 averaged (``seed``: "mean of N")."""
-    means = []
-    for group in _by_run(records).values():
-        n = len(group)
-        means.append({**group[0], "seed": f"mean of {n}", "top1": round(sum(r["top1"] for r in group) / n, 2),
-                      "top5": round(sum(r["top5"] for r in group) / n, 2)})
-    return means
+    return [{**group[0], "seed": f"mean of {len(group)}", "top1": round(_mean(group, "top1"), 2),
+             "top5": round(_mean(group, "top5"), 2)} for group in _by_run(records).values()]
 
 
 def verdict(records: Sequence[dict[str, Any]], max_gap: float) -> tuple[bool, str]:
@@ -123,7 +123,7 @@ def verdict(records: Sequence[dict[str, Any]], max_gap: float) -> tuple[bool, st
     (recipe, recipe_runs), (longer, longer_runs) = list(_by_run(records).items())
 
     def told(name: str, runs: list[dict[str, Any]]) -> tuple[float, str]:
-        mean = sum(r["top1"] for r in runs) / len(runs)
+        mean = _mean(runs, "top1")
         seeds = ", ".join(f"{r['top1']:.2f}" for r in runs)
         return mean, (f"{name} top-1 {mean:.2f}" + (f" (mean of seeds {seeds})" if len(runs) > 1 else ""))
 

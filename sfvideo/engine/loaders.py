@@ -5,7 +5,8 @@
   memory; ``ENOMEM``), then :class:`LoaderStartError` naming what ran out. A busy machine can
   refuse a fork for a moment and grant it a second later.
 * :func:`worker_death` - PyTorch's ``RuntimeError`` about a dead worker (from its SIGCHLD handler
-  or its queue check) told as which worker of how many died, and how.
+  or its queue check) told as which worker of how many died, and how (a :class:`LoaderWorkerError`),
+  the surviving workers shut down.
 * :func:`shield_worker` - in a worker: a SIGINT or SIGTERM sent to the whole process group (a
   terminal's Ctrl-C, systemd, a batch scheduler) is left to the main process, which stops at a
   step boundary and then shuts its workers down.
@@ -116,9 +117,12 @@ def _how(exitcode: int | None) -> str:
     return f"exited with status {exitcode}"
 
 
-def worker_death(err: BaseException, iterator: Any) -> str | None:
-    """``err`` told as which of ``iterator``'s workers died and how, when it is PyTorch's error about
-    a dead worker (``None`` for any other error)."""
+def worker_death(err: BaseException, iterator: Any, doing: str) -> LoaderWorkerError | None:
+    """``err`` told as which of ``iterator``'s workers died, how, and ``doing`` (e.g. "during epoch
+    2, step 1 of 20"), when it is PyTorch's error about a dead worker (``None`` for any other
+    error). The surviving workers are shut down first: the error's traceback keeps the iterator
+    alive, and a shutdown left to the garbage collector, long after, trips over the dead worker's
+    closed pipes."""
     if not isinstance(err, RuntimeError) or "DataLoader worker" not in str(err):
         return None
     iterator = getattr(iterator, "inner", iterator)  # through a wrapper such as train_state.ConsumedData's
@@ -129,7 +133,11 @@ def worker_death(err: BaseException, iterator: Any) -> str | None:
             continue
         w.join(timeout=5.0)  # reaped at once: it has exited; the exit code says how
         dead.append(f"worker {i} of {len(workers)} (pid {w.pid}) {_how(w.exitcode)}")
-    return f"DataLoader {'; '.join(dead)}" if dead else str(err).strip().splitlines()[0]
+    shutdown = getattr(iterator, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
+    told = f"DataLoader {'; '.join(dead)}" if dead else str(err).strip().splitlines()[0]
+    return LoaderWorkerError(f"{told} {doing}")
 
 
 def read_loader(loader: Iterable, doing: str) -> Iterator:
@@ -143,20 +151,10 @@ def read_loader(loader: Iterable, doing: str) -> Iterator:
     try:
         yield from batches
     except RuntimeError as err:
-        died = worker_death(err, batches)
-        if died is None:
+        dead = worker_death(err, batches, doing)
+        if dead is None:
             raise
-        release_workers(batches)
-        raise LoaderWorkerError(f"{died} {doing}") from None
-
-
-def release_workers(iterator: Any) -> None:
-    """Shut down the surviving workers and queues of a loader ``iterator`` whose worker died, now:
-    the exception's traceback keeps the iterator alive, and a shutdown left to the garbage
-    collector, long after, trips over the dead worker's closed pipes."""
-    shutdown = getattr(getattr(iterator, "inner", iterator), "_shutdown_workers", None)
-    if shutdown is not None:
-        shutdown()
+        raise dead from None
 
 
 def _parents_term_only(parent: int) -> None:

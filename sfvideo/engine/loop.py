@@ -27,7 +27,7 @@ from torch import nn
 from sfvideo.data.transforms import batch_to_device
 from sfvideo.engine import distributed as du
 from sfvideo.engine.ema import ModelEma
-from sfvideo.engine.loaders import LoaderWorkerError, release_workers, start_loader, worker_death
+from sfvideo.engine.loaders import start_loader, worker_death
 from sfvideo.engine.losses import LossFn
 from sfvideo.utils.amp import autocast_context
 
@@ -273,11 +273,10 @@ def train_one_epoch(model: nn.Module, criterion: LossFn, optimizer: torch.optim.
             if due and options.on_checkpoint is not None and step + 1 < options.num_steps:
                 options.on_checkpoint(step + 1, global_step)
     except RuntimeError as err:
-        died = worker_death(err, batches)
-        if died is None:
+        dead = worker_death(err, batches, f"during epoch {epoch + 1}, step {step + 1} of {options.num_steps}")
+        if dead is None:
             raise
-        release_workers(batches)
-        raise LoaderWorkerError(f"{died} during epoch {epoch + 1}, step {step + 1} of {options.num_steps}") from None
+        raise dead from None
     finally:
         bar.close()
     return EpochOutcome(options.num_steps, False, global_step, meter.seconds(), meter.rate())

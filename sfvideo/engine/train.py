@@ -481,8 +481,10 @@ def _kept(run: TrainingRun) -> str:
         f"no checkpoint was written yet ({last} does not exist)"
 
 
-def _resume_hint(run: TrainingRun) -> str:
-    return "run the same command to resume from it" if (run.ckpt_dir / LAST).is_file() else "run it again"
+def _worker_stopped(run: TrainingRun, err: LoaderWorkerError) -> LoaderWorkerError:
+    """``err`` (a loader worker died) with which checkpoint the stopped run keeps and how to resume."""
+    resume = "run the same command to resume from it" if (run.ckpt_dir / LAST).is_file() else "run it again"
+    return LoaderWorkerError(f"{err}; training stopped: {_kept(run)}; {resume}")
 
 
 def run_epoch(run: TrainingRun, epoch: int) -> bool:
@@ -507,7 +509,7 @@ def run_epoch(run: TrainingRun, epoch: int) -> bool:
         raise NonFiniteLossError(f"{err} {_kept(run)}; try a lower SOLVER.BASE_LR, TRAIN.CLIP_GRAD, or TRAIN.AMP "
                                  "none") from None
     except LoaderWorkerError as err:
-        raise LoaderWorkerError(f"{err}; training stopped: {_kept(run)}; {_resume_hint(run)}") from None
+        raise _worker_stopped(run, err) from None
     st.global_step = outcome.global_step
     if outcome.stopped:
         save_checkpoint(run, epoch, step_in_epoch=outcome.next_step)
@@ -598,8 +600,7 @@ def end_epoch(run: TrainingRun, epoch: int, t_start: float) -> None:
         try:
             is_best = _validate(run, done, record)
         except LoaderWorkerError as err:  # before this epoch's checkpoint: a resume runs the epoch again
-            raise LoaderWorkerError(f"{err} after epoch {done}; training stopped: {_kept(run)}; "
-                                    f"{_resume_hint(run)}") from None
+            raise _worker_stopped(run, LoaderWorkerError(f"{err} after epoch {done}")) from None
     numbered = cfg.TRAIN.CHECKPOINT_PERIOD > 0 and (done % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last_epoch)
     record["time"] = time.time() - t_start
     save_checkpoint(run, done, 0, numbered=numbered, best=is_best, record=record)
