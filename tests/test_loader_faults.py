@@ -203,3 +203,48 @@ def test_the_test_command_reports_a_killed_worker_in_one_line(tmp_path, monkeypa
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 1 and len(err.splitlines()) == 1 and "SIGKILL" in err
     assert not (tmp_path / "out" / "test_results.json").exists()
+
+
+class _StartsSlowly:
+    """A worker_init_fn that shields its worker (``shield_worker``) only after the test says so:
+    until then the worker is where every worker is for a moment after its fork, PyTorch's own
+    signal handlers set and the shield not yet. It marks itself as shielding, as ``WorkerInit``
+    does."""
+
+    shields_stop_signals = True
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __call__(self, worker_id):
+        from sfvideo.engine.loaders import shield_worker
+
+        (self.folder / f"started.{os.getpid()}").touch()
+        wait_for(lambda: (self.folder / "go").exists())
+        shield_worker(worker_id)
+
+
+def wait_for(condition, limit_s=120.0):
+    """Poll ``condition`` until it holds; the limit only ends a test that would otherwise hang."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, "waited too long"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_stop_signal_to_a_worker_still_starting_is_left_to_the_main_process(sig, tmp_path):
+    """A process group's SIGTERM or SIGINT (sent by another process) reaching a worker between
+    its fork and its ``worker_init_fn`` must not kill it: the workers are forked with the stop
+    signals blocked, so the signal waits for the shield, which drops it."""
+    import subprocess
+
+    loader = DataLoader(_Numbers(), batch_size=1, num_workers=2, worker_init_fn=_StartsSlowly(tmp_path))
+    batches = start_loader(loader)
+    wait_for(lambda: len(list(tmp_path.glob("started.*"))) == 2)
+    for w in batches._workers:  # noqa: SLF001 - the workers' pids, to signal them from outside
+        subprocess.run(["kill", f"-{sig[3:]}", str(w.pid)], check=True)
+    (tmp_path / "go").touch()
+    assert [b.item() for b in batches] == [0, 1, 2, 3]

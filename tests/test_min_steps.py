@@ -143,3 +143,33 @@ def test_the_small_data_verdict_compares_the_means_over_the_seeds():
     assert [r["top1"] for r in mean_records(records)] == [66.5, 71.0]
     ok, line = verdict(records[:2], 5.0)  # one seed: the pair itself
     assert not ok and "mean of" not in line and "+5.50" in line
+
+
+@pytest.mark.slow
+def test_a_signal_stops_the_small_data_benchmark_in_one_line_keeping_the_checkpoint(tmp_path):
+    """SIGTERM during a run: the run stops at a step boundary with its checkpoint, and the benchmark
+    says which run stopped and how to go on (exit 143, no traceback) instead of raising."""
+    import signal
+    import time
+
+    out = tmp_path / "b"
+    tiny = ["MODEL.ARCH", "video_test", "DATA.NUM_FRAMES", "2", "DATA.TRAIN_CROP_SIZE", "32",
+            "DATA.TEST_CROP_SIZE", "32", "DATA.TRAIN_JITTER_SCALES", "[32,40]", "DATA.NUM_WORKERS", "0",
+            "SOLVER.MAX_EPOCH", "1", "SOLVER.MIN_STEPS", "100000", "TRAIN.BATCH_SIZE", "4", "TRAIN.LOG_PERIOD", "1",
+            "TRAIN.EVAL_PERIOD", "0"]
+    with open(tmp_path / "stdout", "w") as so, open(tmp_path / "stderr", "w") as se:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tools/benchmark_small_data.py"), "--out", str(out),
+                                 "--train-per-class", "2", "--val-per-class", "1", "--video-size", "32",
+                                 "--seeds", "1", *tiny], stdout=so, stderr=se)
+        log = out / "seed0" / "recipe" / "train.log"
+        deadline = time.monotonic() + 600
+        while not (log.is_file() and " step " in log.read_text()):  # training has taken a step
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr").read_text()[-3000:]
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=600) == 128 + signal.SIGTERM
+    err = (tmp_path / "stderr").read_text()
+    assert "Traceback" not in err, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert "recipe" in last and "seed 0" in last and "interrupted" in last and "run the same command" in last, last
+    assert (out / "seed0" / "recipe" / "checkpoints" / "last.pth").is_file()

@@ -20,6 +20,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
+class RunStopped(RuntimeError):
+    """A run stopped before its last epoch (a signal): its checkpoint is kept and the same command
+    resumes it. ``exit_status`` is the training's (128 + the signal number)."""
+
+    def __init__(self, message: str, exit_status: int):
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
 @dataclass(frozen=True)
 class SmallDataOptions:
     """What a measurement may change.
@@ -59,7 +68,8 @@ def _train_and_test(options: SmallDataOptions, seed: int, name: str, folder: str
             "RNG_SEED", str(seed)]
     result = train(load_config(options.cfg_file, opts))
     if result.status != "finished":
-        raise RuntimeError(f"{name}: training {result.status} after {result.epoch} epochs; run again to resume")
+        raise RunStopped(f"{name} (seed {seed}): training {result.status} after {result.epoch} epochs, checkpoint kept "
+                         f"in {run_dir}; run the same command to resume", result.exit_status or 1)
     test_cfg = load_config(options.cfg_file, opts + ["TEST.CHECKPOINT", str(run_dir / "checkpoints" / "last.pth")])
     metrics = run_test(test_cfg, config_name=options.cfg_file, progress=False)
     return {"run": name, "seed": seed, "recipe": options.cfg_file, "train_per_class": options.train_per_class,

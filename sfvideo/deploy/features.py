@@ -254,7 +254,7 @@ def extract_shard_features(cfg, model: nn.Module, out_dir: str | os.PathLike, *,
     from ..data import build_dataset
     from ..engine import distributed as du
     from ..engine.evaluate import list_collate
-    from ..engine.loaders import read_loader
+    from ..engine.loaders import read_loader, shield_worker
 
     out, parts = Path(out_dir), Path(out_dir) / "parts"
     record = parts_record(cfg, model, per_window=False)
@@ -264,7 +264,7 @@ def extract_shard_features(cfg, model: nn.Module, out_dir: str | os.PathLike, *,
         claim_parts(out, record, overwrite)
     du.barrier()
     loader = DataLoader(build_dataset(cfg, "test"), batch_size=1, num_workers=cfg.DATA.NUM_WORKERS,
-                        collate_fn=list_collate)
+                        collate_fn=list_collate, worker_init_fn=shield_worker if cfg.DATA.NUM_WORKERS else None)
     model, mine = model.eval(), []
     for item in (it for batch in read_loader(loader, "while embedding") for it in batch):
         if item["failed"]:

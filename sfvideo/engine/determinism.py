@@ -151,6 +151,8 @@ class WorkerInit:
     """Picklable ``worker_init_fn`` seeding worker ``w`` from ``(seed, epoch, rank, w)`` (and
     leaving a process group's stop signals to the main process: ``loaders.shield_worker``)."""
 
+    shields_stop_signals = True  # ``loaders.start_loader`` forks its workers with them blocked
+
     def __init__(self, seed: int, epoch: int, rank: int):
         self.seed, self.epoch, self.rank = seed, epoch, rank
 

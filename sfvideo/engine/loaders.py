@@ -9,7 +9,8 @@
   the surviving workers shut down.
 * :func:`shield_worker` - in a worker: a SIGINT or SIGTERM sent to the whole process group (a
   terminal's Ctrl-C, systemd, a batch scheduler) is left to the main process, which stops at a
-  step boundary and then shuts its workers down.
+  step boundary and then shuts its workers down. Workers that shield themselves are forked with
+  both signals blocked, so one arriving while a worker starts cannot kill it either.
 * :func:`read_loader` - the batches of a loader started by :func:`start_loader`, a dead worker
   raised as :class:`LoaderWorkerError` (for loops outside the training steps: validation, test,
   features).
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -93,7 +95,8 @@ def start_loader(loader: Iterable, tries: int = 5, first_wait_s: float = 0.5,
     wait, waited, tries = first_wait_s, 0.0, max(tries, 1)
     for attempt in range(1, tries + 1):
         try:
-            return iter(loader)
+            with _stop_signals_blocked(shielded(loader)):
+                return iter(loader)
         except OSError as err:
             if err.errno not in RETRIED_ERRNOS:
                 raise
@@ -104,6 +107,32 @@ def start_loader(loader: Iterable, tries: int = 5, first_wait_s: float = 0.5,
             sleep(wait)
             waited += wait
             wait *= 2
+
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def shielded(loader: Any) -> bool:
+    """Whether ``loader``'s workers call :func:`shield_worker` (their ``worker_init_fn`` says so
+    with a true ``shields_stop_signals`` attribute)."""
+    init = getattr(loader, "worker_init_fn", None)
+    return getattr(loader, "num_workers", 0) > 0 and bool(getattr(init, "shields_stop_signals", False))
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked(block: bool) -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in this thread while the body forks workers, which are born with
+    them blocked: a signal that reaches a worker before its shield is up waits for the shield
+    instead of killing it (PyTorch's worker handler dies of a SIGTERM it did not get from its
+    parent). A signal for this process meanwhile is delivered when the body ends."""
+    if not block:
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _how(exitcode: int | None) -> str:
@@ -174,9 +203,15 @@ def shield_worker(worker_id: int | None = None) -> None:
     at a step boundary and written its resumable checkpoint. The parent still ends a worker with
     SIGTERM (``DataLoader`` shutdown, interpreter exit), and a worker whose parent has died exits
     by PyTorch's own watchdog. SIGKILL cannot be caught: a worker killed by it is reported by
-    :func:`worker_death`.
+    :func:`worker_death`. A loader whose ``worker_init_fn`` calls this says so (``shields_stop_signals``)
+    and :func:`start_loader` forks its workers with both signals blocked, so one that arrives
+    before this runs waits for it rather than killing the worker.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # drops a SIGINT pending since the fork
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # threads started later inherit it
     threading.Thread(target=_parents_term_only, args=(os.getppid(),), name="sfvideo-sigterm",
                      daemon=True).start()
+
+
+shield_worker.shields_stop_signals = True  # type: ignore[attr-defined]  # see shielded()
