@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,12 @@ def train_until_signal(opts: list[str], marker: str, sig: int, timeout: float = 
             break
     rest, _ = proc.communicate(timeout=timeout)
     return proc.returncode, "".join(lines) + rest
+
+
+def wait_for(condition, timeout: float = 120.0) -> None:
+    """Until ``condition()`` holds (checked every 20 ms); the limit only ends a test that would
+    otherwise hang."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)

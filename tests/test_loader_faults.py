@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from engine_helpers import make_video_dataset, tiny_opts
+from engine_helpers import make_video_dataset, tiny_opts, wait_for
 from sfvideo.config import load_config
 from sfvideo.engine.factories import default_dataset_fn
 from sfvideo.engine.loaders import LoaderStartError, LoaderWorkerError, start_loader
@@ -222,16 +222,6 @@ class _StartsSlowly:
         (self.folder / f"started.{os.getpid()}").touch()
         wait_for(lambda: (self.folder / "go").exists())
         shield_worker(worker_id)
-
-
-def wait_for(condition, limit_s=120.0):
-    """Poll ``condition`` until it holds; the limit only ends a test that would otherwise hang."""
-    import time
-
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, "waited too long"
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])

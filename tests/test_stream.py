@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine_helpers import CLASS_NAMES, ROOT, make_video_dataset, tiny_opts
+from engine_helpers import CLASS_NAMES, ROOT, make_video_dataset, tiny_opts, wait_for
 from sfvideo.bench.stream import FFmpegServer, free_port
 from sfvideo.data.pyav_reader import DecodeError
 from sfvideo.deploy.live import SourceOptions, StreamOptions, run_stream
@@ -107,7 +107,7 @@ def assert_no_new_threads(before: set[str]) -> None:
     """No thread the runs started is left: none in Python's list, and (once the threads Python has
     joined are gone from the kernel's list, checked every 50 ms) none beyond ``before``."""
     assert stream_threads() == []
-    _wait_for(lambda: os_threads() <= before, timeout=30)
+    wait_for(lambda: os_threads() <= before, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -666,7 +666,7 @@ def test_a_signal_stops_cleanly_with_every_line_and_a_playable_video(tmp_path, v
                                  "--jsonl", str(jsonl), "--out-video", str(out), "--summary", str(summary),
                                  "--stride", "0.1", server.url], env=env, stderr=subprocess.PIPE, text=True)
         try:
-            _wait_for(lambda: jsonl.is_file() and len(jsonl.read_text().splitlines()) >= 3 or proc.poll() is not None)
+            wait_for(lambda: jsonl.is_file() and len(jsonl.read_text().splitlines()) >= 3 or proc.poll() is not None)
             assert proc.poll() is None, proc.stderr.read()
             proc.send_signal(sig)
             err = proc.communicate(timeout=120)[1]
@@ -678,16 +678,6 @@ def test_a_signal_stops_cleanly_with_every_line_and_a_playable_video(tmp_path, v
     result = json.loads(summary.read_text())
     assert result["ended"] == "stopped" and len(lines) == result["windows_run"] >= 3
     assert len(decoded_frames(out)) == result["frames_read"] > 0
-
-
-def _wait_for(condition, timeout: float = 120.0) -> None:
-    """Until ``condition()`` holds (checked every 50 ms), at most ``timeout`` seconds."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 # ----------------------------------------------------------------------------- the benchmark's arithmetic

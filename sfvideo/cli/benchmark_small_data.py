@@ -59,17 +59,14 @@ def main(argv=None) -> int:
     options = SmallDataOptions(Path(args.out), args.cfg, args.train_per_class, args.val_per_class, args.video_size,
                                args.data_seed, args.longer, tuple(range(args.seeds)), tuple(args.opts))
     from sfvideo.bench.small_data import RunStopped
-    from sfvideo.checkpoint import CheckpointError
     from sfvideo.cli.args import fail
-    from sfvideo.engine.loaders import LoaderStartError, LoaderWorkerError
-    from sfvideo.engine.rundir import RunDirError
-    from sfvideo.engine.train import NonFiniteLossError
+    from sfvideo.engine.train import TRAINING_ERRORS
 
     try:
         records = run_small_data(options)
     except RunStopped as err:
         fail(str(err), err.exit_status)
-    except (NonFiniteLossError, CheckpointError, RunDirError, LoaderWorkerError, LoaderStartError) as err:
+    except TRAINING_ERRORS as err:
         fail(str(err))
     ok, line = verdict(records, args.max_gap)
     print(f"\n{render_table(records, 'small_data')}\n\n{line}")

@@ -45,13 +45,9 @@ def main(argv=None) -> int:
         require_writable_folder(parser, cfg.OUTPUT_DIR, "OUTPUT_DIR")
 
     from sfvideo.bench.training import benchmark_training
-    from sfvideo.checkpoint import CheckpointError
     from sfvideo.data.shards import SHARD_ERRORS, error_line
     from sfvideo.engine import distributed as du
     from sfvideo.engine import train as engine_train
-    from sfvideo.engine.loaders import LoaderStartError, LoaderWorkerError
-    from sfvideo.engine.rundir import RunDirError
-    from sfvideo.engine.train import NonFiniteLossError
 
     if args.benchmark_steps > 0:
         result = benchmark_training(cfg, args.benchmark_steps, args.benchmark_warmup)
@@ -64,7 +60,7 @@ def main(argv=None) -> int:
         return 0
     try:
         result = engine_train.train(cfg)
-    except (NonFiniteLossError, CheckpointError, RunDirError, LoaderWorkerError, LoaderStartError) as err:
+    except engine_train.TRAINING_ERRORS as err:
         fail(str(err))
     except SHARD_ERRORS as err:  # a shard store that cannot be read, or a bad shard index
         fail(error_line(err))

@@ -95,7 +95,7 @@ def start_loader(loader: Iterable, tries: int = 5, first_wait_s: float = 0.5,
     wait, waited, tries = first_wait_s, 0.0, max(tries, 1)
     for attempt in range(1, tries + 1):
         try:
-            with _stop_signals_blocked(shielded(loader)):
+            with _stop_signals_blocked() if shielded(loader) else contextlib.nullcontext():
                 return iter(loader)
         except OSError as err:
             if err.errno not in RETRIED_ERRNOS:
@@ -120,14 +120,11 @@ def shielded(loader: Any) -> bool:
 
 
 @contextlib.contextmanager
-def _stop_signals_blocked(block: bool) -> Iterator[None]:
+def _stop_signals_blocked() -> Iterator[None]:
     """SIGINT and SIGTERM blocked in this thread while the body forks workers, which are born with
     them blocked: a signal that reaches a worker before its shield is up waits for the shield
     instead of killing it (PyTorch's worker handler dies of a SIGTERM it did not get from its
     parent). A signal for this process meanwhile is delivered when the body ends."""
-    if not block:
-        yield
-        return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield

@@ -74,7 +74,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
-from sfvideo.checkpoint import checkpoint_meta, load_pretrained
+from sfvideo.checkpoint import CheckpointError, checkpoint_meta, load_pretrained
 from sfvideo.data.build import class_names_from_cfg
 from sfvideo.data.kinetics import collate_train
 from sfvideo.engine import distributed as du
@@ -89,7 +89,7 @@ from sfvideo.engine.determinism import (
 from sfvideo.engine.ema import ModelEma
 from sfvideo.engine.evaluate import eval_loader, evaluate
 from sfvideo.engine.factories import default_dataset_fn, default_mixup_fn, default_model_fn
-from sfvideo.engine.loaders import LoaderWorkerError
+from sfvideo.engine.loaders import LoaderStartError, LoaderWorkerError
 from sfvideo.engine.loop import EpochOptions, EpochStats, NonFiniteLossError, train_one_epoch, unwrap
 from sfvideo.engine.losses import classification_loss
 from sfvideo.engine.optim import build_optimizer, build_schedule, scaled_lr, total_batch_size
@@ -113,10 +113,13 @@ from sfvideo.engine.train_state import (
 from sfvideo.utils.lock import DirLock
 from sfvideo.utils.logging import setup_logging
 
-__all__ = ["NonFiniteLossError", "RunDirError", "TrainResult", "TrainingRun", "append_metrics", "build_training",
-           "run_training", "train"]
+__all__ = ["NonFiniteLossError", "RunDirError", "TRAINING_ERRORS", "TrainResult", "TrainingRun", "append_metrics",
+           "build_training", "run_training", "train"]
 
 logger = logging.getLogger("sfvideo.engine")
+
+# What ends a training run with a message that says it all (a tool prints it in one line, no traceback).
+TRAINING_ERRORS = (NonFiniteLossError, CheckpointError, RunDirError, LoaderWorkerError, LoaderStartError)
 
 
 # ------------------------------------------------------------------------------------ objects
